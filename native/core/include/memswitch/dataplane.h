@@ -1,0 +1,119 @@
+// The vSwitch: networks (L2 bridge domains), memif server interfaces, polling workers
+// and the control thread that runs every memif control channel. Thread-safe: any
+// thread may call the control methods; workers never take the control lock.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "memswitch/drop_reason.h"
+#include "memswitch/ethernet.h"
+#include "memswitch/fib.h"
+#include "memswitch/result.h"
+
+namespace memswitch {
+
+struct DataplaneOptions {
+  uint32_t workers = 1;
+  std::vector<int> cpus;              // worker i pins to cpus[i % size]; empty: no pinning
+  uint32_t fib_capacity = 65536;
+  uint32_t mac_age_s = 300;
+  uint32_t handshake_timeout_ms = 5000;
+  std::string app_name = "memswitch";
+};
+
+struct MemifInterfaceConfig {
+  std::string name;
+  uint32_t network = 0;
+  std::string socket;   // path, or "@name" for an abstract socket
+  uint32_t id = 0;
+  std::string secret;   // empty: none
+  uint16_t vlan = 0;    // access VLAN; 0: untagged
+  Mac mac = 0;          // the interface's own MAC (reported to users; the switch is transparent)
+};
+
+struct InterfaceCounters {
+  uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
+  uint64_t drops[kNumDropReasons] = {};
+};
+
+struct InterfaceInfo {
+  uint32_t index;
+  std::string name;
+  uint32_t network;
+  std::string socket;
+  uint32_t id;
+  uint16_t vlan;
+  Mac mac;
+  bool connected;
+  std::string peer_name;      // from INIT
+  std::string peer_if_name;   // from CONNECT
+  uint32_t rx_queues, tx_queues;
+  uint64_t peer_memory_bytes;
+  uint64_t connects;          // completed handshakes since creation
+  uint64_t protocol_errors[kNumProtocolErrors];
+  std::vector<InterfaceCounters> per_worker;
+};
+
+struct SocketInfo {
+  std::string socket;
+  uint64_t protocol_errors[kNumProtocolErrors];  // before the peer named an interface
+};
+
+struct WorkerInfo {
+  uint32_t index;
+  int cpu;
+  uint64_t polls, busy_polls;
+};
+
+enum class EventKind { kConnected, kDisconnected, kProtocolError, kWorkerStalled };
+struct Event {
+  EventKind kind;
+  std::string interface;  // empty when not known yet
+  std::string socket;
+  std::string detail;
+};
+using EventHandler = std::function<void(const Event&)>;  // called on the control thread
+
+class Dataplane {
+ public:
+  static Result<std::unique_ptr<Dataplane>> create(const DataplaneOptions& opts);
+  virtual ~Dataplane() = default;
+
+  // Events may arrive on the control thread from start() on; set before start().
+  virtual void set_event_handler(EventHandler h) = 0;
+  virtual Status start() = 0;
+  // Sends DISCONNECT to every peer, removes socket files, joins all threads.
+  virtual void stop() = 0;
+
+  virtual Result<uint32_t> add_network(const std::string& name) = 0;
+  virtual Status remove_network(uint32_t network) = 0;  // fails with kBusy while interfaces use it
+
+  // The listener is bound before this returns, so a client started afterwards finds it.
+  virtual Result<uint32_t> add_memif(const MemifInterfaceConfig& cfg) = 0;
+  virtual Status remove_interface(uint32_t index) = 0;
+
+  virtual Status add_static_mac(uint32_t network, uint16_t vlan, Mac mac, uint32_t interface) = 0;
+  virtual Status remove_static_mac(uint32_t network, uint16_t vlan, Mac mac) = 0;
+  struct MacEntry {
+    uint32_t network;
+    uint16_t vlan;
+    Mac mac;
+    uint32_t interface;
+    bool is_static;
+    uint32_t age_s;
+  };
+  virtual std::vector<MacEntry> mac_table() = 0;
+  virtual size_t flush_mac_table(uint32_t network) = 0;  // dynamic entries only
+
+  virtual Result<InterfaceInfo> interface_info(uint32_t index) = 0;
+  virtual std::vector<uint32_t> interfaces() = 0;
+  virtual std::vector<SocketInfo> sockets() = 0;
+  virtual std::vector<WorkerInfo> workers() = 0;
+  virtual uint64_t fib_evictions() = 0;
+};
+
+}  // namespace memswitch

@@ -1,0 +1,73 @@
+// One list generates the enum, the names the API and metrics show, and the
+// per-worker counter arrays, so a new reason cannot be counted but unnamed.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace memswitch {
+
+#define MEMSWITCH_DROP_REASONS(X)                                                       \
+  X(bad_descriptor, "rx descriptor region, offset or length outside the peer's memory") \
+  X(bad_chain, "chained descriptor runs past the published ring or over the frame limit") \
+  X(bad_ring_index, "peer moved its ring index by more than the ring size")             \
+  X(runt, "frame shorter than an Ethernet header")                                      \
+  X(vlan_tagged_on_access, "802.1Q tagged frame received on an access-VLAN interface")  \
+  X(no_buffer, "destination ring had no free buffer posted")                            \
+  X(bad_tx_descriptor, "destination peer posted a buffer outside its memory")           \
+  X(too_big, "frame larger than the destination's posted buffers can hold")             \
+  X(hairpin, "destination MAC was learned on the ingress interface")                    \
+  X(no_destination, "flooded frame had no other interface in its segment")             \
+  X(interface_down, "destination interface is not connected or is admin down")
+
+enum class DropReason : uint8_t {
+#define X(name, help) name,
+  MEMSWITCH_DROP_REASONS(X)
+#undef X
+      kCount
+};
+constexpr size_t kNumDropReasons = static_cast<size_t>(DropReason::kCount);
+
+struct DropReasonInfo {
+  const char* name;
+  const char* help;
+};
+constexpr std::array<DropReasonInfo, kNumDropReasons> kDropReasons = {{
+#define X(name, help) {#name, help},
+    MEMSWITCH_DROP_REASONS(X)
+#undef X
+}};
+
+// Control-channel faults of memif peers, counted per interface (or per socket while
+// the peer has not yet named an interface id).
+#define MEMSWITCH_PROTOCOL_ERRORS(X)                                              \
+  X(bad_message_size, "control message not exactly 128 bytes")                    \
+  X(unknown_message_type, "control message type outside the protocol")            \
+  X(unexpected_message, "message out of handshake order")                         \
+  X(bad_version, "unsupported protocol version")                                  \
+  X(unknown_id, "INIT named an interface id not configured on this socket")       \
+  X(already_connected, "INIT named an interface that already has a peer")         \
+  X(bad_secret, "INIT secret did not match")                                      \
+  X(bad_mode, "INIT asked for a mode other than ethernet")                        \
+  X(bad_region, "ADD_REGION with a bad index, size or fd")                        \
+  X(bad_ring, "ADD_RING with a bad index, region, offset, size or fd")            \
+  X(bad_fd, "message carried a missing, extra or unusable file descriptor")       \
+  X(bad_ring_cookie, "ring header cookie wrong at CONNECT")                       \
+  X(incomplete_setup, "CONNECT before at least one region and ring each way")     \
+  X(handshake_timeout, "peer did not finish the handshake before the deadline")   \
+  X(bad_ring_index, "connected peer moved a ring index by more than the ring size")
+
+enum class ProtocolError : uint8_t {
+#define X(name, help) name,
+  MEMSWITCH_PROTOCOL_ERRORS(X)
+#undef X
+      kCount
+};
+constexpr size_t kNumProtocolErrors = static_cast<size_t>(ProtocolError::kCount);
+constexpr std::array<DropReasonInfo, kNumProtocolErrors> kProtocolErrors = {{
+#define X(name, help) {#name, help},
+    MEMSWITCH_PROTOCOL_ERRORS(X)
+#undef X
+}};
+
+}  // namespace memswitch

@@ -1,0 +1,125 @@
+#include "memswitch/shm.h"
+
+#include <fcntl.h>
+#include <linux/memfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace memswitch {
+
+namespace {
+constexpr uint64_t kHugePage = 2ull << 20;
+constexpr uint64_t kPage = 4096;
+uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+}  // namespace
+
+MemoryCounters& memory_counters() {
+  static MemoryCounters c;
+  return c;
+}
+
+SharedMemory& SharedMemory::operator=(SharedMemory&& o) noexcept {
+  if (this != &o) {
+    reset();
+    fd_ = o.fd_;
+    base_ = o.base_;
+    size_ = o.size_;
+    mapped_ = o.mapped_;
+    hugepages_ = o.hugepages_;
+    counted_ = o.counted_;
+    o.fd_ = -1;
+    o.base_ = nullptr;
+    o.size_ = o.mapped_ = 0;
+    o.counted_ = false;
+  }
+  return *this;
+}
+
+void SharedMemory::reset() {
+  if (base_) munmap(base_, mapped_);
+  if (fd_ >= 0) close(fd_);
+  if (counted_) {
+    auto& c = memory_counters();
+    if (hugepages_) {
+      c.hugepage_bytes -= mapped_;
+    } else {
+      c.fallback_bytes -= mapped_;
+    }
+  }
+  base_ = nullptr;
+  fd_ = -1;
+  counted_ = false;
+}
+
+Result<SharedMemory> SharedMemory::create(const std::string& name, uint64_t size, bool prefer_hugepages) {
+  if (size == 0) return make_error(Errc::kInvalidArgument, "shared memory size must be > 0");
+  SharedMemory m;
+  // MFD_HUGETLB reserves at mmap time, so a shortage shows up here as ENOMEM rather
+  // than as SIGBUS later on first touch.
+  if (prefer_hugepages) {
+    const int fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_HUGETLB | MFD_HUGE_2MB);
+    if (fd >= 0) {
+      const uint64_t len = round_up(size, kHugePage);
+      void* p = MAP_FAILED;
+      if (ftruncate(fd, off_t(len)) == 0) p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+      if (p != MAP_FAILED) {
+        m.fd_ = fd;
+        m.base_ = static_cast<uint8_t*>(p);
+        m.size_ = size;
+        m.mapped_ = len;
+        m.hugepages_ = true;
+      } else {
+        close(fd);
+      }
+    }
+  }
+  if (!m.base_) {
+    const int fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return errno_error("memfd_create");
+    const uint64_t len = round_up(size, kPage);
+    if (ftruncate(fd, off_t(len)) != 0) {
+      close(fd);
+      return errno_error("ftruncate");
+    }
+    void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (p == MAP_FAILED) {
+      close(fd);
+      return errno_error("mmap");
+    }
+    // Our own region never shrinks; the seal lets a careful server rely on that.
+    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK);
+    m.fd_ = fd;
+    m.base_ = static_cast<uint8_t*>(p);
+    m.size_ = size;
+    m.mapped_ = len;
+    m.hugepages_ = false;
+    if (prefer_hugepages) memory_counters().fallback_regions++;
+  }
+  m.counted_ = true;
+  if (m.hugepages_) {
+    memory_counters().hugepage_bytes += m.mapped_;
+  } else {
+    memory_counters().fallback_bytes += m.mapped_;
+  }
+  return m;
+}
+
+Result<SharedMemory> SharedMemory::map_peer(int fd, uint64_t size) {
+  SharedMemory m;
+  m.fd_ = fd;  // owned from here, closed on every error path by ~SharedMemory
+  struct stat st;
+  if (fstat(fd, &st) != 0) return errno_error("fstat region fd");
+  if (!S_ISREG(st.st_mode)) return make_error(Errc::kProtocol, "region fd is not a memfd or file");
+  if (size == 0 || size > uint64_t(st.st_size))
+    return make_error(Errc::kProtocol, "region size " + std::to_string(size) + " exceeds the fd's " +
+                                           std::to_string(st.st_size) + " bytes");
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return errno_error("mmap peer region");
+  m.base_ = static_cast<uint8_t*>(p);
+  m.size_ = size;
+  m.mapped_ = size;
+  return m;
+}
+
+}  // namespace memswitch

@@ -1,0 +1,268 @@
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "dataplane_internal.h"
+#include "memswitch/ethernet.h"
+
+namespace memswitch::detail {
+
+namespace {
+constexpr uint16_t kNoBatch = UINT16_MAX;
+inline void cpu_relax() { __builtin_ia32_pause(); }
+
+// A descriptor is usable only if [offset, offset+length) lies inside a region the
+// peer mapped for us; computed without overflow on hostile values.
+inline const uint8_t* checked_buffer(const Session& s, const memif::Desc& d) {
+  if (d.region >= s.bounds.size() || d.length == 0) return nullptr;
+  const PeerRegion& r = s.bounds[d.region];
+  if (d.length > r.size || d.offset > r.size - d.length) return nullptr;
+  return r.base + d.offset;
+}
+}  // namespace
+
+Session::~Session() {
+  for (int fd : eventfds) close(fd);
+}
+
+Worker::Worker(uint32_t index, int cpu, uint32_t n_workers, WorkerShared shared)
+    : index_(index),
+      cpu_(cpu),
+      n_workers_(n_workers),
+      sh_(shared),
+      counters_(std::make_unique<PortCounters[]>(kMaxInterfaces)),
+      batch_of_port_(std::make_unique<uint16_t[]>(kMaxInterfaces)),
+      batches_(std::make_unique<Batch[]>(kMaxInterfaces)) {
+  for (uint32_t i = 0; i < kMaxInterfaces; ++i) batch_of_port_[i] = kNoBatch;
+}
+
+void Worker::start() { thread_ = std::thread([this] { run(); }); }
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() {
+  if (cpu_ >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu_, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  }
+  pthread_setname_np(pthread_self(), ("msw-worker-" + std::to_string(index_)).c_str());
+  sh_.qsbr->online(index_);
+  while (sh_.running->load(std::memory_order_relaxed)) {
+    const Topology* t = sh_.topology->load(std::memory_order_acquire);
+    const auto& mine = t->per_worker[index_];
+    if (mine.empty()) {
+      // Nothing to poll: hold no pointers and sleep rather than burn a CPU.
+      sh_.qsbr->offline(index_);
+      usleep(1000);
+      sh_.qsbr->online(index_);
+      continue;
+    }
+    const uint32_t now = sh_.now_s->load(std::memory_order_relaxed);
+    bool busy = false;
+    for (const RxAssignment& a : mine) busy |= poll_rx(*t, a, now);
+    bump(polls_);
+    if (busy) bump(busy_polls_);
+    sh_.qsbr->quiescent(index_);  // no Topology or Session pointer is held past here
+    if (!busy) cpu_relax();
+  }
+  sh_.qsbr->offline(index_);
+}
+
+void Worker::stage(uint32_t port, uint16_t pkt) {
+  uint16_t b = batch_of_port_[port];
+  if (b == kNoBatch) {
+    b = uint16_t(n_batches_++);
+    batch_of_port_[port] = b;
+    batches_[b].port = port;
+    batches_[b].n = 0;
+  }
+  batches_[b].pkt[batches_[b].n++] = pkt;
+}
+
+bool Worker::poll_rx(const Topology& t, const RxAssignment& a, uint32_t now_s) {
+  RxRing& r = *a.ring;
+  const PortView& in = t.ports[a.port];
+  Session& s = *in.session;
+  const uint16_t head = memif::load_acquire(r.hdr->head);
+  const uint16_t avail = uint16_t(head - r.last_head);
+  if (avail == 0) return false;
+  if (avail > r.size) [[unlikely]] {
+    // The peer broke the index contract; nothing in the ring can be trusted. Count
+    // it once and let the control thread disconnect the peer.
+    if (!s.bad_peer.exchange(true, std::memory_order_relaxed)) drop(a.port, DropReason::bad_ring_index);
+    return false;
+  }
+
+  // 1. Read each descriptor once into a local copy, validate it, gather packets.
+  uint32_t n_pkts = 0, n_segs = 0;
+  uint16_t i = 0;
+  uint64_t rx_bytes = 0;
+  while (i < avail && n_pkts < kBurst && n_segs + kMaxSegsPerPacket <= kMaxSegsPerBurst) {
+    const uint32_t first = n_segs;
+    uint32_t total = 0;
+    DropReason why = DropReason::kCount;
+    for (;;) {
+      const memif::Desc d = r.desc[uint16_t(r.last_head + i) & r.mask];
+      ++i;
+      const uint8_t* p = checked_buffer(s, d);
+      if (!p) {
+        why = DropReason::bad_descriptor;
+      } else if (n_segs - first == kMaxSegsPerPacket || total + d.length > kMaxFrameSize) {
+        why = DropReason::bad_chain;
+      } else if (why == DropReason::kCount) {
+        segs_[n_segs++] = {p, d.length};
+        total += d.length;
+      }
+      if (!(d.flags & memif::kDescFlagNext)) break;
+      if (i == avail) {  // NEXT on the last published slot: a half chain is malformed
+        why = DropReason::bad_chain;
+        break;
+      }
+    }
+    if (why != DropReason::kCount) {
+      n_segs = first;
+      drop(a.port, why);
+      continue;
+    }
+    pkts_[n_pkts++] = {uint16_t(first), uint16_t(n_segs - first), total};
+    rx_bytes += total;
+  }
+  PortCounters& in_c = counters_[a.port];
+  bump(in_c.rx_packets, n_pkts);
+  bump(in_c.rx_bytes, rx_bytes);
+
+  // 2. Switch: learn the source, look up the destination, stage per egress port.
+  for (uint32_t k = 0; k < n_pkts; ++k) {
+    if (k + 1 < n_pkts) __builtin_prefetch(segs_[pkts_[k + 1].first_seg].data);
+    const Segment& s0 = segs_[pkts_[k].first_seg];
+    EthHeader eh;
+    if (!parse_eth(s0.data, s0.len, &eh)) {
+      drop(a.port, DropReason::runt);
+      continue;
+    }
+    if (in.vlan != 0 && (eh.ether_type == kEtherTypeVlan || eh.ether_type == kEtherTypeQinQ)) {
+      drop(a.port, DropReason::vlan_tagged_on_access);
+      continue;
+    }
+    if (!mac_is_multicast(eh.src)) sh_.fib->learn(fib_key(in.segment, eh.src), a.port, now_s);
+    if (!mac_is_multicast(eh.dst)) {
+      const uint32_t out = sh_.fib->lookup(fib_key(in.segment, eh.dst));
+      if (out != kNoPort) {
+        if (out == a.port) {
+          drop(a.port, DropReason::hairpin);
+        } else if (out >= t.ports.size() || !t.ports[out].session) {
+          drop(a.port, DropReason::interface_down);
+        } else {
+          stage(out, uint16_t(k));
+        }
+        continue;
+      }
+    }
+    bool staged = false;
+    for (uint32_t m : t.flood[in.segment]) {
+      if (m == a.port) continue;
+      stage(m, uint16_t(k));
+      staged = true;
+    }
+    if (!staged) drop(a.port, DropReason::no_destination);
+  }
+
+  // 3. One copy per packet per egress port, then hand the rx slots back.
+  for (uint32_t b = 0; b < n_batches_; ++b) {
+    transmit(t, batches_[b]);
+    batch_of_port_[batches_[b].port] = kNoBatch;
+  }
+  n_batches_ = 0;
+  r.last_head = uint16_t(r.last_head + i);
+  memif::store_release(r.hdr->tail, r.last_head);  // slots are free for the peer only now
+  return true;
+}
+
+void Worker::transmit(const Topology& t, const Batch& b) {
+  Session& s = *t.ports[b.port].session;
+  TxRing& r = s.tx[index_ % s.n_tx];
+  PortCounters& c = counters_[b.port];
+  if (r.shared)
+    while (r.lock.test_and_set(std::memory_order_acquire)) cpu_relax();
+  const uint16_t head = memif::load_acquire(r.hdr->head);
+  uint16_t free = uint16_t(head - r.tail);
+  if (free > r.size) [[unlikely]] {
+    s.bad_peer.store(true, std::memory_order_relaxed);
+    drop(b.port, DropReason::bad_tx_descriptor, b.n);
+    if (r.shared) r.lock.clear(std::memory_order_release);
+    return;
+  }
+  uint16_t tail = r.tail;
+  uint64_t tx_pkts = 0, tx_bytes = 0;
+  memif::Desc dst[kMaxSegsPerPacket];
+  for (uint32_t k = 0; k < b.n; ++k) {
+    const Packet& p = pkts_[b.pkt[k]];
+    // Reserve destination slots first, reading each posted descriptor once, so a
+    // failure leaves the peer's ring untouched.
+    uint32_t n_dst = 0, capacity = 0;
+    DropReason why = DropReason::kCount;
+    while (capacity < p.len) {
+      if (n_dst == free) { why = DropReason::no_buffer; break; }
+      if (n_dst == kMaxSegsPerPacket) { why = DropReason::too_big; break; }
+      dst[n_dst] = r.desc[uint16_t(tail + n_dst) & r.mask];
+      if (!checked_buffer(s, dst[n_dst])) { why = DropReason::bad_tx_descriptor; break; }
+      capacity += dst[n_dst++].length;
+    }
+    if (why != DropReason::kCount) {
+      drop(b.port, why);
+      continue;
+    }
+    // Copy: source segments -> destination buffers, the one copy of this hop.
+    const Segment* src = &segs_[p.first_seg];
+    if (p.n_segs == 1 && n_dst == 1) {
+      std::memcpy(s.bounds[dst[0].region].base + dst[0].offset, src->data, p.len);
+      memif::Desc& out = r.desc[tail & r.mask];
+      out.length = p.len;
+      out.flags = 0;
+    } else {
+      uint32_t si = 0, soff = 0, left = p.len;
+      for (uint32_t d = 0; d < n_dst; ++d) {
+        uint8_t* to = s.bounds[dst[d].region].base + dst[d].offset;
+        const uint32_t chunk = std::min(dst[d].length, left);
+        for (uint32_t done = 0; done < chunk;) {
+          const uint32_t n = std::min(chunk - done, src[si].len - soff);
+          std::memcpy(to + done, src[si].data + soff, n);
+          done += n;
+          soff += n;
+          if (soff == src[si].len) ++si, soff = 0;
+        }
+        left -= chunk;
+        memif::Desc& out = r.desc[uint16_t(tail + d) & r.mask];
+        out.length = chunk;
+        out.flags = left ? memif::kDescFlagNext : 0;  // whole field, never |= (§4.2)
+      }
+    }
+    tail = uint16_t(tail + n_dst);
+    free = uint16_t(free - n_dst);
+    ++tx_pkts;
+    tx_bytes += p.len;
+  }
+  if (tail != r.tail) {
+    r.tail = tail;
+    memif::store_release(r.hdr->tail, tail);
+  }
+  if (r.shared) r.lock.clear(std::memory_order_release);
+  bump(c.tx_packets, tx_pkts);
+  bump(c.tx_bytes, tx_bytes);
+  if (tx_pkts) {
+    // Pairs with the receiver's fence between clearing MASK_INT and re-reading tail.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!(memif::load_relaxed(r.hdr->flags) & memif::kRingFlagMaskInt)) {
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = write(r.eventfd, &one, sizeof one);  // nonblocking
+    }
+  }
+}
+
+}  // namespace memswitch::detail

@@ -45,7 +45,18 @@ Result<int> listen_seqpacket(const SocketAddress& addr) {
   if (fd < 0) return errno_error("socket");
   sockaddr_un sun;
   const socklen_t len = fill(addr, &sun);
-  if (!addr.abstract) unlink(addr.name.c_str());
+  if (!addr.abstract) {
+    // A leftover file from a crashed server is stale and goes; one that still accepts
+    // connections belongs to a live server we must not hijack.
+    const int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    const bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&sun), len) == 0;
+    if (probe >= 0) close(probe);
+    if (live) {
+      close(fd);
+      return make_error(Errc::kBusy, "socket " + addr.spec() + " is in use by another process");
+    }
+    unlink(addr.name.c_str());
+  }
   if (bind(fd, reinterpret_cast<sockaddr*>(&sun), len) != 0 || listen(fd, 128) != 0) {
     Error e = errno_error("bind/listen " + addr.spec());
     close(fd);

@@ -1,0 +1,188 @@
+// Typed facade over the addon: names in, names out. Policy and validation live in the
+// config schema and the domain; this layer only translates and maps errors.
+import { fromNativeError, NotFoundError } from '../domain/errors.js';
+import type { MemifInterface } from '../config/schema.js';
+import {
+  loadAddon,
+  type DropCounts,
+  type NativeDataplane,
+  type NativeDataplaneOptions,
+  type NativeEvent,
+  type NativeInterfaceInfo,
+} from './native.js';
+
+export interface InterfaceStatus {
+  name: string;
+  network: string;
+  kind: 'memif';
+  socket: string;
+  id: number;
+  vlan: number;
+  mac: string;
+  connected: boolean;
+  peerName: string;
+  peerInterface: string;
+  rxQueues: number;
+  txQueues: number;
+  connects: number;
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  drops: DropCounts;
+  protocolErrors: DropCounts;
+  perWorker: NativeInterfaceInfo['perWorker'];
+}
+
+function sumCounts(into: DropCounts, from: DropCounts): DropCounts {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+  return into;
+}
+
+export class Dataplane {
+  private readonly networks = new Map<string, number>();
+  private readonly interfaces = new Map<string, { index: number; network: string }>();
+
+  private constructor(private readonly native: NativeDataplane) {}
+
+  static create(opts: NativeDataplaneOptions): Dataplane {
+    const addon = loadAddon();
+    try {
+      return new Dataplane(new addon.Dataplane(opts));
+    } catch (err) {
+      throw fromNativeError(err, 'dataplane');
+    }
+  }
+
+  onEvent(fn: (e: NativeEvent) => void): void {
+    this.native.setEventHandler(fn);
+  }
+
+  start(): void {
+    this.native.start();
+  }
+
+  /** Sends DISCONNECT to every peer, removes socket files and joins all threads. */
+  stop(): void {
+    this.native.stop();
+  }
+
+  addNetwork(name: string): void {
+    try {
+      this.networks.set(name, this.native.addNetwork(name));
+    } catch (err) {
+      throw fromNativeError(err, 'networks.name');
+    }
+  }
+
+  removeNetwork(name: string): void {
+    const id = this.networkId(name);
+    try {
+      this.native.removeNetwork(id);
+    } catch (err) {
+      throw fromNativeError(err, 'networks.name');
+    }
+    this.networks.delete(name);
+  }
+
+  addMemif(cfg: MemifInterface): InterfaceStatus {
+    const network = this.networkId(cfg.network);
+    try {
+      const index = this.native.addMemif({
+        name: cfg.name,
+        network,
+        socket: cfg.socket,
+        id: cfg.id,
+        secret: cfg.secret,
+        vlan: cfg.vlan,
+        mac: cfg.mac,
+      });
+      this.interfaces.set(cfg.name, { index, network: cfg.network });
+    } catch (err) {
+      throw fromNativeError(err, 'interfaces');
+    }
+    return this.interface(cfg.name);
+  }
+
+  removeInterface(name: string): void {
+    const entry = this.interfaces.get(name);
+    if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
+    this.native.removeInterface(entry.index);
+    this.interfaces.delete(name);
+  }
+
+  interface(name: string): InterfaceStatus {
+    const entry = this.interfaces.get(name);
+    if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
+    const i = this.native.interfaceInfo(entry.index);
+    const total = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: {} as DropCounts };
+    for (const w of i.perWorker) {
+      total.rxPackets += w.rxPackets;
+      total.rxBytes += w.rxBytes;
+      total.txPackets += w.txPackets;
+      total.txBytes += w.txBytes;
+      sumCounts(total.drops, w.drops);
+    }
+    return {
+      name: i.name,
+      network: entry.network,
+      kind: 'memif',
+      socket: i.socket,
+      id: i.id,
+      vlan: i.vlan,
+      mac: i.mac,
+      connected: i.connected,
+      peerName: i.peerName,
+      peerInterface: i.peerInterface,
+      rxQueues: i.rxQueues,
+      txQueues: i.txQueues,
+      connects: i.connects,
+      ...total,
+      protocolErrors: i.protocolErrors,
+      perWorker: i.perWorker,
+    };
+  }
+
+  listInterfaces(): InterfaceStatus[] {
+    return [...this.interfaces.keys()].map((n) => this.interface(n));
+  }
+
+  listNetworks(): string[] {
+    return [...this.networks.keys()];
+  }
+
+  /** Protocol errors of peers that never named an interface id, per socket. */
+  socketErrors(): { socket: string; protocolErrors: DropCounts }[] {
+    return this.native.sockets();
+  }
+
+  workers(): ReturnType<NativeDataplane['workers']> {
+    return this.native.workers();
+  }
+
+  addStaticMac(network: string, vlan: number, mac: string, iface: string): void {
+    const entry = this.interfaces.get(iface);
+    if (!entry) throw new NotFoundError(`no interface ${iface}`, 'interface');
+    try {
+      this.native.addStaticMac({ network: this.networkId(network), vlan, mac, interface: entry.index });
+    } catch (err) {
+      throw fromNativeError(err, 'mac');
+    }
+  }
+
+  macTable(): { network: string; vlan: number; mac: string; interface: string; static: boolean; ageSeconds: number }[] {
+    const netNames = new Map([...this.networks].map(([n, id]) => [id, n]));
+    const ifNames = new Map([...this.interfaces].map(([n, e]) => [e.index, n]));
+    return this.native.macTable().map((e) => ({
+      ...e,
+      network: netNames.get(e.network) ?? String(e.network),
+      interface: ifNames.get(e.interface) ?? String(e.interface),
+    }));
+  }
+
+  private networkId(name: string): number {
+    const id = this.networks.get(name);
+    if (id === undefined) throw new NotFoundError(`no network ${name}`, 'network');
+    return id;
+  }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One idempotent set-up step for npm start, npm test, npm run bench, .ci/run and the
+# Dockerfile: installs missing Debian packages and node modules, and rebuilds the
+# addon and the TypeScript only when their sources changed. A no-op run takes < 1 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(cmake g++ make ninja-build pkg-config libgtest-dev iproute2 dpdk dpdk-dev)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+mkdir -p .stamps build
+# A step reruns when the hash of its inputs differs from the one its last success
+# recorded, or when its output is missing.
+hash_of() { find "$@" -type f -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1; }
+stale() { # name output inputs...
+  local name=$1 output=$2; shift 2
+  current_hash=$(hash_of "$@")
+  [ ! -e "$output" ] || [ "$(cat ".stamps/$name" 2>/dev/null)" != "$current_hash" ]
+}
+record() { echo "$current_hash" > ".stamps/$1"; }
+
+if stale npm node_modules/.package-lock.json package.json package-lock.json; then
+  echo "setup: installing node modules" >&2
+  # npm ci rejects this lock file: npm 11 records optional platform packages (rollup) only
+  # for the platform that wrote it. npm install honours the lock all the same.
+  npm install --no-audit --no-fund --loglevel=error
+  record npm
+fi
+
+if stale addon build/addon/Release/memswitch.node native; then
+  echo "setup: building the native addon" >&2
+  npx cmake-js compile --directory native --out build/addon --parallel "$(nproc)" >build/addon-build.log 2>&1 \
+    || { tail -50 build/addon-build.log >&2; echo "setup: addon build failed (full log: build/addon-build.log)" >&2; exit 1; }
+  record addon
+fi
+
+if stale ts dist/orchestrator/src/main.js orchestrator bench tsconfig.json; then
+  echo "setup: compiling TypeScript" >&2
+  rm -rf dist
+  npx tsc -p tsconfig.json
+  record ts
+fi

@@ -286,6 +286,7 @@ class MemifClientWrap : public Napi::ObjectWrap<MemifClientWrap> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "MemifClient",
                        {InstanceMethod<&MemifClientWrap::Disconnect>("disconnect"),
+                        InstanceMethod<&MemifClientWrap::Close>("close"),
                         InstanceMethod<&MemifClientWrap::PollControl>("pollControl"),
                         InstanceMethod<&MemifClientWrap::Info>("info"),
                         InstanceMethod<&MemifClientWrap::SetInterruptMode>("setInterruptMode"),
@@ -314,31 +315,44 @@ class MemifClientWrap : public Napi::ObjectWrap<MemifClientWrap> {
     client_ = std::move(*r);
   }
   MemifClient* get() { return client_.get(); }
+  // A running traffic engine holds raw pointers to its clients: close() must wait.
+  int engine_users = 0;
 
  private:
+  MemifClient& client(Napi::Env env) {
+    if (!client_) throw Napi::Error::New(env, "memif client is closed");
+    return *client_;
+  }
+  // Disconnects and unmaps the client's memory now instead of at garbage collection.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (engine_users > 0) throw Napi::Error::New(info.Env(), "stop the traffic engine using this client first");
+    if (client_) client_->disconnect("client closed");
+    client_.reset();
+    return info.Env().Undefined();
+  }
   Napi::Value Disconnect(const Napi::CallbackInfo& info) {
-    client_->disconnect(info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "client closed");
+    client(info.Env()).disconnect(info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "client closed");
     return info.Env().Undefined();
   }
   Napi::Value PollControl(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), client_->poll_control());
+    return Napi::Boolean::New(info.Env(), client(info.Env()).poll_control());
   }
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("connected", client_->connected());
-    o.Set("disconnectReason", client_->disconnect_reason());
-    o.Set("serverName", client_->server_name());
-    o.Set("hugepages", client_->hugepages());
-    o.Set("rxBadDescriptors", double(client_->rx_bad_descriptors()));
-    o.Set("eventfdSignals", double(client_->eventfd_signals()));
+    o.Set("connected", client(info.Env()).connected());
+    o.Set("disconnectReason", client(info.Env()).disconnect_reason());
+    o.Set("serverName", client(info.Env()).server_name());
+    o.Set("hugepages", client(info.Env()).hugepages());
+    o.Set("rxBadDescriptors", double(client(info.Env()).rx_bad_descriptors()));
+    o.Set("eventfdSignals", double(client(info.Env()).eventfd_signals()));
     return o;
   }
   Napi::Value SetInterruptMode(const Napi::CallbackInfo& info) {
-    client_->set_interrupt_mode(info.Length() > 0 && info[0].ToBoolean());
+    client(info.Env()).set_interrupt_mode(info.Length() > 0 && info[0].ToBoolean());
     return info.Env().Undefined();
   }
   Napi::Value WaitRx(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), client_->wait_rx(u32_arg(info, 0, "waitRx(queue, ms)"), int(u32_arg(info, 1, "waitRx(queue, ms)"))));
+    return Napi::Boolean::New(info.Env(), client(info.Env()).wait_rx(u32_arg(info, 0, "waitRx(queue, ms)"), int(u32_arg(info, 1, "waitRx(queue, ms)"))));
   }
   Napi::Value InjectBadTx(const Napi::CallbackInfo& info) {
     static const std::pair<const char*, MemifClient::BadDesc> kinds[] = {
@@ -347,11 +361,11 @@ class MemifClientWrap : public Napi::ObjectWrap<MemifClientWrap> {
         {"chain_past_head", MemifClient::BadDesc::kChainPastHead}, {"huge_frame", MemifClient::BadDesc::kHugeFrame}};
     const std::string kind = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
     for (auto& [name, k] : kinds)
-      if (kind == name) return Napi::Number::New(info.Env(), client_->inject_bad_tx(0, k, u32_arg(info, 1, "injectBadTx(kind, n)")));
+      if (kind == name) return Napi::Number::New(info.Env(), client(info.Env()).inject_bad_tx(0, k, u32_arg(info, 1, "injectBadTx(kind, n)")));
     throw Napi::TypeError::New(info.Env(), "injectBadTx: unknown kind " + kind);
   }
   Napi::Value InjectBadHead(const Napi::CallbackInfo& info) {
-    client_->inject_bad_head(0);
+    client(info.Env()).inject_bad_head(0);
     return info.Env().Undefined();
   }
 
@@ -381,9 +395,13 @@ class TrafficEngineWrap : public Napi::ObjectWrap<TrafficEngineWrap> {
     if (info.Length() <= i || !info[i].IsObject() || !info[i].As<Napi::Object>().InstanceOf(g_client_ctor->Value()))
       throw Napi::TypeError::New(info.Env(), "expected a MemifClient");
     if (engine_.running()) throw Napi::Error::New(info.Env(), "add tasks before start()");
-    // Keep the client object alive as long as this engine may touch it.
+    if (stopped_) throw Napi::Error::New(info.Env(), "this traffic engine was stopped; create a new one");
+    MemifClientWrap* w = MemifClientWrap::Unwrap(info[i].As<Napi::Object>());
+    if (!w->get()) throw Napi::Error::New(info.Env(), "memif client is closed");
+    // Keep the client alive and open as long as this engine may touch it.
     refs_.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
-    return MemifClientWrap::Unwrap(info[i].As<Napi::Object>())->get();
+    w->engine_users++;
+    return w->get();
   }
   Napi::Value AddGenerator(const Napi::CallbackInfo& info) {
     MemifClient* c = client_arg(info, 0);
@@ -415,12 +433,20 @@ class TrafficEngineWrap : public Napi::ObjectWrap<TrafficEngineWrap> {
     return Napi::Number::New(info.Env(), double(engine_.add_loop(a, b, s)));
   }
   Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (stopped_) throw Napi::Error::New(info.Env(), "this traffic engine was stopped; create a new one");
     engine_.start(info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1);
     return info.Env().Undefined();
   }
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     engine_.stop();
+    release_clients();
     return info.Env().Undefined();
+  }
+  void release_clients() {
+    if (stopped_) return;
+    stopped_ = true;
+    for (auto& r : refs_) MemifClientWrap::Unwrap(r.Value())->engine_users--;
+    refs_.clear();
   }
   Napi::Value ResetStats(const Napi::CallbackInfo& info) {
     engine_.reset_stats();
@@ -451,6 +477,7 @@ class TrafficEngineWrap : public Napi::ObjectWrap<TrafficEngineWrap> {
 
   TrafficEngine engine_;
   std::vector<Napi::ObjectReference> refs_;
+  bool stopped_ = false;
 };
 
 Napi::Value MemoryCountersJs(const Napi::CallbackInfo& info) {
@@ -462,6 +489,14 @@ Napi::Value MemoryCountersJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// Blocks the JS thread for duration_ms: a benchmark-only measurement.
+Napi::Value CacheLinePingPongJs(const Napi::CallbackInfo& info) {
+  const int a = int(u32_arg(info, 0, "cacheLinePingPongNs(cpuA, cpuB, ms)"));
+  const int b = int(u32_arg(info, 1, "cacheLinePingPongNs(cpuA, cpuB, ms)"));
+  const uint32_t ms = u32_arg(info, 2, "cacheLinePingPongNs(cpuA, cpuB, ms)");
+  return Napi::Number::New(info.Env(), cache_line_ping_pong_ns(a, b, ms));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Dataplane", DataplaneWrap::Init(env));
   Napi::Function client = MemifClientWrap::Init(env);
@@ -471,6 +506,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dropReasons", names(env, kDropReasons));
   exports.Set("protocolErrors", names(env, kProtocolErrors));
   exports.Set("memoryCounters", Napi::Function::New(env, MemoryCountersJs));
+  exports.Set("cacheLinePingPongNs", Napi::Function::New(env, CacheLinePingPongJs));
   return exports;
 }
 

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace memswitch {
 
 namespace {
@@ -118,7 +120,9 @@ Result<SharedMemory> SharedMemory::map_peer(int fd, uint64_t size) {
   if (p == MAP_FAILED) return errno_error("mmap peer region");
   m.base_ = static_cast<uint8_t*>(p);
   m.size_ = size;
-  m.mapped_ = size;
+  // munmap of a hugetlb mapping fails (EINVAL) unless the length is a multiple of the
+  // huge page size, which st_blksize reports; an unaligned length leaked the region.
+  m.mapped_ = round_up(size, std::max<uint64_t>(uint64_t(st.st_blksize), kPage));
   return m;
 }
 

@@ -291,3 +291,48 @@ bool TrafficEngine::step_loop(Task& t, uint64_t now) {
 }
 
 }  // namespace memswitch
+
+namespace memswitch {
+
+double cache_line_ping_pong_ns(int cpu_a, int cpu_b, uint32_t duration_ms) {
+  alignas(64) std::atomic<uint64_t> line{0};
+  std::atomic<bool> stop{false};
+  auto pin = [](int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  };
+  // The partner answers every odd value with the next even one.
+  std::thread partner([&] {
+    pin(cpu_b);
+    uint64_t seen = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const uint64_t v = line.load(std::memory_order_acquire);
+      if (v != seen && (v & 1)) {
+        line.store(v + 1, std::memory_order_release);
+        seen = v + 1;
+      }
+    }
+  });
+  pin(cpu_a);
+  const uint64_t start = monotonic_ns();
+  const uint64_t end = start + uint64_t(duration_ms) * 1'000'000ull;
+  uint64_t trips = 0, v = 0;
+  while (monotonic_ns() < end) {
+    for (int k = 0; k < 1000; ++k) {
+      line.store(v + 1, std::memory_order_release);
+      while (line.load(std::memory_order_acquire) != v + 2) {
+        if (stop.load(std::memory_order_relaxed)) break;
+      }
+      v += 2;
+    }
+    trips += 1000;
+  }
+  const uint64_t elapsed = monotonic_ns() - start;
+  stop.store(true);
+  partner.join();
+  return double(elapsed) / double(trips) / 2.0;
+}
+
+}  // namespace memswitch

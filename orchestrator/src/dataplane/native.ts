@@ -102,6 +102,8 @@ export interface MemifClientConfig {
 
 export interface NativeMemifClient {
   disconnect(reason?: string): void;
+  /** Disconnects and unmaps the client's shared memory now (not at garbage collection). */
+  close(): void;
   pollControl(): boolean;
   info(): {
     connected: boolean;
@@ -160,6 +162,7 @@ export interface NativeTrafficEngine {
   addSink(client: NativeMemifClient): number;
   addLoop(a: NativeMemifClient, b: NativeMemifClient, spec: LoopSpec): number;
   start(cpu?: number): void;
+  /** Stops for good and releases the clients (they may be closed afterwards). */
   stop(): void;
   stats(task: number): TrafficStats;
   resetStats(): void;
@@ -173,6 +176,8 @@ export interface NativeAddon {
   dropReasons: { name: string; help: string }[];
   protocolErrors: { name: string; help: string }[];
   memoryCounters(): { hugepageBytes: number; fallbackBytes: number; fallbackRegions: number };
+  /** One-way cache-line transfer latency between two CPUs (blocks for `ms`). */
+  cacheLinePingPongNs(cpuA: number, cpuB: number, ms: number): number;
 }
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -112,3 +112,10 @@ class TrafficEngine {
 uint64_t monotonic_ns();
 
 }  // namespace memswitch
+
+namespace memswitch {
+// One-way latency of bouncing a cache line between threads pinned to cpu_a and cpu_b,
+// in ns. memif throughput between two pollers tracks it (memif-protocol.md §8.5), so
+// benchmarks report it next to every figure.
+double cache_line_ping_pong_ns(int cpu_a, int cpu_b, uint32_t duration_ms);
+}  // namespace memswitch

@@ -1,0 +1,222 @@
+// npm run bench: memif -> switch -> memif at 64/512/1518 bytes, memswitch against
+// dpdk-testpmd io-forwarding in the same place, interleaved, median ratios.
+//
+// Shape (2 CPUs, exactly two pollers): one dpdk-testpmd with two memif *client* ports in
+// mac forwarding with --tx-first loops frames through the system under test in both
+// directions; its forwarding lcore owns CPU 1. The system under test polls on CPU 0:
+// memswitch's single worker, or a second testpmd with two memif *server* ports in io
+// mode. Both testpmd main lcores only sleep between stats prints.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Dataplane } from '../orchestrator/src/dataplane/dataplane.js';
+import { loadAddon } from '../orchestrator/src/dataplane/native.js';
+import { Testpmd, ensureHugepages } from './testpmd.js';
+
+const SUT_CPU = 0;
+const TRAFFIC_CPU = 1;
+const FRAME_SIZES = [64, 512, 1518];
+const ROUNDS = Number(process.env.MEMSWITCH_BENCH_ROUNDS ?? 3);
+const WARMUP_S = 2;
+const MEASURE_S = 5;
+const MAC_A = '02:00:00:00:0a:01';
+const MAC_B = '02:00:00:00:0b:01';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
+const addon = loadAddon();
+
+interface Measurement {
+  system: 'memswitch' | 'testpmd-io';
+  frameSize: number;
+  round: number;
+  mpps: number;
+  loss: number;
+  samples: number[];
+  pingPongNs: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+// The generator: two client ports, frames addressed to each other's MAC, so every frame
+// crosses the system under test, comes back, and is sent again.
+function startGenerator(sock: string, frameSize: number): Promise<Testpmd> {
+  return Testpmd.start({
+    vdevs: [
+      { role: 'client', socket: sock, id: 0, mac: MAC_A },
+      { role: 'client', socket: sock, id: 1, mac: MAC_B },
+    ],
+    forwardMode: 'mac',
+    txFirst: true,
+    ethPeers: [MAC_B, MAC_A],
+    txPkts: frameSize,
+    forwardingCpu: TRAFFIC_CPU,
+    mainCpu: SUT_CPU,
+    memory: 'hugepages',
+  });
+}
+
+// Rx-pps of both generator ports, per one-second sample, over the measuring window;
+// loss from the cumulative counters over the same window.
+async function measureWindow(gen: Testpmd): Promise<{ samples: number[]; loss: number }> {
+  await gen.waitForSamples(WARMUP_S + 1, 30_000);
+  const first = gen.rxPpsSamples(0).length;
+  const tx0 = gen.txPackets(0) + gen.txPackets(1);
+  const rx0 = gen.rxPackets(0) + gen.rxPackets(1);
+  await gen.waitForSamples(MEASURE_S, 30_000);
+  const a = gen.rxPpsSamples(0).slice(first, first + MEASURE_S);
+  const b = gen.rxPpsSamples(1).slice(first, first + MEASURE_S);
+  const samples = a.map((v, i) => (v + (b[i] ?? 0)) / 1e6);
+  const sent = gen.txPackets(0) + gen.txPackets(1) - tx0;
+  const received = gen.rxPackets(0) + gen.rxPackets(1) - rx0;
+  return { samples, loss: sent > 0 ? Math.max(0, 1 - received / sent) : NaN };
+}
+
+async function runMemswitch(frameSize: number, round: number): Promise<Measurement> {
+  const sock = `@msw-bench-${process.pid}-${round}-${frameSize}`;
+  const dp = Dataplane.create({ workers: 1, cpus: [SUT_CPU] });
+  dp.addNetwork('bench');
+  dp.addMemif({ name: 'a', kind: 'memif', network: 'bench', socket: sock, id: 0 });
+  dp.addMemif({ name: 'b', kind: 'memif', network: 'bench', socket: sock, id: 1 });
+  dp.start();
+  const gen = await startGenerator(sock, frameSize);
+  try {
+    const { samples, loss } = await measureWindow(gen);
+    const pingPongNs = addon.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
+    return { system: 'memswitch', frameSize, round, mpps: median(samples), loss, samples, pingPongNs };
+  } finally {
+    await gen.stop();
+    dp.stop();
+  }
+}
+
+async function runTestpmdIo(frameSize: number, round: number): Promise<Measurement> {
+  const sock = `@msw-bench-io-${process.pid}-${round}-${frameSize}`;
+  const sut = await Testpmd.start({
+    vdevs: [
+      { role: 'server', socket: sock, id: 0 },
+      { role: 'server', socket: sock, id: 1 },
+    ],
+    forwardMode: 'io',
+    forwardingCpu: SUT_CPU,
+    mainCpu: TRAFFIC_CPU,
+    memory: 'hugepages',
+  });
+  const gen = await startGenerator(sock, frameSize);
+  try {
+    const { samples, loss } = await measureWindow(gen);
+    const pingPongNs = addon.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
+    return { system: 'testpmd-io', frameSize, round, mpps: median(samples), loss, samples, pingPongNs };
+  } finally {
+    await gen.stop();
+    await sut.stop();
+  }
+}
+
+// Our own client in loop mode: same shape, one traffic thread, plus latency percentiles.
+async function runLatency(frameSize: number): Promise<{ frameSize: number; mpps: number; p50Ns: number; p99Ns: number }> {
+  const sock = `@msw-bench-lat-${process.pid}-${frameSize}`;
+  const dp = Dataplane.create({ workers: 1, cpus: [SUT_CPU] });
+  dp.addNetwork('bench');
+  dp.addMemif({ name: 'a', kind: 'memif', network: 'bench', socket: sock, id: 0 });
+  dp.addMemif({ name: 'b', kind: 'memif', network: 'bench', socket: sock, id: 1 });
+  dp.start();
+  const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: true });
+  const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: true });
+  const eng = new addon.TrafficEngine();
+  const task = eng.addLoop(a, b, { frameSize, initialBurst: 256, aMac: MAC_A, bMac: MAC_B });
+  try {
+    eng.start(TRAFFIC_CPU);
+    await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    eng.resetStats();
+    await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
+    const s = eng.stats(task);
+    return { frameSize, mpps: s.rxPackets / MEASURE_S / 1e6, p50Ns: s.p50Ns, p99Ns: s.p99Ns };
+  } finally {
+    eng.stop();
+    a.close();
+    b.close();
+    dp.stop();
+  }
+}
+
+function fmt(n: number, digits = 2): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+}
+
+async function main(): Promise<void> {
+  const restore = await ensureHugepages(96);
+  const measurements: Measurement[] = [];
+  const latency: Awaited<ReturnType<typeof runLatency>>[] = [];
+  const started = new Date().toISOString();
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const size of FRAME_SIZES) {
+        // Alternate which system goes first so slow minutes of this noisy VM hit both.
+        const order = round % 2 ? [runMemswitch, runTestpmdIo] : [runTestpmdIo, runMemswitch];
+        for (const run of order) {
+          const m = await run(size, round);
+          measurements.push(m);
+          console.error(`round ${round} ${m.system} ${size}B: ${fmt(m.mpps)} Mpps, loss ${fmt(m.loss * 100, 3)}%, ping-pong ${fmt(m.pingPongNs, 0)} ns`);
+        }
+      }
+    }
+    for (const size of [64, 1518]) latency.push(await runLatency(size));
+  } finally {
+    restore();
+  }
+
+  const rows = FRAME_SIZES.map((size) => {
+    const of = (sys: Measurement['system']) => measurements.filter((m) => m.frameSize === size && m.system === sys);
+    const ms = of('memswitch');
+    const tp = of('testpmd-io');
+    const ratios = ms.map((m) => m.mpps / (tp.find((t) => t.round === m.round)?.mpps ?? NaN));
+    return {
+      frameSize: size,
+      memswitchMpps: median(ms.map((m) => m.mpps)),
+      testpmdMpps: median(tp.map((m) => m.mpps)),
+      ratioMedian: median(ratios),
+      ratios,
+      memswitchLoss: median(ms.map((m) => m.loss)),
+      testpmdLoss: median(tp.map((m) => m.loss)),
+    };
+  });
+
+  const lines = [
+    '',
+    'memif -> switch -> memif, L2, one polling thread each side (medians over interleaved rounds)',
+    '',
+    '| frame | memswitch Mpps | testpmd io Mpps | ratio (median of per-round) | per-round ratios | loss memswitch | loss testpmd |',
+    '| ---: | ---: | ---: | ---: | --- | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r.frameSize} B | ${fmt(r.memswitchMpps)} | ${fmt(r.testpmdMpps)} | **${fmt(r.ratioMedian)}x** | ${r.ratios.map((x) => fmt(x)).join(', ')} | ${fmt(r.memswitchLoss * 100, 3)}% | ${fmt(r.testpmdLoss * 100, 3)}% |`,
+    ),
+    '',
+    'memswitch with our own memif client looping frames (latency = one pass through the switch)',
+    '',
+    '| frame | Mpps | p50 latency | p99 latency |',
+    '| ---: | ---: | ---: | ---: |',
+    ...latency.map((l) => `| ${l.frameSize} B | ${fmt(l.mpps)} | ${fmt(l.p50Ns / 1000)} µs | ${fmt(l.p99Ns / 1000)} µs |`),
+    '',
+    `cache-line ping-pong CPU${SUT_CPU}<->CPU${TRAFFIC_CPU}: median ${fmt(median(measurements.map((m) => m.pingPongNs)), 0)} ns one way`,
+  ];
+  console.log(lines.join('\n'));
+
+  const out = path.join(repoRoot, 'bench/results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(
+    path.join(out, 'latest.json'),
+    JSON.stringify({ started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements }, null, 2) + '\n',
+  );
+  console.log(`\nwrote ${path.join(out, 'latest.json')}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,71 @@
+// Runs the real bin/memswitchd as a child process and reads its JSON log lines.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const daemonBin = path.join(repoRoot, 'bin/memswitchd');
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export class Daemon {
+  readonly lines: LogLine[] = [];
+  stderr = '';
+  private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(readonly proc: ChildProcess) {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.lines.push({ level: 0, msg: line });
+        }
+      }
+    });
+    proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  static async start(configYaml: string, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'msw-daemon-'));
+    const file = path.join(dir, 'config.yaml');
+    writeFileSync(file, configYaml);
+    const d = new Daemon(spawn(daemonBin, ['--config', file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    d.proc.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    await d.waitFor((l) => l.msg === 'memswitchd running', 10_000);
+    return d;
+  }
+
+  async waitFor(pred: (l: LogLine) => boolean, timeoutMs = 5000): Promise<LogLine> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.lines.find(pred);
+      if (hit) return hit;
+      if (this.proc.exitCode !== null || Date.now() > end)
+        throw new Error(`memswitchd: expected log line not seen (exit ${this.proc.exitCode}); stderr: ${this.stderr}\nlog: ${this.lines.map((l) => l.msg).join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.proc.exitCode === null) this.proc.kill(signal);
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

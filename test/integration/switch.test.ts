@@ -1,0 +1,164 @@
+// Real frames through the real addon: memif clients on one or more networks.
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestSwitch, abstractSocket, addon, eventually, mac, runUntil } from '../helpers/switch.js';
+
+let sw: TestSwitch | undefined;
+afterEach(() => {
+  sw?.close();
+  sw = undefined;
+});
+
+describe('L2 switching between memif clients', () => {
+  it('floods unknown unicast to every other port, then unicasts once learned (four clients)', async () => {
+    sw = new TestSwitch();
+    const sock = abstractSocket('four');
+    const c = [0, 1, 2, 3].map((i) => {
+      sw!.memif(`m${i}`, sock, i);
+      return sw!.client({ socket: sock, id: i });
+    });
+    const flood = sw.engine();
+    flood.addGenerator(c[0]!, { src: mac(1), dst: mac(2), count: 400, pps: 200_000 });
+    const sinks = [1, 2, 3].map((i) => flood.addSink(c[i]!));
+    await runUntil(flood, sinks, 400);
+    for (const s of sinks) expect(flood.stats(s).rxPackets).toBe(400);
+
+    // Port 1 answers: mac(1) was learned on port 0, so only port 0 receives.
+    const uni = sw.engine();
+    uni.addGenerator(c[1]!, { src: mac(2), dst: mac(1), count: 400, pps: 200_000 });
+    const [s0, s2, s3] = [0, 2, 3].map((i) => uni.addSink(c[i]!));
+    await runUntil(uni, [s0!], 400);
+    expect(uni.stats(s0!).rxPackets).toBe(400);
+    expect(uni.stats(s0!).lost).toBe(0);
+    expect(uni.stats(s2!).rxPackets + uni.stats(s3!).rxPackets).toBe(0);
+    expect(sw.dp.interface('m2').txPackets).toBe(400);
+
+    const table = sw.dp.macTable();
+    expect(table).toContainEqual(expect.objectContaining({ mac: mac(1), interface: 'm0', static: false }));
+    expect(table).toContainEqual(expect.objectContaining({ mac: mac(2), interface: 'm1', static: false }));
+  });
+
+  it('keeps networks and VLANs apart', async () => {
+    sw = new TestSwitch({ networks: ['blue', 'red'] });
+    const sock = abstractSocket('iso');
+    sw.memif('a', sock, 0, { vlan: 10 });
+    sw.memif('b', sock, 1, { vlan: 10 });
+    sw.memif('c', sock, 2, { vlan: 20 });
+    sw.memif('d', sock, 3, { network: 'red', vlan: 10 });
+    sw.memif('e', sock, 4);
+    const [a, b, c, d, e] = [0, 1, 2, 3, 4].map((id) => sw!.client({ socket: sock, id }));
+    const eng = sw.engine();
+    eng.addGenerator(a!, { src: mac(1), dst: 'ff:ff:ff:ff:ff:ff', count: 300, pps: 200_000 });
+    const [sb, sc, sd, se] = [b, c, d, e].map((x) => eng.addSink(x!));
+    await runUntil(eng, [sb!], 300);
+    expect(eng.stats(sb!).rxPackets).toBe(300);
+    expect([sc, sd, se].map((s) => eng.stats(s!).rxPackets)).toEqual([0, 0, 0]);
+  });
+
+  it('carries 9000-byte frames as descriptor chains', async () => {
+    sw = new TestSwitch();
+    const sock = abstractSocket('jumbo');
+    sw.memif('a', sock, 0);
+    sw.memif('b', sock, 1);
+    const a = sw.client({ socket: sock, id: 0, bufferSize: 2048 });
+    const b = sw.client({ socket: sock, id: 1, bufferSize: 2048 });
+    const eng = sw.engine();
+    eng.addGenerator(a, { src: mac(1), dst: mac(2), frameSize: 9000, count: 150, pps: 20_000 });
+    const s = eng.addSink(b);
+    await runUntil(eng, [s], 150);
+    expect(eng.stats(s)).toMatchObject({ rxPackets: 150, rxBytes: 150 * 9000, rxForeign: 0, lost: 0 });
+    expect(sw.dp.interface('b').txBytes).toBe(150 * 9000);
+  });
+
+  it('polls several queue pairs on several workers', async () => {
+    sw = new TestSwitch({ workers: 2 });
+    const sock = abstractSocket('mq');
+    sw.memif('a', sock, 0);
+    sw.memif('b', sock, 1);
+    const a = sw.client({ socket: sock, id: 0, queues: 2 });
+    const b = sw.client({ socket: sock, id: 1, queues: 2 });
+    const eng = sw.engine();
+    eng.addGenerator(a, { queue: 0, stream: 0, src: mac(1), dst: mac(2), count: 300, pps: 100_000 });
+    eng.addGenerator(a, { queue: 1, stream: 1, src: mac(1), dst: mac(2), count: 300, pps: 100_000 });
+    const s = eng.addSink(b);
+    await runUntil(eng, [s], 600);
+    expect(eng.stats(s).rxPackets).toBe(600);
+    const info = sw.dp.interface('a');
+    expect(info.rxQueues).toBe(2);
+    expect(info.perWorker.map((w) => w.rxPackets > 0)).toEqual([true, true]);
+  });
+
+  it('accepts a client that disconnects and comes back', async () => {
+    sw = new TestSwitch();
+    const sock = abstractSocket('back');
+    sw.memif('a', sock, 0);
+    sw.memif('b', sock, 1);
+    const a = sw.client({ socket: sock, id: 0 });
+    sw.client({ socket: sock, id: 1 }).disconnect('going away');
+    await eventually(() => !sw!.dp.interface('b').connected, 2000, 'b disconnected');
+    const b2 = sw.client({ socket: sock, id: 1 });
+    await eventually(() => sw!.dp.interface('b').connected, 2000, 'b reconnected');
+    expect(sw.dp.interface('b').connects).toBe(2);
+    const eng = sw.engine();
+    eng.addGenerator(a, { src: mac(1), dst: mac(2), count: 200, pps: 100_000 });
+    const s = eng.addSink(b2);
+    await runUntil(eng, [s], 200);
+    expect(eng.stats(s).rxPackets).toBe(200);
+  });
+
+  it('refuses a wrong secret and an unknown id with the reason', () => {
+    sw = new TestSwitch();
+    const sock = abstractSocket('secret');
+    sw.memif('a', sock, 0, { secret: 'right' });
+    expect(() => sw!.client({ socket: sock, id: 0, secret: 'wrong' })).toThrow(/Incorrect secret/);
+    expect(() => sw!.client({ socket: sock, id: 7 })).toThrow(/ID not found/);
+    expect(sw.dp.interface('a').protocolErrors.bad_secret).toBe(1);
+    expect(sw.dp.socketErrors()[0]!.protocolErrors.unknown_id).toBe(1);
+    expect(sw.client({ socket: sock, id: 0, secret: 'right' }).info().connected).toBe(true);
+  });
+});
+
+describe('a hostile container', () => {
+  it('gets bad descriptors counted as drops while a good pair keeps forwarding', async () => {
+    sw = new TestSwitch();
+    const sock = abstractSocket('hostile');
+    sw.memif('a', sock, 0);
+    sw.memif('b', sock, 1);
+    sw.memif('evil', sock, 2);
+    const a = sw.client({ socket: sock, id: 0 });
+    const b = sw.client({ socket: sock, id: 1 });
+    const evil = sw.client({ socket: sock, id: 2 });
+    const eng = sw.engine();
+    eng.addGenerator(a, { src: mac(1), dst: mac(2), pps: 100_000 });
+    const s = eng.addSink(b);
+    eng.start();
+    await eventually(() => eng.stats(s).rxPackets > 1000, 5000, 'good traffic');
+    const kinds = ['region', 'offset', 'length', 'zero_length'] as const;
+    for (const k of kinds) expect(evil.injectBadTx(k, 25)).toBe(25);
+    await eventually(() => sw!.dp.interface('evil').drops.bad_descriptor === 100, 5000, '100 bad_descriptor drops');
+    expect(evil.injectBadTx('huge_frame', 5)).toBe(5);
+    await eventually(() => sw!.dp.interface('evil').drops.bad_chain === 5, 5000, '5 bad_chain drops');
+    const before = eng.stats(s).rxPackets;
+    await eventually(() => eng.stats(s).rxPackets > before + 1000, 5000, 'good traffic after the attack');
+    eng.stop();
+    expect(sw.dp.interface('evil').connected).toBe(true);
+    expect(sw.dp.interface('b').drops.bad_descriptor).toBe(0);
+  });
+});
+
+describe('shared memory', () => {
+  it('falls back to 4 KiB pages with a visible counter when hugepages are not wanted or free', () => {
+    sw = new TestSwitch();
+    const sock = abstractSocket('mem');
+    sw.memif('a', sock, 0);
+    const before = addon.memoryCounters();
+    const c = sw.client({ socket: sock, id: 0, hugepages: true });
+    const after = addon.memoryCounters();
+    if (c.info().hugepages) {
+      expect(after.hugepageBytes).toBeGreaterThan(before.hugepageBytes);
+      expect(after.fallbackRegions).toBe(before.fallbackRegions);
+    } else {
+      expect(after.fallbackRegions).toBe(before.fallbackRegions + 1);
+      expect(after.fallbackBytes).toBeGreaterThan(before.fallbackBytes);
+    }
+  });
+});

@@ -15,7 +15,12 @@ import { Testpmd, ensureHugepages } from './testpmd.js';
 
 const SUT_CPU = 0;
 const TRAFFIC_CPU = 1;
-const FRAME_SIZES = [64, 512, 1518];
+const FRAME_SIZES = (process.env.MEMSWITCH_BENCH_SIZES ?? '64,512,1518').split(',').map(Number);
+// Frames in flight per direction: --tx-first sends one burst per port, so the burst size
+// sets the load. Too few and both systems wait on round trips instead of working.
+const GENERATOR_BURST = Number(process.env.MEMSWITCH_BENCH_BURST ?? 64);
+// testpmd io forwards in bursts of this many, the same as memswitch's worker (kBurst).
+const SUT_BURST = Number(process.env.MEMSWITCH_BENCH_SUT_BURST ?? 64);
 const ROUNDS = Number(process.env.MEMSWITCH_BENCH_ROUNDS ?? 3);
 const WARMUP_S = 2;
 const MEASURE_S = 5;
@@ -47,13 +52,14 @@ const median = (xs: number[]): number => {
 function startGenerator(sock: string, frameSize: number): Promise<Testpmd> {
   return Testpmd.start({
     vdevs: [
-      { role: 'client', socket: sock, id: 0, mac: MAC_A },
-      { role: 'client', socket: sock, id: 1, mac: MAC_B },
+      { role: 'client', socket: sock, id: 0, mac: MAC_A, zeroCopy: true },
+      { role: 'client', socket: sock, id: 1, mac: MAC_B, zeroCopy: true },
     ],
     forwardMode: 'mac',
     txFirst: true,
     ethPeers: [MAC_B, MAC_A],
     txPkts: frameSize,
+    burst: GENERATOR_BURST,
     forwardingCpu: TRAFFIC_CPU,
     mainCpu: SUT_CPU,
     memory: 'hugepages',
@@ -76,6 +82,18 @@ async function measureWindow(gen: Testpmd): Promise<{ samples: number[]; loss: n
   return { samples, loss: sent > 0 ? Math.max(0, 1 - received / sent) : NaN };
 }
 
+// --tx-first sends its bursts once. If they are lost because the system under test had
+// not brought up both ports yet, nothing circulates; start the generator again.
+async function startLoop(sock: string, frameSize: number): Promise<{ gen: Testpmd; window: { samples: number[]; loss: number } }> {
+  for (let attempt = 1; ; attempt++) {
+    const gen = await startGenerator(sock, frameSize);
+    const window = await measureWindow(gen);
+    if (median(window.samples) > 0 || attempt === 3) return { gen, window };
+    console.error(`  generator loop did not start (attempt ${attempt}); restarting it`);
+    await gen.stop();
+  }
+}
+
 async function runMemswitch(frameSize: number, round: number): Promise<Measurement> {
   const sock = `@msw-bench-${process.pid}-${round}-${frameSize}`;
   const dp = Dataplane.create({ workers: 1, cpus: [SUT_CPU] });
@@ -83,9 +101,9 @@ async function runMemswitch(frameSize: number, round: number): Promise<Measureme
   dp.addMemif({ name: 'a', kind: 'memif', network: 'bench', socket: sock, id: 0 });
   dp.addMemif({ name: 'b', kind: 'memif', network: 'bench', socket: sock, id: 1 });
   dp.start();
-  const gen = await startGenerator(sock, frameSize);
+  const { gen, window } = await startLoop(sock, frameSize);
   try {
-    const { samples, loss } = await measureWindow(gen);
+    const { samples, loss } = window;
     const pingPongNs = addon.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
     return { system: 'memswitch', frameSize, round, mpps: median(samples), loss, samples, pingPongNs };
   } finally {
@@ -102,13 +120,14 @@ async function runTestpmdIo(frameSize: number, round: number): Promise<Measureme
       { role: 'server', socket: sock, id: 1 },
     ],
     forwardMode: 'io',
+    burst: SUT_BURST,
     forwardingCpu: SUT_CPU,
     mainCpu: TRAFFIC_CPU,
     memory: 'hugepages',
   });
-  const gen = await startGenerator(sock, frameSize);
+  const { gen, window } = await startLoop(sock, frameSize);
   try {
-    const { samples, loss } = await measureWindow(gen);
+    const { samples, loss } = window;
     const pingPongNs = addon.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
     return { system: 'testpmd-io', frameSize, round, mpps: median(samples), loss, samples, pingPongNs };
   } finally {
@@ -118,7 +137,8 @@ async function runTestpmdIo(frameSize: number, round: number): Promise<Measureme
 }
 
 // Our own client in loop mode: same shape, one traffic thread, plus latency percentiles.
-async function runLatency(frameSize: number): Promise<{ frameSize: number; mpps: number; p50Ns: number; p99Ns: number }> {
+// inFlight 1 gives the bare one-pass latency; 256 shows latency under full load.
+async function runLatency(frameSize: number, inFlight: number): Promise<{ frameSize: number; inFlight: number; mpps: number; p50Ns: number; p99Ns: number }> {
   const sock = `@msw-bench-lat-${process.pid}-${frameSize}`;
   const dp = Dataplane.create({ workers: 1, cpus: [SUT_CPU] });
   dp.addNetwork('bench');
@@ -128,14 +148,14 @@ async function runLatency(frameSize: number): Promise<{ frameSize: number; mpps:
   const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: true });
   const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: true });
   const eng = new addon.TrafficEngine();
-  const task = eng.addLoop(a, b, { frameSize, initialBurst: 256, aMac: MAC_A, bMac: MAC_B });
+  const task = eng.addLoop(a, b, { frameSize, initialBurst: inFlight, aMac: MAC_A, bMac: MAC_B });
   try {
     eng.start(TRAFFIC_CPU);
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
     eng.resetStats();
     await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
     const s = eng.stats(task);
-    return { frameSize, mpps: s.rxPackets / MEASURE_S / 1e6, p50Ns: s.p50Ns, p99Ns: s.p99Ns };
+    return { frameSize, inFlight, mpps: s.rxPackets / MEASURE_S / 1e6, p50Ns: s.p50Ns, p99Ns: s.p99Ns };
   } finally {
     eng.stop();
     a.close();
@@ -165,7 +185,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    for (const size of [64, 1518]) latency.push(await runLatency(size));
+    for (const size of [64, 1518]) for (const inFlight of [1, 256]) latency.push(await runLatency(size, inFlight));
   } finally {
     restore();
   }
@@ -199,9 +219,9 @@ async function main(): Promise<void> {
     '',
     'memswitch with our own memif client looping frames (latency = one pass through the switch)',
     '',
-    '| frame | Mpps | p50 latency | p99 latency |',
-    '| ---: | ---: | ---: | ---: |',
-    ...latency.map((l) => `| ${l.frameSize} B | ${fmt(l.mpps)} | ${fmt(l.p50Ns / 1000)} µs | ${fmt(l.p99Ns / 1000)} µs |`),
+    '| frame | frames in flight per direction | Mpps | p50 latency | p99 latency |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    ...latency.map((l) => `| ${l.frameSize} B | ${l.inFlight} | ${fmt(l.mpps)} | ${fmt(l.p50Ns / 1000)} µs | ${fmt(l.p99Ns / 1000)} µs |`),
     '',
     `cache-line ping-pong CPU${SUT_CPU}<->CPU${TRAFFIC_CPU}: median ${fmt(median(measurements.map((m) => m.pingPongNs)), 0)} ns one way`,
   ];

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "memswitch/dataplane.h"
@@ -133,6 +134,10 @@ class Worker {
   // Per-burst scratch, touched only by this worker's thread.
   Segment segs_[kMaxSegsPerBurst];
   Packet pkts_[kBurst];
+  // Transmit plan of one batch: reserved destination descriptors and, per packet,
+  // (first reserved slot, slots), or (0, 0) when the packet was dropped.
+  memif::Desc tx_dst_[kBurst * kMaxSegsPerPacket];
+  std::pair<uint16_t, uint16_t> tx_plan_[kBurst];
   std::unique_ptr<uint16_t[]> batch_of_port_;  // kNoBatch when the port has none
   std::unique_ptr<Batch[]> batches_;
   uint32_t n_batches_ = 0;

@@ -1,5 +1,6 @@
 // Real frames through the real addon: memif clients on one or more networks.
 import { afterEach, describe, expect, it } from 'vitest';
+import { hugepagesFree } from '../../bench/testpmd.js';
 import { TestSwitch, abstractSocket, addon, eventually, mac, runUntil } from '../helpers/switch.js';
 
 let sw: TestSwitch | undefined;
@@ -145,20 +146,64 @@ describe('a hostile container', () => {
   });
 });
 
+describe('reconfiguration', () => {
+  it('keeps forwarding without loss while interfaces, networks and static MACs come and go', async () => {
+    sw = new TestSwitch({ workers: 2 });
+    const sock = abstractSocket('reconf');
+    sw.memif('a', sock, 0);
+    sw.memif('b', sock, 1);
+    const a = sw.client({ socket: sock, id: 0 });
+    const b = sw.client({ socket: sock, id: 1 });
+    const eng = sw.engine();
+    eng.addGenerator(a, { src: mac(1), dst: mac(2), pps: 100_000, count: 100_000 });
+    const s = eng.addSink(b);
+    eng.start();
+    // Every change publishes a new table and waits for a quiescent point on both workers.
+    let changes = 0;
+    while (!eng.generatorsDone()) {
+      const n = changes % 50;
+      sw.dp.addNetwork(`tmp${n}`);
+      sw.memif(`x${n}`, sock, 100 + n, { network: `tmp${n}` });
+      const c = sw.client({ socket: sock, id: 100 + n });
+      sw.dp.addStaticMac('blue', 0, mac(1000 + n), 'b');
+      c.close();
+      sw.dp.removeInterface(`x${n}`);
+      sw.dp.removeNetwork(`tmp${n}`);
+      changes++;
+      await new Promise((r) => setImmediate(r));
+    }
+    await eventually(() => eng.stats(s).rxPackets >= 100_000, 5000, 'every frame delivered');
+    eng.stop();
+    expect(changes).toBeGreaterThan(50);
+    expect(eng.stats(s)).toMatchObject({ rxPackets: 100_000, lost: 0, reordered: 0 });
+    expect(sw.dp.interface('a').drops).toEqual(Object.fromEntries(Object.keys(sw.dp.interface('a').drops).map((k) => [k, 0])));
+  });
+});
+
 describe('shared memory', () => {
-  it('falls back to 4 KiB pages with a visible counter when hugepages are not wanted or free', () => {
+  it('uses hugepages for client regions when they are free', () => {
     sw = new TestSwitch();
-    const sock = abstractSocket('mem');
+    const sock = abstractSocket('huge');
     sw.memif('a', sock, 0);
     const before = addon.memoryCounters();
     const c = sw.client({ socket: sock, id: 0, hugepages: true });
+    expect(c.info().hugepages).toBe(true); // global setup reserved hugepages for the run
+    expect(addon.memoryCounters().hugepageBytes).toBeGreaterThan(before.hugepageBytes);
+  });
+
+  it('falls back to 4 KiB pages, counted, when the region does not fit in free hugepages', () => {
+    sw = new TestSwitch();
+    const sock = abstractSocket('fallback');
+    sw.memif('a', sock, 0);
+    // Ask for more than every free hugepage: 2 rings x 16384 slots x bufferSize bytes.
+    const freeBytes = hugepagesFree() * 2 * 1024 * 1024;
+    const bufferSize = Math.min(65535, Math.ceil((freeBytes + (64 << 20)) / (2 * 16384)));
+    expect(2 * 16384 * bufferSize).toBeGreaterThan(freeBytes);
+    const before = addon.memoryCounters();
+    const c = sw.client({ socket: sock, id: 0, hugepages: true, log2RingSize: 14, bufferSize });
     const after = addon.memoryCounters();
-    if (c.info().hugepages) {
-      expect(after.hugepageBytes).toBeGreaterThan(before.hugepageBytes);
-      expect(after.fallbackRegions).toBe(before.fallbackRegions);
-    } else {
-      expect(after.fallbackRegions).toBe(before.fallbackRegions + 1);
-      expect(after.fallbackBytes).toBeGreaterThan(before.fallbackBytes);
-    }
+    expect(c.info().hugepages).toBe(false);
+    expect(after.fallbackRegions).toBe(before.fallbackRegions + 1);
+    expect(after.fallbackBytes).toBeGreaterThan(before.fallbackBytes);
   });
 });

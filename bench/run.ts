@@ -94,44 +94,43 @@ async function startLoop(sock: string, frameSize: number): Promise<{ gen: Testpm
   }
 }
 
-async function runMemswitch(frameSize: number, round: number): Promise<Measurement> {
-  const sock = `@msw-bench-${process.pid}-${round}-${frameSize}`;
+// memswitch in-process: one worker on the SUT CPU, two memif interfaces on one network.
+function startMemswitch(sock: string): Dataplane {
   const dp = Dataplane.create({ workers: 1, cpus: [SUT_CPU] });
   dp.addNetwork('bench');
   dp.addMemif({ name: 'a', kind: 'memif', network: 'bench', socket: sock, id: 0 });
   dp.addMemif({ name: 'b', kind: 'memif', network: 'bench', socket: sock, id: 1 });
   dp.start();
-  const { gen, window } = await startLoop(sock, frameSize);
-  try {
-    const { samples, loss } = window;
-    const pingPongNs = addon.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
-    return { system: 'memswitch', frameSize, round, mpps: median(samples), loss, samples, pingPongNs };
-  } finally {
-    await gen.stop();
-    dp.stop();
-  }
+  return dp;
 }
 
-async function runTestpmdIo(frameSize: number, round: number): Promise<Measurement> {
-  const sock = `@msw-bench-io-${process.pid}-${round}-${frameSize}`;
-  const sut = await Testpmd.start({
-    vdevs: [
-      { role: 'server', socket: sock, id: 0 },
-      { role: 'server', socket: sock, id: 1 },
-    ],
-    forwardMode: 'io',
-    burst: SUT_BURST,
-    forwardingCpu: SUT_CPU,
-    mainCpu: TRAFFIC_CPU,
-    memory: 'hugepages',
-  });
-  const { gen, window } = await startLoop(sock, frameSize);
+type System = Measurement['system'];
+const systems: Record<System, (sock: string) => Promise<{ stop(): unknown }>> = {
+  memswitch: async (sock) => startMemswitch(sock),
+  'testpmd-io': (sock) =>
+    Testpmd.start({
+      vdevs: [
+        { role: 'server', socket: sock, id: 0 },
+        { role: 'server', socket: sock, id: 1 },
+      ],
+      forwardMode: 'io',
+      burst: SUT_BURST,
+      forwardingCpu: SUT_CPU,
+      mainCpu: TRAFFIC_CPU,
+      memory: 'hugepages',
+    }),
+};
+
+async function measure(system: System, frameSize: number, round: number): Promise<Measurement> {
+  const sock = `@msw-bench-${process.pid}-${system}-${round}-${frameSize}`;
+  // Measured while nothing else polls: it tells how the host treats the two vCPUs now.
+  const pingPongNs = addon.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
+  const sut = await systems[system](sock);
   try {
-    const { samples, loss } = window;
-    const pingPongNs = addon.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
-    return { system: 'testpmd-io', frameSize, round, mpps: median(samples), loss, samples, pingPongNs };
-  } finally {
+    const { gen, window } = await startLoop(sock, frameSize);
     await gen.stop();
+    return { system, frameSize, round, mpps: median(window.samples), loss: window.loss, samples: window.samples, pingPongNs };
+  } finally {
     await sut.stop();
   }
 }
@@ -139,14 +138,11 @@ async function runTestpmdIo(frameSize: number, round: number): Promise<Measureme
 // Our own client in loop mode: same shape, one traffic thread, plus latency percentiles.
 // inFlight 1 gives the bare one-pass latency; 256 shows latency under full load.
 async function runLatency(frameSize: number, inFlight: number): Promise<{ frameSize: number; inFlight: number; mpps: number; p50Ns: number; p99Ns: number }> {
-  const sock = `@msw-bench-lat-${process.pid}-${frameSize}`;
-  const dp = Dataplane.create({ workers: 1, cpus: [SUT_CPU] });
-  dp.addNetwork('bench');
-  dp.addMemif({ name: 'a', kind: 'memif', network: 'bench', socket: sock, id: 0 });
-  dp.addMemif({ name: 'b', kind: 'memif', network: 'bench', socket: sock, id: 1 });
-  dp.start();
+  const sock = `@msw-bench-lat-${process.pid}-${frameSize}-${inFlight}`;
+  const dp = startMemswitch(sock);
   const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: true });
   const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: true });
+  for (const c of [a, b]) if (!c.info().hugepages) console.error('warning: no free hugepages; the client regions use 4 KiB pages');
   const eng = new addon.TrafficEngine();
   const task = eng.addLoop(a, b, { frameSize, initialBurst: inFlight, aMac: MAC_A, bMac: MAC_B });
   try {
@@ -177,9 +173,9 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const size of FRAME_SIZES) {
         // Alternate which system goes first so slow minutes of this noisy VM hit both.
-        const order = round % 2 ? [runMemswitch, runTestpmdIo] : [runTestpmdIo, runMemswitch];
-        for (const run of order) {
-          const m = await run(size, round);
+        const order: System[] = round % 2 ? ['memswitch', 'testpmd-io'] : ['testpmd-io', 'memswitch'];
+        for (const system of order) {
+          const m = await measure(system, size, round);
           measurements.push(m);
           console.error(`round ${round} ${m.system} ${size}B: ${fmt(m.mpps)} Mpps, loss ${fmt(m.loss * 100, 3)}%, ping-pong ${fmt(m.pingPongNs, 0)} ns`);
         }
@@ -191,7 +187,7 @@ async function main(): Promise<void> {
   }
 
   const rows = FRAME_SIZES.map((size) => {
-    const of = (sys: Measurement['system']) => measurements.filter((m) => m.frameSize === size && m.system === sys);
+    const of = (sys: System) => measurements.filter((m) => m.frameSize === size && m.system === sys);
     const ms = of('memswitch');
     const tp = of('testpmd-io');
     const ratios = ms.map((m) => m.mpps / (tp.find((t) => t.round === m.round)?.mpps ?? NaN));

@@ -11,27 +11,14 @@ import {
   type NativeInterfaceInfo,
 } from './native.js';
 
-export interface InterfaceStatus {
-  name: string;
+export interface InterfaceStatus extends Omit<NativeInterfaceInfo, 'index' | 'network' | 'peerMemoryBytes'> {
   network: string;
   kind: 'memif';
-  socket: string;
-  id: number;
-  vlan: number;
-  mac: string;
-  connected: boolean;
-  peerName: string;
-  peerInterface: string;
-  rxQueues: number;
-  txQueues: number;
-  connects: number;
   rxPackets: number;
   rxBytes: number;
   txPackets: number;
   txBytes: number;
   drops: DropCounts;
-  protocolErrors: DropCounts;
-  perWorker: NativeInterfaceInfo['perWorker'];
 }
 
 function sumCounts(into: DropCounts, from: DropCounts): DropCounts {

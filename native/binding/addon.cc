@@ -73,6 +73,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod<&DataplaneWrap::RemoveNetwork>("removeNetwork"),
                         InstanceMethod<&DataplaneWrap::AddMemif>("addMemif"),
                         InstanceMethod<&DataplaneWrap::RemoveInterface>("removeInterface"),
+                        InstanceMethod<&DataplaneWrap::SetAdminUp>("setAdminUp"),
                         InstanceMethod<&DataplaneWrap::AddStaticMac>("addStaticMac"),
                         InstanceMethod<&DataplaneWrap::RemoveStaticMac>("removeStaticMac"),
                         InstanceMethod<&DataplaneWrap::MacTable>("macTable"),
@@ -176,6 +177,12 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       throw core_error(info.Env(), s.error());
     return info.Env().Undefined();
   }
+  Napi::Value SetAdminUp(const Napi::CallbackInfo& info) {
+    if (info.Length() < 2 || !info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "setAdminUp(index, up)");
+    if (Status s = dp(info.Env()).set_admin_up(u32_arg(info, 0, "setAdminUp(index, up)"), info[1].As<Napi::Boolean>()); !s)
+      throw core_error(info.Env(), s.error());
+    return info.Env().Undefined();
+  }
   Napi::Value AddStaticMac(const Napi::CallbackInfo& info) {
     Napi::Object o = object_arg(info, 0, "addStaticMac({network, vlan, mac, interface})");
     Status s = dp(info.Env()).add_static_mac(uint32_t(get_number(o, "network")), uint16_t(get_number(o, "vlan")),
@@ -223,6 +230,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("vlan", i.vlan);
     o.Set("mac", format_mac(i.mac));
     o.Set("connected", i.connected);
+    o.Set("adminUp", i.admin_up);
     o.Set("peerName", i.peer_name);
     o.Set("peerInterface", i.peer_if_name);
     o.Set("rxQueues", i.rx_queues);

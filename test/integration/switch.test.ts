@@ -207,3 +207,30 @@ describe('shared memory', () => {
     expect(after.fallbackBytes).toBeGreaterThan(before.fallbackBytes);
   });
 });
+
+describe('admin state', () => {
+  it('stops polling and sending on an admin-down interface, and resumes when up', async () => {
+    sw = new TestSwitch();
+    const sock = abstractSocket('admin');
+    sw.memif('a', sock, 0);
+    sw.memif('b', sock, 1);
+    const a = sw.client({ socket: sock, id: 0 });
+    const b = sw.client({ socket: sock, id: 1 });
+    sw.dp.setAdminUp('b', false);
+    expect(sw.dp.interface('b')).toMatchObject({ adminUp: false, connected: true });
+    const eng = sw.engine();
+    eng.addGenerator(a, { src: mac(1), dst: mac(2), count: 200, pps: 100_000 });
+    const s = eng.addSink(b);
+    eng.start();
+    await eventually(() => eng.generatorsDone(), 5000, 'generator done');
+    await eventually(() => sw!.dp.interface('a').drops.no_destination === 200, 5000, 'drops while b is down');
+    expect(eng.stats(s).rxPackets).toBe(0);
+    eng.stop();
+    sw.dp.setAdminUp('b', true);
+    const again = sw.engine();
+    again.addGenerator(a, { src: mac(1), dst: mac(2), count: 200, pps: 100_000, stream: 1 });
+    const s2 = again.addSink(b);
+    await runUntil(again, [s2], 200);
+    expect(again.stats(s2).rxPackets).toBe(200);
+  });
+});

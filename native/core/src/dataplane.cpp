@@ -60,6 +60,7 @@ struct Conn {
 struct Interface {
   MemifInterfaceConfig cfg;
   uint16_t segment = 0;
+  bool admin_up = true;
   int64_t conn = -1;  // the connection that passed INIT for this interface
   std::unique_ptr<Session> session;
   std::string peer_name, peer_if_name;
@@ -221,6 +222,17 @@ class DataplaneImpl final : public Dataplane {
     return Status::ok();
   }
 
+  Status set_admin_up(uint32_t index, bool up) override {
+    std::lock_guard g(mu_);
+    auto it = ifaces_.find(index);
+    if (it == ifaces_.end()) return make_error(Errc::kNotFound, "no interface " + std::to_string(index));
+    if (it->second.admin_up == up) return Status::ok();
+    it->second.admin_up = up;
+    publish();
+    if (!up) fib_.flush_port(index);  // learned entries would black-hole its traffic
+    return Status::ok();
+  }
+
   Status add_static_mac(uint32_t network, uint16_t vlan, Mac mac, uint32_t interface) override {
     std::lock_guard g(mu_);
     if (mac_is_multicast(mac) || mac == 0) return make_error(Errc::kInvalidArgument, "static MAC must be unicast");
@@ -263,7 +275,7 @@ class DataplaneImpl final : public Dataplane {
     if (it == ifaces_.end()) return make_error(Errc::kNotFound, "no interface " + std::to_string(index));
     const Interface& i = it->second;
     InterfaceInfo info{index, i.cfg.name, i.cfg.network, i.cfg.socket, i.cfg.id, i.cfg.vlan, i.cfg.mac,
-                       i.session != nullptr, i.peer_name, i.peer_if_name, 0, 0, 0, i.connects, {}, {}};
+                       i.session != nullptr, i.admin_up, i.peer_name, i.peer_if_name, 0, 0, 0, i.connects, {}, {}};
     std::memcpy(info.protocol_errors, i.errors, sizeof i.errors);
     if (i.session) {
       info.rx_queues = uint32_t(i.session->rx.size());
@@ -377,7 +389,7 @@ class DataplaneImpl final : public Dataplane {
       PortView& v = t->ports[idx];
       v.segment = i.segment;
       v.vlan = i.cfg.vlan;
-      if (!i.session) continue;
+      if (!i.session || !i.admin_up) continue;
       v.session = i.session.get();
       t->flood[i.segment].push_back(idx);
       for (RxRing& r : i.session->rx) t->per_worker[next_worker++ % workers_.size()].push_back({idx, &r});

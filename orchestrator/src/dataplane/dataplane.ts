@@ -98,6 +98,12 @@ export class Dataplane {
     this.interfaces.delete(name);
   }
 
+  setAdminUp(name: string, up: boolean): void {
+    const entry = this.interfaces.get(name);
+    if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
+    this.native.setAdminUp(entry.index, up);
+  }
+
   interface(name: string): InterfaceStatus {
     const entry = this.interfaces.get(name);
     if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
@@ -119,6 +125,7 @@ export class Dataplane {
       vlan: i.vlan,
       mac: i.mac,
       connected: i.connected,
+      adminUp: i.adminUp,
       peerName: i.peerName,
       peerInterface: i.peerInterface,
       rxQueues: i.rxQueues,

@@ -23,6 +23,7 @@ export interface NativeInterfaceInfo {
   vlan: number;
   mac: string;
   connected: boolean;
+  adminUp: boolean;
   peerName: string;
   peerInterface: string;
   rxQueues: number;
@@ -76,6 +77,7 @@ export interface NativeDataplane {
   removeNetwork(id: number): void;
   addMemif(cfg: NativeMemifConfig): number;
   removeInterface(index: number): void;
+  setAdminUp(index: number, up: boolean): void;
   addStaticMac(e: { network: number; vlan: number; mac: string; interface: number }): void;
   removeStaticMac(e: { network: number; vlan: number; mac: string }): void;
   macTable(): NativeMacEntry[];

@@ -49,6 +49,7 @@ struct InterfaceInfo {
   uint16_t vlan;
   Mac mac;
   bool connected;
+  bool admin_up;
   std::string peer_name;      // from INIT
   std::string peer_if_name;   // from CONNECT
   uint32_t rx_queues, tx_queues;
@@ -95,6 +96,8 @@ class Dataplane {
   // The listener is bound before this returns, so a client started afterwards finds it.
   virtual Result<uint32_t> add_memif(const MemifInterfaceConfig& cfg) = 0;
   virtual Status remove_interface(uint32_t index) = 0;
+  // Admin down: the peer may stay connected, but the switch neither polls nor sends to it.
+  virtual Status set_admin_up(uint32_t index, bool up) = 0;
 
   virtual Status add_static_mac(uint32_t network, uint16_t vlan, Mac mac, uint32_t interface) = 0;
   virtual Status remove_static_mac(uint32_t network, uint16_t vlan, Mac mac) = 0;

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(cmake g++ make ninja-build pkg-config libgtest-dev iproute2 dpdk dpdk-dev)
+APT_PACKAGES=(cmake g++ make ninja-build pkg-config libgtest-dev iproute2 dpdk dpdk-dev libxdp-dev libbpf-dev ethtool iperf3 iputils-ping)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -20,6 +20,12 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# libxdp needs bpffs for its dispatcher, which lets our XDP program share a netdev with
+# others; without it, it falls back to one program per netdev.
+if [ "$(id -u)" = 0 ] && ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf 2>/dev/null || echo "setup: could not mount bpffs on /sys/fs/bpf" >&2
 fi
 
 mkdir -p .stamps build

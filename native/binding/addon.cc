@@ -72,6 +72,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod<&DataplaneWrap::AddNetwork>("addNetwork"),
                         InstanceMethod<&DataplaneWrap::RemoveNetwork>("removeNetwork"),
                         InstanceMethod<&DataplaneWrap::AddMemif>("addMemif"),
+                        InstanceMethod<&DataplaneWrap::AddAfXdp>("addAfxdp"),
                         InstanceMethod<&DataplaneWrap::RemoveInterface>("removeInterface"),
                         InstanceMethod<&DataplaneWrap::SetAdminUp>("setAdminUp"),
                         InstanceMethod<&DataplaneWrap::AddStaticMac>("addStaticMac"),
@@ -172,6 +173,28 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     if (!r) throw core_error(info.Env(), r.error());
     return Napi::Number::New(info.Env(), *r);
   }
+  Napi::Value AddAfXdp(const Napi::CallbackInfo& info) {
+    Napi::Object o = object_arg(info, 0, "addAfxdp(config)");
+    AfXdpInterfaceConfig c;
+    c.name = get_string(o, "name");
+    c.network = uint32_t(get_number(o, "network"));
+    c.vlan = uint16_t(get_number(o, "vlan"));
+    c.mac = get_mac(info.Env(), o, "mac");
+    c.netdev = get_string(o, "netdev");
+    Napi::Value queues = o.Get("queues");
+    if (queues.IsArray()) {
+      Napi::Array a = queues.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); ++i) c.queues.push_back(a.Get(i).As<Napi::Number>().Uint32Value());
+    }
+    const std::string mode = get_string(o, "mode", "auto"), xdp = get_string(o, "xdp", "auto");
+    c.mode = mode == "zerocopy" ? XdpBindMode::kZeroCopy : mode == "copy" ? XdpBindMode::kCopy : XdpBindMode::kAuto;
+    c.attach = xdp == "native" ? XdpAttachMode::kNative : xdp == "generic" ? XdpAttachMode::kGeneric : XdpAttachMode::kAuto;
+    c.frame_size = uint32_t(get_number(o, "frameSize", c.frame_size));
+    c.prefer_hugepages = get_bool(o, "hugepages", true);
+    Result<uint32_t> r = dp(info.Env()).add_afxdp(c);
+    if (!r) throw core_error(info.Env(), r.error());
+    return Napi::Number::New(info.Env(), *r);
+  }
   Napi::Value RemoveInterface(const Napi::CallbackInfo& info) {
     if (Status s = dp(info.Env()).remove_interface(u32_arg(info, 0, "removeInterface(index)")); !s)
       throw core_error(info.Env(), s.error());
@@ -223,6 +246,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     const memswitch::InterfaceInfo& i = *r;
     Napi::Object o = Napi::Object::New(env);
     o.Set("index", i.index);
+    o.Set("kind", i.kind);
     o.Set("name", i.name);
     o.Set("network", i.network);
     o.Set("socket", i.socket);
@@ -237,6 +261,12 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("txQueues", i.tx_queues);
     o.Set("peerMemoryBytes", double(i.peer_memory_bytes));
     o.Set("connects", double(i.connects));
+    if (i.kind == "afxdp") {
+      o.Set("netdev", i.netdev);
+      o.Set("xdpMode", i.xdp_mode);
+      o.Set("xdpAttach", i.xdp_attach);
+      o.Set("multiBuffer", i.multi_buffer);
+    }
     o.Set("protocolErrors", reason_counts(env, i.protocol_errors, kProtocolErrors));
     Napi::Array workers = Napi::Array::New(env, i.per_worker.size());
     for (size_t w = 0; w < i.per_worker.size(); ++w) {

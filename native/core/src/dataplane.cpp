@@ -58,7 +58,9 @@ struct Conn {
 };
 
 struct Interface {
-  MemifInterfaceConfig cfg;
+  MemifInterfaceConfig cfg;  // the common fields serve every kind; memif fields are empty for AF_XDP
+  std::unique_ptr<XdpPort> xdp;
+  std::string netdev;
   uint16_t segment = 0;
   bool admin_up = true;
   int64_t conn = -1;  // the connection that passed INIT for this interface
@@ -129,7 +131,7 @@ class DataplaneImpl final : public Dataplane {
       if (c->state == Conn::State::kConnected || c->iface >= 0) send_disconnect(c->fd, "memswitch shutting down");
     }
     conns_.clear();
-    for (auto& [idx, i] : ifaces_) i.session.reset(), i.conn = -1;
+    for (auto& [idx, i] : ifaces_) i.session.reset(), i.xdp.reset(), i.conn = -1;
     for (auto& [spec, l] : listeners_) close_listener(l);
     listeners_.clear();
     for (int* fd : {&epoll_, &wake_, &timer_})
@@ -193,25 +195,44 @@ class DataplaneImpl final : public Dataplane {
     return index;
   }
 
+  Result<uint32_t> add_afxdp(const AfXdpInterfaceConfig& cfg) override {
+    std::lock_guard g(mu_);
+    if (cfg.name.empty()) return make_error(Errc::kInvalidArgument, "interface name is empty");
+    if (!networks_.count(cfg.network)) return make_error(Errc::kNotFound, "no network " + std::to_string(cfg.network));
+    if (cfg.vlan > 4094) return make_error(Errc::kInvalidArgument, "vlan must be 0-4094");
+    for (auto& [idx, i] : ifaces_) {
+      if (i.cfg.name == cfg.name) return make_error(Errc::kAlreadyExists, "interface " + cfg.name + " already exists");
+      if (i.xdp && i.netdev == cfg.netdev)
+        return make_error(Errc::kAlreadyExists, "netdev: " + cfg.netdev + " is already attached as " + i.cfg.name);
+    }
+    uint32_t index = 0;
+    while (index < kMaxInterfaces && ifaces_.count(index)) ++index;
+    if (index == kMaxInterfaces) return make_error(Errc::kResourceExhausted, "interface limit reached");
+    Result<std::unique_ptr<XdpPort>> port = XdpPort::open(cfg, uint32_t(workers_.size()));
+    if (!port) return port.error();
+    Interface& i = ifaces_[index];
+    static_cast<InterfaceCommon&>(i.cfg) = cfg;
+    if (i.cfg.mac == 0) i.cfg.mac = generated_mac(cfg.name);
+    i.netdev = cfg.netdev;
+    i.xdp = std::move(*port);
+    i.segment = acquire_segment(cfg.network, cfg.vlan);
+    i.connects = 1;
+    publish();
+    emit(EventKind::kConnected, cfg.name, "", "AF_XDP on " + cfg.netdev);
+    return index;
+  }
+
   Status remove_interface(uint32_t index) override {
     std::lock_guard g(mu_);
     auto it = ifaces_.find(index);
     if (it == ifaces_.end()) return make_error(Errc::kNotFound, "no interface " + std::to_string(index));
     Interface& i = it->second;
     if (i.conn >= 0) close_conn(i.conn, "interface deleted");
+    if (i.xdp) retired_xdp_.push_back(std::move(i.xdp));
     publish();
     fib_.flush_port(index);
     release_segment(i.segment);
-    Listener& l = listeners_.at(i.cfg.socket);
-    std::erase(l.interfaces, index);
-    if (l.interfaces.empty()) {
-      std::vector<int64_t> orphans;
-      for (auto& [id, c] : conns_)
-        if (c->listener == i.cfg.socket) orphans.push_back(id);
-      for (int64_t id : orphans) close_conn(id, "socket closed");
-      close_listener(l);
-      listeners_.erase(i.cfg.socket);
-    }
+    if (i.netdev.empty()) release_listener(i.cfg.socket, index);
     ifaces_.erase(it);
     // No worker can reach this index any more: start its counters from zero for reuse.
     for (auto& w : workers_) {
@@ -220,6 +241,19 @@ class DataplaneImpl final : public Dataplane {
       for (auto& d : c.drops) d.store(0);
     }
     return Status::ok();
+  }
+
+  void release_listener(const std::string& spec, uint32_t index) {
+    Listener& l = listeners_.at(spec);
+    std::erase(l.interfaces, index);
+    if (l.interfaces.empty()) {
+      std::vector<int64_t> orphans;
+      for (auto& [id, c] : conns_)
+        if (c->listener == spec) orphans.push_back(id);
+      for (int64_t id : orphans) close_conn(id, "socket closed");
+      close_listener(l);
+      listeners_.erase(spec);
+    }
   }
 
   Status set_admin_up(uint32_t index, bool up) override {
@@ -274,8 +308,16 @@ class DataplaneImpl final : public Dataplane {
     auto it = ifaces_.find(index);
     if (it == ifaces_.end()) return make_error(Errc::kNotFound, "no interface " + std::to_string(index));
     const Interface& i = it->second;
-    InterfaceInfo info{index, i.cfg.name, i.cfg.network, i.cfg.socket, i.cfg.id, i.cfg.vlan, i.cfg.mac,
-                       i.session != nullptr, i.admin_up, i.peer_name, i.peer_if_name, 0, 0, 0, i.connects, {}, {}};
+    InterfaceInfo info{index, i.xdp ? "afxdp" : "memif", i.cfg.name, i.cfg.network, i.cfg.socket, i.cfg.id, i.cfg.vlan, i.cfg.mac,
+                       i.session != nullptr || i.xdp != nullptr, i.admin_up, i.peer_name, i.peer_if_name, 0, 0, 0,
+                       {}, {}, {}, false, i.connects, {}, {}};
+    if (i.xdp) {
+      info.netdev = i.netdev;
+      info.xdp_mode = i.xdp->zero_copy() ? "zero-copy" : "copy";
+      info.xdp_attach = i.xdp->native() ? "native" : "generic";
+      info.multi_buffer = i.xdp->multi_buffer();
+      info.rx_queues = info.tx_queues = uint32_t(i.xdp->queues().size());
+    }
     std::memcpy(info.protocol_errors, i.errors, sizeof i.errors);
     if (i.session) {
       info.rx_queues = uint32_t(i.session->rx.size());
@@ -389,15 +431,20 @@ class DataplaneImpl final : public Dataplane {
       PortView& v = t->ports[idx];
       v.segment = i.segment;
       v.vlan = i.cfg.vlan;
-      if (!i.session || !i.admin_up) continue;
+      if (!i.admin_up || !(i.session || i.xdp)) continue;
       v.session = i.session.get();
+      v.xdp = i.xdp.get();
       t->flood[i.segment].push_back(idx);
-      for (RxRing& r : i.session->rx) t->per_worker[next_worker++ % workers_.size()].push_back({idx, &r});
+      if (i.session)
+        for (RxRing& r : i.session->rx) t->per_worker[next_worker++ % workers_.size()].push_back({idx, &r, nullptr});
+      if (i.xdp)
+        for (auto& q : i.xdp->queues()) t->per_worker[next_worker++ % workers_.size()].push_back({idx, nullptr, q.get()});
     }
     const Topology* old = topology_.exchange(t, std::memory_order_acq_rel);
     if (qsbr_.synchronize(kGrace)) {
       delete old;
       retired_.clear();
+      retired_xdp_.clear();
     } else {
       // A worker is stuck inside a poll: freeing could unmap memory under it. Keep
       // everything; it is retried at the next publish.
@@ -511,6 +558,7 @@ class DataplaneImpl final : public Dataplane {
       for (const Topology* t : stalled_) delete t;
       stalled_.clear();
       retired_.clear();
+      retired_xdp_.clear();
     }
   }
 
@@ -749,6 +797,7 @@ class DataplaneImpl final : public Dataplane {
   std::map<int64_t, std::unique_ptr<Conn>> conns_;
   int64_t next_conn_ = 1;
   std::vector<std::unique_ptr<Session>> retired_;
+  std::vector<std::unique_ptr<XdpPort>> retired_xdp_;
   std::vector<const Topology*> stalled_;
   uint32_t last_age_s_ = 0;
 };

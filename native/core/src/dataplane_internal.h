@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "memswitch/afxdp.h"
 #include "memswitch/dataplane.h"
 #include "memswitch/fib.h"
 #include "memswitch/qsbr.h"
@@ -57,15 +58,20 @@ struct Session {
   ~Session();
 };
 
+// One port in the published table: a memif session or an AF_XDP port (neither: the
+// port is not connected or admin down, and nothing is sent to it).
 struct PortView {
-  Session* session = nullptr;  // null: not connected or admin down
+  Session* session = nullptr;
+  XdpPort* xdp = nullptr;
   uint16_t segment = 0;
   uint16_t vlan = 0;
+  bool up() const { return session || xdp; }
 };
 
 struct RxAssignment {
   uint32_t port;
-  RxRing* ring;
+  RxRing* ring;   // memif C2S ring, or
+  XskQueue* xsk;  // an AF_XDP queue
 };
 
 // Immutable once published: the control thread builds a new one for every change.
@@ -119,9 +125,13 @@ class Worker {
     uint16_t pkt[kBurst];
   };
   void run();
-  bool poll_rx(const Topology& t, const RxAssignment& a, uint32_t now_s);
+  bool poll_memif(const Topology& t, const RxAssignment& a, uint32_t now_s);
+  bool poll_xsk(const Topology& t, const RxAssignment& a, uint32_t now_s);
+  void forward(const Topology& t, uint32_t in_port, uint32_t n_pkts, uint32_t now_s);
   void stage(uint32_t port, uint16_t pkt);
   void transmit(const Topology& t, const Batch& b);
+  void transmit_memif(Session& s, const Batch& b);
+  void transmit_xsk(XdpPort& x, const Batch& b);
   void drop(uint32_t port, DropReason r, uint64_t n = 1) { bump(counters_[port].drops[size_t(r)], n); }
 
   uint32_t index_;
@@ -138,6 +148,7 @@ class Worker {
   // (first reserved slot, slots), or (0, 0) when the packet was dropped.
   memif::Desc tx_dst_[kBurst * kMaxSegsPerPacket];
   std::pair<uint16_t, uint16_t> tx_plan_[kBurst];
+  uint64_t xsk_rx_addrs_[kBurst * kMaxSegsPerPacket];  // rx frames to refill after a burst
   std::unique_ptr<uint16_t[]> batch_of_port_;  // kNoBatch when the port has none
   std::unique_ptr<Batch[]> batches_;
   uint32_t n_batches_ = 0;

@@ -1,10 +1,12 @@
 #include <pthread.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <thread>
 
+#include "afxdp_rings.h"
 #include "dataplane_internal.h"
 #include "memswitch/ethernet.h"
 
@@ -65,7 +67,7 @@ void Worker::run() {
     }
     const uint32_t now = sh_.now_s->load(std::memory_order_relaxed);
     bool busy = false;
-    for (const RxAssignment& a : mine) busy |= poll_rx(*t, a, now);
+    for (const RxAssignment& a : mine) busy |= a.xsk ? poll_xsk(*t, a, now) : poll_memif(*t, a, now);
     bump(polls_);
     if (busy) bump(busy_polls_);
     sh_.qsbr->quiescent(index_);  // no Topology or Session pointer is held past here
@@ -85,7 +87,7 @@ void Worker::stage(uint32_t port, uint16_t pkt) {
   batches_[b].pkt[batches_[b].n++] = pkt;
 }
 
-bool Worker::poll_rx(const Topology& t, const RxAssignment& a, uint32_t now_s) {
+bool Worker::poll_memif(const Topology& t, const RxAssignment& a, uint32_t now_s) {
   RxRing& r = *a.ring;
   const PortView& in = t.ports[a.port];
   Session& s = *in.session;
@@ -139,6 +141,16 @@ bool Worker::poll_rx(const Topology& t, const RxAssignment& a, uint32_t now_s) {
   PortCounters& in_c = counters_[a.port];
   bump(in_c.rx_packets, n_pkts);
   bump(in_c.rx_bytes, rx_bytes);
+  forward(t, a.port, n_pkts, now_s);
+  r.last_head = uint16_t(r.last_head + i);
+  memif::store_release(r.hdr->tail, r.last_head);  // slots are free for the peer only now
+  return true;
+}
+
+// Steps 2 and 3 of every burst, whatever the ingress port kind: learn the source, look
+// up the destination, stage per egress port, then one copy per packet per egress port.
+void Worker::forward(const Topology& t, uint32_t in_port, uint32_t n_pkts, uint32_t now_s) {
+  const PortView& in = t.ports[in_port];
 
   // 2. Switch: learn the source, look up the destination, stage per egress port.
   // Frames of a burst mostly share their MACs: remember the last learn and lookup.
@@ -148,15 +160,15 @@ bool Worker::poll_rx(const Topology& t, const RxAssignment& a, uint32_t now_s) {
     const Segment& s0 = segs_[pkts_[k].first_seg];
     EthHeader eh;
     if (!parse_eth(s0.data, s0.len, &eh)) {
-      drop(a.port, DropReason::runt);
+      drop(in_port, DropReason::runt);
       continue;
     }
     if (in.vlan != 0 && (eh.ether_type == kEtherTypeVlan || eh.ether_type == kEtherTypeQinQ)) {
-      drop(a.port, DropReason::vlan_tagged_on_access);
+      drop(in_port, DropReason::vlan_tagged_on_access);
       continue;
     }
     if (eh.src != last_src && !mac_is_multicast(eh.src)) {
-      sh_.fib->learn(fib_key(in.segment, eh.src), a.port, now_s);
+      sh_.fib->learn(fib_key(in.segment, eh.src), in_port, now_s);
       last_src = eh.src;
     }
     if (!mac_is_multicast(eh.dst)) {
@@ -166,10 +178,10 @@ bool Worker::poll_rx(const Topology& t, const RxAssignment& a, uint32_t now_s) {
       }
       const uint32_t out = last_out;
       if (out != kNoPort) {
-        if (out == a.port) {
-          drop(a.port, DropReason::hairpin);
-        } else if (out >= t.ports.size() || !t.ports[out].session) {
-          drop(a.port, DropReason::interface_down);
+        if (out == in_port) {
+          drop(in_port, DropReason::hairpin);
+        } else if (out >= t.ports.size() || !t.ports[out].up()) {
+          drop(in_port, DropReason::interface_down);
         } else {
           stage(out, uint16_t(k));
         }
@@ -178,11 +190,11 @@ bool Worker::poll_rx(const Topology& t, const RxAssignment& a, uint32_t now_s) {
     }
     bool staged = false;
     for (uint32_t m : t.flood[in.segment]) {
-      if (m == a.port) continue;
+      if (m == in_port) continue;
       stage(m, uint16_t(k));
       staged = true;
     }
-    if (!staged) drop(a.port, DropReason::no_destination);
+    if (!staged) drop(in_port, DropReason::no_destination);
   }
 
   // 3. One copy per packet per egress port, then hand the rx slots back.
@@ -191,13 +203,18 @@ bool Worker::poll_rx(const Topology& t, const RxAssignment& a, uint32_t now_s) {
     batch_of_port_[batches_[b].port] = kNoBatch;
   }
   n_batches_ = 0;
-  r.last_head = uint16_t(r.last_head + i);
-  memif::store_release(r.hdr->tail, r.last_head);  // slots are free for the peer only now
-  return true;
 }
 
 void Worker::transmit(const Topology& t, const Batch& b) {
-  Session& s = *t.ports[b.port].session;
+  const PortView& out = t.ports[b.port];
+  if (out.session) {
+    transmit_memif(*out.session, b);
+  } else {
+    transmit_xsk(*out.xdp, b);
+  }
+}
+
+void Worker::transmit_memif(Session& s, const Batch& b) {
   TxRing& r = s.tx[index_ % s.n_tx];
   PortCounters& c = counters_[b.port];
   if (r.shared)
@@ -287,6 +304,128 @@ void Worker::transmit(const Topology& t, const Batch& b) {
       [[maybe_unused]] ssize_t n = write(r.eventfd, &one, sizeof one);  // nonblocking
     }
   }
+}
+
+}  // namespace memswitch::detail
+
+namespace memswitch::detail {
+
+bool Worker::poll_xsk(const Topology& t, const RxAssignment& a, uint32_t now_s) {
+  XskQueue& q = *a.xsk;
+  XskRings& r = *q.rings;
+  uint32_t idx = 0;
+  const uint32_t n = xsk_ring_cons__peek(&r.rx, kBurst, &idx);
+  if (n == 0) {
+    // Copy mode: the kernel fills the rx ring only after a wakeup when it ran dry.
+    if (xsk_ring_prod__needs_wakeup(&r.fill)) recvfrom(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+    return false;
+  }
+  const uint64_t umem_size = uint64_t(q.n_frames) * q.frame_size;
+  uint8_t* const base = q.umem_mem.data();
+  uint32_t n_pkts = 0, n_segs = 0, consumed = 0;
+  uint64_t rx_bytes = 0;
+  // A multi-buffer frame spans descriptors (XDP_PKT_CONTD on all but the last); only
+  // whole frames are consumed, a tail cut off by the burst waits for the next poll.
+  for (uint32_t i = 0; i < n;) {
+    uint32_t j = i;
+    while (j < n && (xsk_ring_cons__rx_desc(&r.rx, idx + j)->options & XDP_PKT_CONTD)) ++j;
+    if (j == n) break;
+    const uint32_t first = n_segs;
+    uint32_t total = 0;
+    bool bad = j - i + 1 > kMaxSegsPerPacket;
+    for (uint32_t k = i; k <= j; ++k) {
+      const xdp_desc* d = xsk_ring_cons__rx_desc(&r.rx, idx + k);
+      xsk_rx_addrs_[consumed++] = d->addr - d->addr % q.frame_size;
+      if (bad || d->addr + d->len > umem_size) {
+        bad = true;
+        continue;
+      }
+      __builtin_prefetch(base + d->addr);
+      segs_[n_segs++] = {base + d->addr, d->len};
+      total += d->len;
+    }
+    i = j + 1;
+    if (bad || total > kMaxFrameSize) {
+      n_segs = first;
+      drop(a.port, DropReason::bad_chain);
+      continue;
+    }
+    pkts_[n_pkts++] = {uint16_t(first), uint16_t(n_segs - first), total};
+    rx_bytes += total;
+  }
+  if (consumed == 0) return false;
+  PortCounters& c = counters_[a.port];
+  bump(c.rx_packets, n_pkts);
+  bump(c.rx_bytes, rx_bytes);
+  forward(t, a.port, n_pkts, now_s);
+  // Copied out: every rx frame goes straight back to the kernel.
+  uint32_t fidx = 0;
+  if (xsk_ring_prod__reserve(&r.fill, consumed, &fidx) == consumed) {
+    for (uint32_t k = 0; k < consumed; ++k) *xsk_ring_prod__fill_addr(&r.fill, fidx + k) = xsk_rx_addrs_[k];
+    xsk_ring_prod__submit(&r.fill, consumed);
+  }
+  xsk_ring_cons__release(&r.rx, consumed);
+  return true;
+}
+
+void Worker::transmit_xsk(XdpPort& x, const Batch& b) {
+  XskQueue& q = *x.queues()[index_ % x.queues().size()];
+  XskRings& r = *q.rings;
+  PortCounters& c = counters_[b.port];
+  if (q.tx_shared)
+    while (q.tx_lock.test_and_set(std::memory_order_acquire)) cpu_relax();
+  // Reclaim frames the kernel has sent.
+  uint32_t cidx = 0;
+  const uint32_t done = xsk_ring_cons__peek(&r.comp, q.n_frames, &cidx);
+  for (uint32_t k = 0; k < done; ++k) q.tx_free.push_back(*xsk_ring_cons__comp_addr(&r.comp, cidx + k));
+  xsk_ring_cons__release(&r.comp, done);
+
+  uint8_t* const base = q.umem_mem.data();
+  uint32_t submitted = 0;
+  uint64_t tx_pkts = 0, tx_bytes = 0;
+  for (uint32_t k = 0; k < b.n; ++k) {
+    const Packet& p = pkts_[b.pkt[k]];
+    const uint32_t frames = (p.len + q.frame_size - 1) / q.frame_size;
+    if (frames > 1 && !x.multi_buffer()) {
+      drop(b.port, DropReason::too_big);
+      continue;
+    }
+    uint32_t tidx = 0;
+    if (q.tx_free.size() < frames || xsk_ring_prod__reserve(&r.tx, frames, &tidx) != frames) {
+      drop(b.port, DropReason::no_buffer);
+      continue;
+    }
+    const Segment* src = &segs_[p.first_seg];
+    uint32_t si = 0, soff = 0, left = p.len;
+    for (uint32_t f = 0; f < frames; ++f) {
+      const uint64_t addr = q.tx_free.back();
+      q.tx_free.pop_back();
+      const uint32_t chunk = std::min(q.frame_size, left);
+      for (uint32_t got = 0; got < chunk;) {
+        const uint32_t m = std::min(chunk - got, src[si].len - soff);
+        std::memcpy(base + addr + got, src[si].data + soff, m);
+        got += m;
+        soff += m;
+        if (soff == src[si].len) ++si, soff = 0;
+      }
+      left -= chunk;
+      xdp_desc* d = xsk_ring_prod__tx_desc(&r.tx, tidx + f);
+      d->addr = addr;
+      d->len = chunk;
+      d->options = left ? XDP_PKT_CONTD : 0;
+    }
+    submitted += frames;
+    ++tx_pkts;
+    tx_bytes += p.len;
+  }
+  if (submitted) {
+    xsk_ring_prod__submit(&r.tx, submitted);
+    // Copy mode transmits only on a kick; this is the one syscall of the AF_XDP path.
+    if (xsk_ring_prod__needs_wakeup(&r.tx)) sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+  }
+  if (q.tx_shared) q.tx_lock.clear(std::memory_order_release);
+  bump(c.tx_packets, tx_pkts);
+  bump(c.tx_bytes, tx_bytes);
 }
 
 }  // namespace memswitch::detail

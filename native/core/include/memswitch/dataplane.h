@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "memswitch/afxdp.h"
 #include "memswitch/drop_reason.h"
 #include "memswitch/ethernet.h"
 #include "memswitch/fib.h"
@@ -25,14 +26,10 @@ struct DataplaneOptions {
   std::string app_name = "memswitch";
 };
 
-struct MemifInterfaceConfig {
-  std::string name;
-  uint32_t network = 0;
+struct MemifInterfaceConfig : InterfaceCommon {
   std::string socket;   // path, or "@name" for an abstract socket
   uint32_t id = 0;
   std::string secret;   // empty: none
-  uint16_t vlan = 0;    // access VLAN; 0: untagged
-  Mac mac = 0;          // the interface's own MAC (reported to users; the switch is transparent)
 };
 
 struct InterfaceCounters {
@@ -42,6 +39,7 @@ struct InterfaceCounters {
 
 struct InterfaceInfo {
   uint32_t index;
+  std::string kind;           // "memif" | "afxdp"
   std::string name;
   uint32_t network;
   std::string socket;
@@ -54,6 +52,11 @@ struct InterfaceInfo {
   std::string peer_if_name;   // from CONNECT
   uint32_t rx_queues, tx_queues;
   uint64_t peer_memory_bytes;
+  // AF_XDP only
+  std::string netdev;
+  std::string xdp_mode;       // "zero-copy" | "copy": what the kernel granted
+  std::string xdp_attach;     // "native" | "generic"
+  bool multi_buffer = false;  // frames larger than a UMEM chunk are chained
   uint64_t connects;          // completed handshakes since creation
   uint64_t protocol_errors[kNumProtocolErrors];
   std::vector<InterfaceCounters> per_worker;
@@ -95,6 +98,9 @@ class Dataplane {
 
   // The listener is bound before this returns, so a client started afterwards finds it.
   virtual Result<uint32_t> add_memif(const MemifInterfaceConfig& cfg) = 0;
+  // Opens one XSK per selected queue of the netdev (loading libxdp's XDP program) and
+  // starts polling them. The netdev must exist; removal detaches the program again.
+  virtual Result<uint32_t> add_afxdp(const AfXdpInterfaceConfig& cfg) = 0;
   virtual Status remove_interface(uint32_t index) = 0;
   // Admin down: the peer may stay connected, but the switch neither polls nor sends to it.
   virtual Status set_admin_up(uint32_t index, bool up) = 0;

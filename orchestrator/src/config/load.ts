@@ -36,7 +36,8 @@ function describe(issue: ZodIssue): string {
   return `${where}: ${issue.message}`;
 }
 
-// MEMSWITCH_WORKERS and MEMSWITCH_LOG_LEVEL override the file, as a DaemonSet sets them.
+// MEMSWITCH_WORKERS, _LOG_LEVEL, _API_SOCKET, _METRICS_LISTEN and _STATE_DB override the
+// file, as a DaemonSet sets them.
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out = { ...raw };
   if (env.MEMSWITCH_WORKERS !== undefined) {
@@ -45,6 +46,10 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   if (env.MEMSWITCH_LOG_LEVEL !== undefined) {
     out.log = { ...(out.log as object | undefined), level: env.MEMSWITCH_LOG_LEVEL };
   }
+  if (env.MEMSWITCH_API_SOCKET !== undefined) out.api = { ...(out.api as object | undefined), socket: env.MEMSWITCH_API_SOCKET };
+  if (env.MEMSWITCH_METRICS_LISTEN !== undefined)
+    out.metrics = { ...(out.metrics as object | undefined), listen: env.MEMSWITCH_METRICS_LISTEN };
+  if (env.MEMSWITCH_STATE_DB !== undefined) out.store = { ...(out.store as object | undefined), path: env.MEMSWITCH_STATE_DB };
   return out;
 }
 

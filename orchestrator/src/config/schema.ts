@@ -2,7 +2,7 @@
 // written here, so a bad file fails with `path: message` before anything starts.
 import { z } from 'zod';
 
-const name = z
+export const name = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 characters: letters, digits, "_", "." or "-"');
 
@@ -33,6 +33,15 @@ export const memifInterface = z
   .strict();
 export type MemifInterface = z.infer<typeof memifInterface>;
 
+// Every interface kind, told apart by `kind`: the config file and the API share it.
+export const interfaceSchema = z.discriminatedUnion('kind', [memifInterface]);
+export type InterfaceConfig = z.infer<typeof interfaceSchema>;
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be host:port, like 127.0.0.1:9464')
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be at most 65535');
+
 export const configSchema = z
   .object({
     dataplane: z
@@ -46,7 +55,29 @@ export const configSchema = z
       .strict()
       .default({}),
     networks: z.array(z.object({ name }).strict()).default([]),
-    interfaces: z.array(z.discriminatedUnion('kind', [memifInterface])).default([]),
+    interfaces: z.array(interfaceSchema).default([]),
+    api: z
+      .object({
+        // grpc-js serves filesystem unix sockets; the path limit is the same as memif's.
+        socket: z
+          .string()
+          .max(107, 'must be at most 107 characters (the unix socket path limit)')
+          .refine((s) => s.startsWith('/'), 'must be an absolute path')
+          .default('/run/memswitch/api.sock'),
+        tcp: hostPort.optional(),
+      })
+      .strict()
+      .default({}),
+    metrics: z
+      .object({ enabled: z.boolean().default(true), listen: hostPort.default('127.0.0.1:9464') })
+      .strict()
+      .default({}),
+    store: z
+      .object({
+        path: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/var/lib/memswitch/state.db'),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .strict()

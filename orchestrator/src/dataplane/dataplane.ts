@@ -5,6 +5,7 @@ import type { MemifInterface } from '../config/schema.js';
 import {
   loadAddon,
   type DropCounts,
+  type NativeAddon,
   type NativeDataplane,
   type NativeDataplaneOptions,
   type NativeEvent,
@@ -172,6 +173,24 @@ export class Dataplane {
       network: netNames.get(e.network) ?? String(e.network),
       interface: ifNames.get(e.interface) ?? String(e.interface),
     }));
+  }
+
+  removeStaticMac(network: string, vlan: number, mac: string): void {
+    try {
+      this.native.removeStaticMac({ network: this.networkId(network), vlan, mac });
+    } catch (err) {
+      throw fromNativeError(err, 'mac');
+    }
+  }
+
+  /** Removes the learned entries of a network (static ones stay); returns how many. */
+  flushMacTable(network: string): number {
+    return this.native.flushMacTable(this.networkId(network));
+  }
+
+  /** Shared memory the switch itself allocated: hugepages, and the 4 KiB fallback. */
+  memory(): ReturnType<NativeAddon['memoryCounters']> {
+    return loadAddon().memoryCounters();
   }
 
   private networkId(name: string): number {

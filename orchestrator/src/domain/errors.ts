@@ -11,6 +11,8 @@ export class InvalidConfigError extends DomainError {}
 export class ResourceExhaustedError extends DomainError {}
 export class NotReadyError extends DomainError {}
 export class BusyError extends DomainError {}
+/** The request is well formed but the system is not in a state that allows it. */
+export class FailedPreconditionError extends DomainError {}
 
 // The binding throws Error with .code = "ENOENT" | "EEXIST" | ...; map it once here.
 export function fromNativeError(err: unknown, field?: string): Error {

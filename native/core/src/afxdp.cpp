@@ -10,9 +10,11 @@
 #include <cstring>
 #include <fstream>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 
+#include <algorithm>
 #include <cstdarg>
 
 #include "afxdp_rings.h"
@@ -81,6 +83,17 @@ Result<std::unique_ptr<XdpPort>> XdpPort::open(const AfXdpInterfaceConfig& cfg, 
   std::vector<bool> attach_opts, zc_opts;
   if (cfg.attach != XdpAttachMode::kGeneric) attach_opts.push_back(true);
   if (cfg.attach != XdpAttachMode::kNative) attach_opts.push_back(false);
+  // libxdp's default program is not frags-aware, so native XDP refuses jumbo MTUs;
+  // generic XDP linearizes and AF_XDP multi-buffer splits: try it first then.
+  if (need_sg) std::reverse(attach_opts.begin(), attach_opts.end());
+  // A failed attempt can leave libxdp's program attached in its mode, which makes the
+  // next mode fail with EBUSY; detach it, but never a program someone else attached.
+  auto attached = [&](bool nat) {
+    uint32_t id = 0;
+    bpf_xdp_query_id(int(ifindex), nat ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, &id);
+    return id;
+  };
+  const bool had_native_prog = attached(true) != 0, had_generic_prog = attached(false) != 0;
   if (cfg.mode != XdpBindMode::kCopy) zc_opts.push_back(true);
   if (cfg.mode != XdpBindMode::kZeroCopy) zc_opts.push_back(false);
 
@@ -97,12 +110,15 @@ Result<std::unique_ptr<XdpPort>> XdpPort::open(const AfXdpInterfaceConfig& cfg, 
     if (!mem) return mem.error();
     q->umem_mem = std::move(*mem);
     const xsk_umem_config ucfg{q->n_frames / 2, q->n_frames / 2, q->frame_size, 0, 0};
-    if (int err = xsk_umem__create(&q->umem, q->umem_mem.data(), q->umem_mem.size(), &q->rings->fill, &q->rings->comp, &ucfg))
-      return make_error(Errc::kIo, "xsk_umem__create: " + std::string(std::strerror(-err)));
     bool created = false;
     for (bool nat : attach_opts) {
       for (bool z : zc_opts) {
         if (chosen && (nat != native || z != zc)) continue;
+        // A failed bind leaves the UMEM registered with the kernel: start each attempt fresh.
+        if (q->umem) xsk_umem__delete(q->umem);
+        q->umem = nullptr;
+        if (int err = xsk_umem__create(&q->umem, q->umem_mem.data(), q->umem_mem.size(), &q->rings->fill, &q->rings->comp, &ucfg))
+          return make_error(Errc::kIo, "xsk_umem__create: " + std::string(std::strerror(-err)));
         xsk_socket_config scfg{};
         scfg.rx_size = q->n_frames / 2;
         scfg.tx_size = q->n_frames / 2;
@@ -116,6 +132,8 @@ Result<std::unique_ptr<XdpPort>> XdpPort::open(const AfXdpInterfaceConfig& cfg, 
           break;
         }
         q->xsk = nullptr;
+        if (!chosen && !(nat ? had_native_prog : had_generic_prog) && attached(nat))
+          bpf_xdp_detach(int(ifindex), nat ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, nullptr);
         tried += std::string(tried.empty() ? "" : "; ") + attach_name(nat) + "/" + bind_name(z) + ": " + std::strerror(-err);
       }
       if (created) break;

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <thread>
 
@@ -420,8 +421,12 @@ void Worker::transmit_xsk(XdpPort& x, const Batch& b) {
   }
   if (submitted) {
     xsk_ring_prod__submit(&r.tx, submitted);
-    // Copy mode transmits only on a kick; this is the one syscall of the AF_XDP path.
-    if (xsk_ring_prod__needs_wakeup(&r.tx)) sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+    // Copy mode transmits only on a kick (the one syscall of the AF_XDP path), and one
+    // kick sends at most a kernel batch (32): kick until the kernel took the whole burst.
+    for (int kick = 0; kick < 16 && xsk_ring_prod__needs_wakeup(&r.tx); ++kick) {
+      if (__atomic_load_n(r.tx.consumer, __ATOMIC_ACQUIRE) == *r.tx.producer) break;
+      if (sendto(q.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN && errno != EBUSY && errno != ENOBUFS) break;
+    }
   }
   if (q.tx_shared) q.tx_lock.clear(std::memory_order_release);
   bump(c.tx_packets, tx_pkts);

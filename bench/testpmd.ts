@@ -135,7 +135,7 @@ function vdevArg(v: MemifVdev, index: number): string {
 
 /** Builds the full argv (without the binary). Exported for tests and for printing in reports. */
 export function buildTestpmdArgs(opts: TestpmdOptions, filePrefix: string): string[] {
-  if (opts.vdevs.length === 0) throw new Error('testpmd: at least one vdev is required');
+  if (opts.vdevs.length === 0 && !(opts.extraEal ?? []).some((a) => a.startsWith('--vdev='))) throw new Error('testpmd: at least one vdev is required');
   const fwd = opts.forwardingCpu;
   const main = opts.mainCpu ?? (fwd === 0 ? 1 : 0);
   // testpmd needs a main lcore plus a forwarding lcore (doc §8.1); they must not share a CPU
@@ -192,7 +192,8 @@ export class Testpmd {
     this.filePrefix = opts.filePrefix ?? `msw${process.pid}_${++prefixCounter}_${Math.random().toString(36).slice(2, 8)}`;
     this.args = buildTestpmdArgs(opts, this.filePrefix);
     this.logFile = opts.logFile ?? defaultLogFile(this.filePrefix);
-    this.nPorts = opts.vdevs.length;
+    // memif ports from `vdevs`, then any other --vdev given raw in extraEal (e.g. net_af_xdp).
+    this.nPorts = opts.vdevs.length + (opts.extraEal ?? []).filter((a) => a.startsWith('--vdev=')).length;
     this.serverSockets = opts.vdevs.filter((v) => v.role === 'server' && !isAbstract(v.socket)).map((v) => v.socket);
     for (let i = 0; i < this.nPorts; i++) this.ports.set(i, { rxPps: [], txPps: [], rxPackets: 0, txPackets: 0 });
 

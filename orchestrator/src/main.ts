@@ -43,9 +43,10 @@ function buildDataplane(config: Config, log: Logger, version: string): Dataplane
   });
   for (const n of config.networks) dp.addNetwork(n.name);
   for (const itf of config.interfaces) {
-    if (!itf.socket.startsWith('@')) mkdirSync(path.dirname(itf.socket), { recursive: true, mode: 0o755 });
-    const s = dp.addMemif(itf);
-    log.info({ interface: s.name, network: itf.network, socket: s.socket, id: s.id, mac: s.mac, vlan: s.vlan || undefined }, 'interface ready');
+    if (itf.kind === 'memif' && !itf.socket.startsWith('@')) mkdirSync(path.dirname(itf.socket), { recursive: true, mode: 0o755 });
+    const s = dp.addInterface(itf);
+    const where = s.kind === 'memif' ? { socket: s.socket, id: s.id } : { netdev: s.netdev, xdpMode: s.xdpMode, xdpAttach: s.xdpAttach };
+    log.info({ interface: s.name, kind: s.kind, network: itf.network, ...where, mac: s.mac, vlan: s.vlan || undefined }, 'interface ready');
   }
   return dp;
 }

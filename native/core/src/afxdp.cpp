@@ -73,6 +73,9 @@ Result<std::unique_ptr<XdpPort>> XdpPort::open(const AfXdpInterfaceConfig& cfg, 
       return make_error(Errc::kInvalidArgument, "queues: queue " + std::to_string(q) + " out of range: " + cfg.netdev +
                                                     " has " + std::to_string(*n_rx) + " rx queue(s)");
   const uint32_t mtu = uint32_t(std::atoi(sys_read("/sys/class/net/" + cfg.netdev + "/mtu").c_str()));
+  if (mtu + kEthHeaderSize + 4 > kMaxFrameSize)
+    return make_error(Errc::kInvalidArgument, "mtu: " + cfg.netdev + " has MTU " + std::to_string(mtu) +
+                                                  ", above the largest frame the switch carries (MTU 9000)");
 
   auto port = std::make_unique<XdpPort>();
   port->ifindex_ = ifindex;
@@ -111,6 +114,13 @@ Result<std::unique_ptr<XdpPort>> XdpPort::open(const AfXdpInterfaceConfig& cfg, 
     q->umem_mem = std::move(*mem);
     const xsk_umem_config ucfg{q->n_frames / 2, q->n_frames / 2, q->frame_size, 0, 0};
     bool created = false;
+    bool busy = true;
+    // A queue stays bound for a moment after its previous socket closed (the kernel
+    // releases the pool from a work item), so EBUSY on every attempt is retried briefly.
+    for (int round = 0; !created && busy && round < 40; ++round) {
+    if (round) usleep(25'000);
+    busy = true;
+    tried.clear();
     for (bool nat : attach_opts) {
       for (bool z : zc_opts) {
         if (chosen && (nat != native || z != zc)) continue;
@@ -132,11 +142,13 @@ Result<std::unique_ptr<XdpPort>> XdpPort::open(const AfXdpInterfaceConfig& cfg, 
           break;
         }
         q->xsk = nullptr;
+        busy &= err == -EBUSY;
         if (!chosen && !(nat ? had_native_prog : had_generic_prog) && attached(nat))
           bpf_xdp_detach(int(ifindex), nat ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, nullptr);
         tried += std::string(tried.empty() ? "" : "; ") + attach_name(nat) + "/" + bind_name(z) + ": " + std::strerror(-err);
       }
       if (created) break;
+    }
     }
     if (!created) {
       std::string hint;

@@ -1,5 +1,6 @@
 // The daemon's config file: a strict schema (unknown keys are errors) with defaults
 // written here, so a bad file fails with `path: message` before anything starts.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 export const name = z
@@ -33,8 +34,62 @@ export const memifInterface = z
   .strict();
 export type MemifInterface = z.infer<typeof memifInterface>;
 
+const netdevName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'must be a network interface name of 1-15 letters, digits, "_", ".", ":" or "-"');
+
+// An uplink: a NIC or an SR-IOV VF netdev, attached with one AF_XDP socket per queue.
+export const afxdpInterface = z
+  .object({
+    name,
+    kind: z.literal('afxdp'),
+    network: name,
+    netdev: netdevName,
+    queues: z.array(z.number().int().min(0).max(1023)).min(1).optional(),
+    mode: z.enum(['auto', 'zerocopy', 'copy']).default('auto'),
+    xdp: z.enum(['auto', 'native', 'generic']).default('auto'),
+    vlan: z.number().int().min(1).max(4094).optional(),
+    mac: macAddress.optional(),
+  })
+  .strict();
+export type AfxdpInterface = z.infer<typeof afxdpInterface>;
+
+const cidr = z.string().refine((s) => {
+  const [addr, len, ...rest] = s.split('/');
+  const family = isIP(addr ?? '');
+  const bits = Number(len);
+  return rest.length === 0 && family !== 0 && len !== undefined && /^\d+$/.test(len) && bits <= (family === 4 ? 32 : 128);
+}, 'must be an address with a prefix length, like 10.10.0.2/24');
+
+// A kernel interface for an unmodified container: a veth pair, one end configured in the
+// container's network namespace, the other attached to the switch with AF_XDP.
+export const vethInterface = z
+  .object({
+    name,
+    kind: z.literal('veth'),
+    network: name,
+    netns: z.string().refine((s) => s.startsWith('/'), 'must be a path like /var/run/netns/NAME or /proc/PID/ns/net'),
+    ifname: netdevName.default('eth0'),
+    addresses: z.array(cidr).default([]),
+    routes: z
+      .array(
+        z
+          .object({
+            dst: z.union([cidr, z.literal('default')]),
+            via: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+    mtu: z.number().int().min(68).max(9000).default(1500),
+    mac: macAddress.optional(),
+    vlan: z.number().int().min(1).max(4094).optional(),
+  })
+  .strict();
+export type VethInterface = z.infer<typeof vethInterface>;
+
 // Every interface kind, told apart by `kind`: the config file and the API share it.
-export const interfaceSchema = z.discriminatedUnion('kind', [memifInterface]);
+export const interfaceSchema = z.discriminatedUnion('kind', [memifInterface, afxdpInterface, vethInterface]);
 export type InterfaceConfig = z.infer<typeof interfaceSchema>;
 
 const hostPort = z
@@ -92,15 +147,22 @@ export const configSchema = z
     });
     const names = new Set<string>();
     const endpoints = new Set<string>();
+    const netdevs = new Set<string>();
     cfg.interfaces.forEach((itf, i) => {
       if (names.has(itf.name)) ctx.addIssue({ code: 'custom', path: ['interfaces', i, 'name'], message: `duplicate interface "${itf.name}"` });
       names.add(itf.name);
       if (!networks.has(itf.network))
         ctx.addIssue({ code: 'custom', path: ['interfaces', i, 'network'], message: `no network named "${itf.network}"` });
-      const endpoint = `${itf.socket}#${itf.id}`;
-      if (endpoints.has(endpoint))
-        ctx.addIssue({ code: 'custom', path: ['interfaces', i, 'id'], message: `id ${itf.id} is already used on socket ${itf.socket}` });
-      endpoints.add(endpoint);
+      if (itf.kind === 'memif') {
+        const endpoint = `${itf.socket}#${itf.id}`;
+        if (endpoints.has(endpoint))
+          ctx.addIssue({ code: 'custom', path: ['interfaces', i, 'id'], message: `id ${itf.id} is already used on socket ${itf.socket}` });
+        endpoints.add(endpoint);
+      } else if (itf.kind === 'afxdp') {
+        if (netdevs.has(itf.netdev))
+          ctx.addIssue({ code: 'custom', path: ['interfaces', i, 'netdev'], message: `netdev ${itf.netdev} is already attached` });
+        netdevs.add(itf.netdev);
+      }
     });
   });
 export type Config = z.infer<typeof configSchema>;

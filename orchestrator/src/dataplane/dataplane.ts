@@ -1,7 +1,8 @@
 // Typed facade over the addon: names in, names out. Policy and validation live in the
 // config schema and the domain; this layer only translates and maps errors.
 import { fromNativeError, NotFoundError } from '../domain/errors.js';
-import type { MemifInterface } from '../config/schema.js';
+import type { AfxdpInterface, InterfaceConfig, MemifInterface, VethInterface } from '../config/schema.js';
+import { createVeth, deleteVeth } from '../domain/veth.js';
 import {
   loadAddon,
   type DropCounts,
@@ -12,9 +13,9 @@ import {
   type NativeInterfaceInfo,
 } from './native.js';
 
-export interface InterfaceStatus extends Omit<NativeInterfaceInfo, 'index' | 'network' | 'peerMemoryBytes'> {
+export interface InterfaceStatus extends Omit<NativeInterfaceInfo, 'index' | 'network' | 'peerMemoryBytes' | 'kind'> {
   network: string;
-  kind: 'memif';
+  kind: 'memif' | 'afxdp' | 'veth';
   rxPackets: number;
   rxBytes: number;
   txPackets: number;
@@ -29,7 +30,7 @@ function sumCounts(into: DropCounts, from: DropCounts): DropCounts {
 
 export class Dataplane {
   private readonly networks = new Map<string, number>();
-  private readonly interfaces = new Map<string, { index: number; network: string }>();
+  private readonly interfaces = new Map<string, { index: number; network: string; kind: InterfaceStatus['kind'] }>();
 
   private constructor(private readonly native: NativeDataplane) {}
 
@@ -85,18 +86,65 @@ export class Dataplane {
         vlan: cfg.vlan,
         mac: cfg.mac,
       });
-      this.interfaces.set(cfg.name, { index, network: cfg.network });
+      this.interfaces.set(cfg.name, { index, network: cfg.network, kind: 'memif' });
     } catch (err) {
       throw fromNativeError(err, 'interfaces');
     }
     return this.interface(cfg.name);
   }
 
+  /** Any interface kind, by its `kind`. */
+  addInterface(cfg: InterfaceConfig): InterfaceStatus {
+    switch (cfg.kind) {
+      case 'memif':
+        return this.addMemif(cfg);
+      case 'afxdp':
+        return this.addAfxdp(cfg);
+      case 'veth':
+        return this.addVeth(cfg);
+    }
+  }
+
+  /** An uplink netdev (NIC or SR-IOV VF) on AF_XDP. */
+  addAfxdp(cfg: AfxdpInterface): InterfaceStatus {
+    return this.attachXdp(cfg, cfg.netdev, 'afxdp', { queues: cfg.queues, mode: cfg.mode, xdp: cfg.xdp });
+  }
+
+  /** A veth pair into the container's netns, its host end on AF_XDP. */
+  addVeth(cfg: VethInterface): InterfaceStatus {
+    this.networkId(cfg.network); // fail before touching the kernel
+    const host = createVeth(cfg);
+    try {
+      return this.attachXdp(cfg, host, 'veth', {});
+    } catch (err) {
+      deleteVeth(cfg.name);
+      throw err;
+    }
+  }
+
+  private attachXdp(
+    cfg: { name: string; network: string; vlan?: number; mac?: string },
+    netdev: string,
+    kind: 'afxdp' | 'veth',
+    opts: { queues?: number[]; mode?: string; xdp?: string },
+  ): InterfaceStatus {
+    const network = this.networkId(cfg.network);
+    try {
+      const index = this.native.addAfxdp({ name: cfg.name, network, netdev, vlan: cfg.vlan, mac: cfg.mac, ...opts });
+      this.interfaces.set(cfg.name, { index, network: cfg.network, kind });
+    } catch (err) {
+      throw fromNativeError(err, kind === 'afxdp' ? 'netdev' : 'interfaces');
+    }
+    return this.interface(cfg.name);
+  }
+
+  /** Detaches the interface; a veth pair is deleted with it. */
   removeInterface(name: string): void {
     const entry = this.interfaces.get(name);
     if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
     this.native.removeInterface(entry.index);
     this.interfaces.delete(name);
+    if (entry.kind === 'veth') deleteVeth(name);
   }
 
   setAdminUp(name: string, up: boolean): void {
@@ -117,25 +165,8 @@ export class Dataplane {
       total.txBytes += w.txBytes;
       sumCounts(total.drops, w.drops);
     }
-    return {
-      name: i.name,
-      network: entry.network,
-      kind: 'memif',
-      socket: i.socket,
-      id: i.id,
-      vlan: i.vlan,
-      mac: i.mac,
-      connected: i.connected,
-      adminUp: i.adminUp,
-      peerName: i.peerName,
-      peerInterface: i.peerInterface,
-      rxQueues: i.rxQueues,
-      txQueues: i.txQueues,
-      connects: i.connects,
-      ...total,
-      protocolErrors: i.protocolErrors,
-      perWorker: i.perWorker,
-    };
+    const { index: _index, network: _network, peerMemoryBytes: _peerMemory, kind: _nativeKind, ...rest } = i;
+    return { ...rest, network: entry.network, kind: entry.kind, ...total };
   }
 
   listInterfaces(): InterfaceStatus[] {

@@ -16,6 +16,7 @@ export interface NativeWorkerCounters {
 
 export interface NativeInterfaceInfo {
   index: number;
+  kind: 'memif' | 'afxdp';
   name: string;
   network: number;
   socket: string;
@@ -32,6 +33,11 @@ export interface NativeInterfaceInfo {
   connects: number;
   protocolErrors: DropCounts;
   perWorker: NativeWorkerCounters[];
+  // AF_XDP only: what the kernel granted
+  netdev?: string;
+  xdpMode?: 'zero-copy' | 'copy';
+  xdpAttach?: 'native' | 'generic';
+  multiBuffer?: boolean;
 }
 
 export interface NativeEvent {
@@ -69,6 +75,19 @@ export interface NativeMemifConfig {
   mac?: string;
 }
 
+export interface NativeAfxdpConfig {
+  name: string;
+  network: number;
+  netdev: string;
+  queues?: number[];
+  mode?: string;
+  xdp?: string;
+  vlan?: number;
+  mac?: string;
+  frameSize?: number;
+  hugepages?: boolean;
+}
+
 export interface NativeDataplane {
   setEventHandler(fn: (e: NativeEvent) => void): void;
   start(): void;
@@ -76,6 +95,7 @@ export interface NativeDataplane {
   addNetwork(name: string): number;
   removeNetwork(id: number): void;
   addMemif(cfg: NativeMemifConfig): number;
+  addAfxdp(cfg: NativeAfxdpConfig): number;
   removeInterface(index: number): void;
   setAdminUp(index: number, up: boolean): void;
   addStaticMac(e: { network: number; vlan: number; mac: string; interface: number }): void;

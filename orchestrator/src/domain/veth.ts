@@ -1,0 +1,75 @@
+// Kernel interfaces for unmodified containers: a veth pair whose container end is moved
+// into the pod's network namespace and configured there (iproute2), and whose host end
+// the switch attaches with AF_XDP. Names derive from the interface name, so a pair left
+// behind by a crash is found and replaced on the next create.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { VethInterface } from '../config/schema.js';
+import { InvalidConfigError } from './errors.js';
+
+function fnv32(s: string): string {
+  let h = 0x811c9dc5;
+  for (const ch of Buffer.from(s)) h = Math.imul(h ^ ch, 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/** The host end's name: at most 15 characters (IFNAMSIZ), stable for one interface name. */
+export const hostIfname = (name: string): string => `msw${fnv32(name)}`;
+const tempPeerName = (name: string): string => `mswp${fnv32(name)}`;
+
+class CommandError extends Error {}
+
+function run(cmd: string, args: string[], input?: string): void {
+  try {
+    execFileSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000 });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new CommandError(stderr || (err as Error).message);
+  }
+}
+
+function linkExists(ifname: string): boolean {
+  return existsSync(`/sys/class/net/${ifname}`);
+}
+
+export function deleteVeth(name: string): void {
+  const host = hostIfname(name);
+  // Deleting one end removes its peer too, wherever the peer lives.
+  if (linkExists(host)) run('ip', ['link', 'del', host]);
+}
+
+/** Creates and configures the pair; returns the host end for the AF_XDP attachment. */
+export function createVeth(cfg: VethInterface): string {
+  if (!existsSync(cfg.netns)) throw new InvalidConfigError(`netns: ${cfg.netns} does not exist`, 'netns');
+  const host = hostIfname(cfg.name);
+  const peer = tempPeerName(cfg.name);
+  deleteVeth(cfg.name);
+  if (linkExists(peer)) run('ip', ['link', 'del', peer]);
+  try {
+    run('ip', ['link', 'add', host, 'mtu', String(cfg.mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(cfg.mtu)]);
+    run('ip', ['link', 'set', peer, 'netns', cfg.netns]);
+    const inside = [
+      `link set ${peer} name ${cfg.ifname}`,
+      ...(cfg.mac ? [`link set ${cfg.ifname} address ${cfg.mac}`] : []),
+      `link set ${cfg.ifname} up`,
+      ...cfg.addresses.map((a) => `addr add ${a} dev ${cfg.ifname}`),
+      ...cfg.routes.map((r) => `route add ${r.dst}${r.via ? ` via ${r.via}` : ''} dev ${cfg.ifname}`),
+    ];
+    try {
+      run('nsenter', [`--net=${cfg.netns}`, 'ip', '-batch', '-'], inside.join('\n') + '\n');
+    } catch (err) {
+      const msg = (err as Error).message;
+      const field = /File exists|already exists/.test(msg) && msg.includes('name') ? 'ifname' : /route/i.test(msg) ? 'routes' : 'addresses';
+      throw new InvalidConfigError(`${field}: cannot configure ${cfg.ifname} in ${cfg.netns}: ${msg}`, field);
+    }
+    // The container's stack would hand the switch frames with checksums left to the NIC
+    // (and TSO super-frames): XDP sees them raw, so the container end computes them.
+    run('nsenter', [`--net=${cfg.netns}`, 'ethtool', '-K', cfg.ifname, 'tx', 'off', 'tso', 'off', 'gso', 'off']);
+    run('ip', ['link', 'set', host, 'up']);
+  } catch (err) {
+    if (linkExists(host)) run('ip', ['link', 'del', host]);
+    if (err instanceof CommandError) throw new InvalidConfigError(`veth ${cfg.name}: ${err.message}`, 'interfaces');
+    throw err;
+  }
+  return host;
+}

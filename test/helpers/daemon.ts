@@ -38,15 +38,31 @@ export class Daemon {
     this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
+  /**
+   * The API socket, state database and metrics port default to ones private to this
+   * daemon (a temp dir, an ephemeral port), so parallel runs never share them; pass
+   * MEMSWITCH_API_SOCKET / _STATE_DB / _METRICS_LISTEN in `env` to choose.
+   */
   static async start(configYaml: string, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
     const dir = mkdtempSync(path.join(tmpdir(), 'msw-daemon-'));
     const file = path.join(dir, 'config.yaml');
     writeFileSync(file, configYaml);
-    const d = new Daemon(spawn(daemonBin, ['--config', file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const defaults = {
+      MEMSWITCH_API_SOCKET: path.join(dir, 'api.sock'),
+      MEMSWITCH_STATE_DB: path.join(dir, 'state.db'),
+      MEMSWITCH_METRICS_LISTEN: '127.0.0.1:0',
+    };
+    const d = new Daemon(spawn(daemonBin, ['--config', file], { env: { ...process.env, ...defaults, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
     d.proc.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    await d.waitFor((l) => l.msg === 'memswitchd running', 10_000);
+    const running = await d.waitFor((l) => l.msg === 'memswitchd running', 10_000);
+    d.apiSocket = running.api as string;
+    d.metricsPort = running.metricsPort as number | undefined;
     return d;
   }
+
+  /** Where this daemon serves the gRPC API and /metrics (from its "running" log line). */
+  apiSocket = '';
+  metricsPort: number | undefined;
 
   async waitFor(pred: (l: LogLine) => boolean, timeoutMs = 5000): Promise<LogLine> {
     const end = Date.now() + timeoutMs;

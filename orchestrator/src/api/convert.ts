@@ -1,0 +1,122 @@
+// Domain views to memswitch.v1 messages and back. Shape only: the domain validates.
+import type { InterfaceStatus } from '../dataplane/dataplane.js';
+import { InvalidConfigError } from '../domain/errors.js';
+import type { InterfaceView, NetworkView, Source as DomainSource, StatsView, SwitchEvent, SwitchEventKind, WorkerView } from '../domain/switch.js';
+import type * as m from './messages.js';
+
+const source = (s: DomainSource): m.Source => (s === 'config' ? 'SOURCE_CONFIG' : 'SOURCE_API');
+
+export const toNetwork = (n: NetworkView): m.Network => ({ name: n.name, source: source(n.source), interfaceCount: n.interfaceCount });
+
+export function toInterface(v: InterfaceView): m.Interface {
+  const s = v.status;
+  return {
+    spec: {
+      name: v.spec.name,
+      network: v.spec.network,
+      vlan: v.spec.vlan ?? 0,
+      mac: v.spec.mac ?? '',
+      // Kinds without a oneof member yet (afxdp, veth) leave it unset.
+      ...(v.spec.kind === 'memif'
+        ? { kind: 'memif' as const, memif: { socket: v.spec.socket, id: v.spec.id, secret: '', secretSet: v.spec.secret !== undefined } }
+        : {}),
+    },
+    // What the dataplane reports, not what was asked: a client sees what is applied.
+    adminState: s.adminUp ? 'ADMIN_STATE_UP' : 'ADMIN_STATE_DOWN',
+    state: {
+      connected: s.connected,
+      peerName: s.peerName,
+      peerInterface: s.peerInterface,
+      // The switch accepts only ethernet mode (ip and punt/inject are refused at handshake).
+      mode: s.connected ? 'ethernet' : '',
+      rxQueues: s.rxQueues,
+      txQueues: s.txQueues,
+      connects: s.connects,
+      mac: s.mac,
+    },
+    source: source(v.source),
+  };
+}
+
+/** The request's oneof to the domain's discriminated union (the config file's shape). */
+export function fromInterfaceSpec(spec: m.CreateInterfaceRequest['spec'] | null | undefined): unknown {
+  if (!spec) throw new InvalidConfigError('spec: is required', 'spec');
+  switch (spec.kind) {
+    case 'memif': {
+      const memif = spec.memif ?? {};
+      return {
+        name: spec.name,
+        kind: 'memif',
+        network: spec.network,
+        // proto3 cannot tell "unset" from zero values: those mean "use the default".
+        socket: memif.socket || undefined,
+        id: memif.id ?? 0,
+        secret: memif.secret || undefined,
+        vlan: spec.vlan || undefined,
+        mac: spec.mac || undefined,
+      };
+    }
+    default:
+      throw new InvalidConfigError('spec.kind: set exactly one interface kind (memif)', 'spec.kind');
+  }
+}
+
+export function fromAdminState(s: unknown, unspecified?: boolean): boolean {
+  if (s === 'ADMIN_STATE_UP') return true;
+  if (s === 'ADMIN_STATE_DOWN') return false;
+  if ((s === 'ADMIN_STATE_UNSPECIFIED' || s === undefined) && unspecified !== undefined) return unspecified;
+  throw new InvalidConfigError(`admin_state: must be ADMIN_STATE_UP or ADMIN_STATE_DOWN, not ${String(s)}`, 'admin_state');
+}
+
+export const toCounters = (s: InterfaceStatus): m.InterfaceCounters => ({
+  interface: s.name,
+  rxPackets: s.rxPackets,
+  rxBytes: s.rxBytes,
+  txPackets: s.txPackets,
+  txBytes: s.txBytes,
+  drops: s.drops,
+  protocolErrors: s.protocolErrors,
+  connected: s.connected,
+});
+
+export const toWorker = (w: WorkerView): m.WorkerStats => ({ ...w });
+
+export const toSnapshot = (s: StatsView): m.StatsSnapshot => ({
+  timeUnixMs: s.timeUnixMs,
+  interfaces: s.interfaces.map(toCounters),
+  workers: s.workers.map(toWorker),
+  sockets: s.sockets,
+  memory: s.memory,
+});
+
+const eventKinds: Record<SwitchEventKind, m.EventKind> = {
+  peer_connected: 'EVENT_KIND_PEER_CONNECTED',
+  peer_disconnected: 'EVENT_KIND_PEER_DISCONNECTED',
+  protocol_error: 'EVENT_KIND_PROTOCOL_ERROR',
+  worker_stalled: 'EVENT_KIND_WORKER_STALLED',
+  interface_up: 'EVENT_KIND_INTERFACE_UP',
+  interface_down: 'EVENT_KIND_INTERFACE_DOWN',
+  interface_created: 'EVENT_KIND_INTERFACE_CREATED',
+  interface_deleted: 'EVENT_KIND_INTERFACE_DELETED',
+  network_created: 'EVENT_KIND_NETWORK_CREATED',
+  network_deleted: 'EVENT_KIND_NETWORK_DELETED',
+};
+const knownEventKinds = new Set<unknown>(Object.values(eventKinds));
+
+export const toEvent = (e: SwitchEvent): m.Event => ({
+  timeUnixMs: e.timeUnixMs,
+  kind: eventKinds[e.kind],
+  interface: e.interface ?? '',
+  network: e.network ?? '',
+  socket: e.socket ?? '',
+  detail: e.detail ?? '',
+});
+
+export function fromEventKinds(kinds: unknown[] | undefined): Set<m.EventKind> {
+  const out = new Set<m.EventKind>();
+  for (const [i, k] of (kinds ?? []).entries()) {
+    if (!knownEventKinds.has(k)) throw new InvalidConfigError(`kinds.${i}: unknown event kind ${String(k)}`, `kinds.${i}`);
+    out.add(k as m.EventKind);
+  }
+  return out;
+}

@@ -1,0 +1,179 @@
+// memswitch.v1 messages as JavaScript objects, in the shape LOADER_OPTIONS produces
+// (camelCase fields, enum names as strings, uint64 as number, oneof name in `kind`).
+// Keep in step with protos/memswitch/v1/*.proto. Requests are Partial: proto3 fills
+// every missing field with its zero value.
+
+export type Source = 'SOURCE_UNSPECIFIED' | 'SOURCE_CONFIG' | 'SOURCE_API';
+export type AdminState = 'ADMIN_STATE_UNSPECIFIED' | 'ADMIN_STATE_UP' | 'ADMIN_STATE_DOWN';
+export type EventKind =
+  | 'EVENT_KIND_UNSPECIFIED'
+  | 'EVENT_KIND_PEER_CONNECTED'
+  | 'EVENT_KIND_PEER_DISCONNECTED'
+  | 'EVENT_KIND_PROTOCOL_ERROR'
+  | 'EVENT_KIND_WORKER_STALLED'
+  | 'EVENT_KIND_INTERFACE_UP'
+  | 'EVENT_KIND_INTERFACE_DOWN'
+  | 'EVENT_KIND_INTERFACE_CREATED'
+  | 'EVENT_KIND_INTERFACE_DELETED'
+  | 'EVENT_KIND_NETWORK_CREATED'
+  | 'EVENT_KIND_NETWORK_DELETED';
+
+export interface Network {
+  name: string;
+  source: Source;
+  interfaceCount: number;
+}
+
+export interface MemifSpec {
+  socket: string;
+  id: number;
+  secret: string;
+  secretSet: boolean;
+}
+
+export interface InterfaceSpec {
+  name: string;
+  network: string;
+  vlan: number;
+  mac: string;
+  /** Which member of the `kind` oneof is set. */
+  kind?: 'memif';
+  memif?: MemifSpec | null;
+}
+
+export interface InterfaceState {
+  connected: boolean;
+  peerName: string;
+  peerInterface: string;
+  mode: string;
+  rxQueues: number;
+  txQueues: number;
+  connects: number;
+  mac: string;
+}
+
+export interface Interface {
+  spec: InterfaceSpec;
+  adminState: AdminState;
+  state: InterfaceState;
+  source: Source;
+}
+
+export interface MacEntry {
+  network: string;
+  vlan: number;
+  mac: string;
+  interface: string;
+  static: boolean;
+  ageSeconds: number;
+}
+
+export interface StaticMac {
+  network: string;
+  vlan: number;
+  mac: string;
+  interface: string;
+}
+
+export interface InterfaceCounters {
+  interface: string;
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  drops: Record<string, number>;
+  protocolErrors: Record<string, number>;
+  connected: boolean;
+}
+
+export interface WorkerStats {
+  index: number;
+  cpu: number;
+  polls: number;
+  busyPolls: number;
+  busyRatio: number;
+}
+
+export interface SocketErrors {
+  socket: string;
+  protocolErrors: Record<string, number>;
+}
+
+export interface MemoryStats {
+  hugepageBytes: number;
+  fallbackBytes: number;
+  fallbackRegions: number;
+  fallbackInUse: boolean;
+}
+
+export interface StatsSnapshot {
+  timeUnixMs: number;
+  interfaces: InterfaceCounters[];
+  workers: WorkerStats[];
+  sockets: SocketErrors[];
+  memory: MemoryStats;
+}
+
+export interface Event {
+  timeUnixMs: number;
+  kind: EventKind;
+  interface: string;
+  network: string;
+  socket: string;
+  detail: string;
+}
+
+export interface CreateNetworkRequest { name: string }
+export interface CreateNetworkResponse { network: Network; created: boolean }
+export interface GetNetworkRequest { name: string }
+export interface GetNetworkResponse { network: Network }
+export type ListNetworksRequest = Record<string, never>;
+export interface ListNetworksResponse { networks: Network[] }
+export interface DeleteNetworkRequest { name: string }
+export type DeleteNetworkResponse = Record<string, never>;
+
+export interface CreateInterfaceRequest {
+  spec: Partial<Omit<InterfaceSpec, 'memif'>> & { memif?: Partial<MemifSpec> | null };
+  adminState?: AdminState;
+}
+export interface CreateInterfaceResponse { interface: Interface; created: boolean }
+export interface GetInterfaceRequest { name: string }
+export interface GetInterfaceResponse { interface: Interface }
+export interface ListInterfacesRequest { network?: string }
+export interface ListInterfacesResponse { interfaces: Interface[] }
+export interface DeleteInterfaceRequest { name: string }
+export type DeleteInterfaceResponse = Record<string, never>;
+export interface SetInterfaceAdminStateRequest { name: string; adminState: AdminState }
+export interface SetInterfaceAdminStateResponse { interface: Interface }
+
+export interface AddStaticMacRequest { network: string; mac: string; interface: string }
+export interface AddStaticMacResponse { entry: StaticMac; created: boolean }
+export interface RemoveStaticMacRequest { network: string; mac: string; vlan?: number }
+export type RemoveStaticMacResponse = Record<string, never>;
+export interface ListStaticMacsRequest { network?: string }
+export interface ListStaticMacsResponse { entries: StaticMac[] }
+export interface ListMacTableRequest { network?: string }
+export interface ListMacTableResponse { entries: MacEntry[] }
+export interface FlushMacTableRequest { network: string }
+export interface FlushMacTableResponse { flushed: number }
+
+export type GetStatsRequest = Record<string, never>;
+export interface GetStatsResponse { snapshot: StatsSnapshot }
+export interface WatchStatsRequest { intervalMs?: number }
+export interface WatchStatsResponse { snapshot: StatsSnapshot }
+
+export interface WatchEventsRequest { kinds?: EventKind[]; interface?: string }
+export interface WatchEventsResponse { event: Event }
+
+export type GetDaemonInfoRequest = Record<string, never>;
+export interface GetDaemonInfoResponse {
+  version: string;
+  startedUnixMs: number;
+  uptimeSeconds: number;
+  workers: WorkerStats[];
+  memory: MemoryStats;
+  apiSocket: string;
+  storePath: string;
+  networks: number;
+  interfaces: number;
+}

@@ -1,0 +1,220 @@
+// memswitch.v1 over grpc-js: thin handlers (convert, call the domain, convert back),
+// grpc.health.v1 and reflection, on a unix socket and optionally on TCP.
+import { existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import * as protoLoader from '@grpc/proto-loader';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { InvalidConfigError } from '../domain/errors.js';
+import type { Switch } from '../domain/switch.js';
+import type { Logger } from '../log.js';
+import { fromAdminState, fromEventKinds, fromInterfaceSpec, toEvent, toInterface, toNetwork, toSnapshot, toWorker } from './convert.js';
+import type * as m from './messages.js';
+import { LOADER_OPTIONS, loadProtos, SERVICE_NAMES, type ServiceName } from './proto.js';
+import { toStatus } from './status.js';
+
+export interface ApiServerOptions {
+  socket: string;
+  tcp?: string;
+  version: string;
+  startedUnixMs: number;
+  storePath: string;
+  log: Logger;
+  /** Called once per finished RPC, for the request metrics. */
+  observe?: (method: string, code: string, seconds: number) => void;
+}
+
+export interface ApiServer {
+  /** The bound TCP port, when a TCP address was configured (":0" picks one). */
+  tcpPort?: number;
+  close(): void;
+}
+
+const codeName = (code: number): string => grpc.status[code] ?? String(code);
+const STREAM_MIN_MS = 100;
+const STREAM_MAX_MS = 60_000;
+
+type Handlers = Record<string, grpc.UntypedHandleCall>;
+
+function handlers(sw: Switch, opts: ApiServerOptions): Record<ServiceName, Handlers> {
+  const log = opts.log;
+  const finish = (method: string, started: bigint, code: number): void =>
+    opts.observe?.(method, codeName(code), Number(process.hrtime.bigint() - started) / 1e9);
+
+  // Every unary RPC: run the domain call, answer, count it; errors go through toStatus().
+  const unary =
+    <Req, Res>(method: string, fn: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> =>
+    (call, cb) => {
+      const started = process.hrtime.bigint();
+      try {
+        const res = fn(call.request);
+        finish(method, started, grpc.status.OK);
+        cb(null, res);
+      } catch (err) {
+        const st = toStatus(err, log);
+        finish(method, started, st.code);
+        cb(st);
+      }
+    };
+
+  // A server stream that writes while the client keeps up: when grpc-js buffers, the
+  // stream skips (stats) or drops (events) rather than queueing without bound.
+  const stream =
+    <Req, Res>(method: string, fn: (req: Req, write: (res: Res) => void) => () => void): grpc.handleServerStreamingCall<Req, Res> =>
+    (call) => {
+      const started = process.hrtime.bigint();
+      let blocked = false;
+      call.on('drain', () => (blocked = false));
+      const write = (res: Res): void => {
+        if (!blocked && !call.cancelled) blocked = !call.write(res);
+      };
+      let stop: () => void;
+      try {
+        stop = fn(call.request, write);
+      } catch (err) {
+        const st = toStatus(err, log);
+        finish(method, started, st.code);
+        call.emit('error', st);
+        return;
+      }
+      call.on('cancelled', () => {
+        stop();
+        finish(method, started, grpc.status.CANCELLED);
+      });
+    };
+
+  return {
+    NetworkService: {
+      CreateNetwork: unary<m.CreateNetworkRequest, m.CreateNetworkResponse>('CreateNetwork', (req) => {
+        const r = sw.createNetwork({ name: req.name });
+        return { network: toNetwork(r.network), created: r.created };
+      }),
+      GetNetwork: unary<m.GetNetworkRequest, m.GetNetworkResponse>('GetNetwork', (req) => ({ network: toNetwork(sw.getNetwork(req.name)) })),
+      ListNetworks: unary<m.ListNetworksRequest, m.ListNetworksResponse>('ListNetworks', () => ({ networks: sw.listNetworks().map(toNetwork) })),
+      DeleteNetwork: unary<m.DeleteNetworkRequest, m.DeleteNetworkResponse>('DeleteNetwork', (req) => {
+        sw.deleteNetwork(req.name);
+        return {};
+      }),
+    },
+    InterfaceService: {
+      CreateInterface: unary<m.CreateInterfaceRequest, m.CreateInterfaceResponse>('CreateInterface', (req) => {
+        const adminUp = fromAdminState(req.adminState, true);
+        const r = sw.createInterface(fromInterfaceSpec(req.spec), adminUp);
+        return { interface: toInterface(r.interface), created: r.created };
+      }),
+      GetInterface: unary<m.GetInterfaceRequest, m.GetInterfaceResponse>('GetInterface', (req) => ({ interface: toInterface(sw.getInterface(req.name)) })),
+      ListInterfaces: unary<m.ListInterfacesRequest, m.ListInterfacesResponse>('ListInterfaces', (req) => ({
+        interfaces: sw.listInterfaces(req.network || undefined).map(toInterface),
+      })),
+      DeleteInterface: unary<m.DeleteInterfaceRequest, m.DeleteInterfaceResponse>('DeleteInterface', (req) => {
+        sw.deleteInterface(req.name);
+        return {};
+      }),
+      SetInterfaceAdminState: unary<m.SetInterfaceAdminStateRequest, m.SetInterfaceAdminStateResponse>('SetInterfaceAdminState', (req) => ({
+        interface: toInterface(sw.setAdminState(req.name, fromAdminState(req.adminState))),
+      })),
+    },
+    MacService: {
+      AddStaticMac: unary<m.AddStaticMacRequest, m.AddStaticMacResponse>('AddStaticMac', (req) =>
+        sw.addStaticMac({ network: req.network, mac: req.mac, interface: req.interface }),
+      ),
+      RemoveStaticMac: unary<m.RemoveStaticMacRequest, m.RemoveStaticMacResponse>('RemoveStaticMac', (req) => {
+        sw.removeStaticMac({ network: req.network, mac: req.mac, vlan: req.vlan ?? 0 });
+        return {};
+      }),
+      ListStaticMacs: unary<m.ListStaticMacsRequest, m.ListStaticMacsResponse>('ListStaticMacs', (req) => ({
+        entries: sw.listStaticMacs(req.network || undefined),
+      })),
+      ListMacTable: unary<m.ListMacTableRequest, m.ListMacTableResponse>('ListMacTable', (req) => ({ entries: sw.macTable(req.network || undefined) })),
+      FlushMacTable: unary<m.FlushMacTableRequest, m.FlushMacTableResponse>('FlushMacTable', (req) => ({ flushed: sw.flushMacTable(req.network) })),
+    },
+    StatsService: {
+      GetStats: unary<m.GetStatsRequest, m.GetStatsResponse>('GetStats', () => ({ snapshot: toSnapshot(sw.stats()) })),
+      WatchStats: stream<m.WatchStatsRequest, m.WatchStatsResponse>('WatchStats', (req, write) => {
+        const ms = req.intervalMs || 1000;
+        if (ms < STREAM_MIN_MS || ms > STREAM_MAX_MS)
+          throw new InvalidConfigError(`interval_ms: must be ${STREAM_MIN_MS}-${STREAM_MAX_MS} (or 0 for 1000), not ${ms}`, 'interval_ms');
+        const send = (): void => write({ snapshot: toSnapshot(sw.stats()) });
+        send();
+        const timer = setInterval(send, ms);
+        return () => clearInterval(timer);
+      }),
+    },
+    EventService: {
+      WatchEvents: stream<m.WatchEventsRequest, m.WatchEventsResponse>('WatchEvents', (req, write) => {
+        const kinds = fromEventKinds(req.kinds);
+        const only = req.interface || undefined;
+        return sw.subscribe((e) => {
+          const event = toEvent(e);
+          if ((kinds.size === 0 || kinds.has(event.kind)) && (!only || event.interface === only)) write({ event });
+        });
+      }),
+    },
+    DaemonService: {
+      GetDaemonInfo: unary<m.GetDaemonInfoRequest, m.GetDaemonInfoResponse>('GetDaemonInfo', () => {
+        const stats = sw.stats();
+        return {
+          version: opts.version,
+          startedUnixMs: opts.startedUnixMs,
+          uptimeSeconds: (Date.now() - opts.startedUnixMs) / 1000,
+          workers: stats.workers.map(toWorker),
+          memory: stats.memory,
+          apiSocket: opts.socket,
+          storePath: opts.storePath,
+          ...sw.counts(),
+        };
+      }),
+    },
+  };
+}
+
+/** A socket file left by a daemon that died is removed; one a live process serves is not. */
+async function claimSocketPath(file: string): Promise<void> {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  if (!existsSync(file)) return;
+  if (!lstatSync(file).isSocket()) throw new Error(`api socket ${file} exists and is not a socket`);
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect(file);
+    c.once('connect', () => (c.destroy(), resolve(true)));
+    c.once('error', () => resolve(false));
+  });
+  if (live) throw new Error(`api socket ${file} is in use by another process`);
+  unlinkSync(file);
+}
+
+function bind(server: grpc.Server, target: string): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+export async function startApiServer(sw: Switch, opts: ApiServerOptions): Promise<ApiServer> {
+  const { definition, services } = loadProtos();
+  const server = new grpc.Server();
+  const impl = handlers(sw, opts);
+  for (const name of SERVICE_NAMES) server.addService(services[name].service, impl[name]);
+  const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(SERVICE_NAMES.map((n) => [`memswitch.v1.${n}`, 'SERVING' as const])) });
+  health.addToServer(server);
+  // Reflection describes health too, so grpcurl and friends can find every service.
+  new ReflectionService({ ...definition, ...protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS) }).addToServer(server);
+
+  await claimSocketPath(opts.socket);
+  await bind(server, `unix://${opts.socket}`);
+  let tcpPort: number | undefined;
+  try {
+    if (opts.tcp) tcpPort = await bind(server, opts.tcp);
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
+  return {
+    tcpPort,
+    close: () => {
+      for (const name of ['', ...SERVICE_NAMES.map((n) => `memswitch.v1.${n}`)]) health.setStatus(name, 'NOT_SERVING');
+      server.forceShutdown(); // open streams end with CANCELLED; the socket file is removed
+      if (existsSync(opts.socket)) unlinkSync(opts.socket);
+    },
+  };
+}

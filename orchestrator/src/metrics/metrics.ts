@@ -1,0 +1,171 @@
+// Prometheus metrics, read from the dataplane's counters at scrape time. A scrape takes
+// one snapshot (the control thread's lock, never a worker's), so it cannot disturb
+// forwarding, and every series of one scrape comes from the same instant.
+import http from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StatsView, Switch } from '../domain/switch.js';
+
+export interface Metrics {
+  registry: Registry;
+  observeApi(method: string, code: string, seconds: number): void;
+  /** The exposition text, from one fresh snapshot of the dataplane. */
+  scrape(): Promise<string>;
+}
+
+export function createMetrics(sw: Switch, version: string): Metrics {
+  const registry = new Registry();
+  let snapshot: StatsView | undefined;
+  const stats = (): StatsView => (snapshot ??= sw.stats());
+
+  // The dataplane's counters are monotonic; each collect mirrors their current totals.
+  const mirror = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    read: (s: StatsView, set: (labels: Record<L, string>, v: number) => void) => void,
+  ): void => {
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        read(stats(), (labels, v) => this.inc(labels as never, v));
+      },
+    });
+  };
+  const gauge = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    read: (s: StatsView, set: (labels: Record<L, string>, v: number) => void) => void,
+  ): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        read(stats(), (labels, v) => this.set(labels as never, v));
+      },
+    });
+  };
+
+  mirror('memswitch_interface_packets_total', 'Packets received (rx) or sent (tx) on an interface, summed over workers.', ['interface', 'direction'], (s, set) => {
+    for (const i of s.interfaces) {
+      set({ interface: i.name, direction: 'rx' }, i.rxPackets);
+      set({ interface: i.name, direction: 'tx' }, i.txPackets);
+    }
+  });
+  mirror('memswitch_interface_bytes_total', 'Bytes received (rx) or sent (tx) on an interface, summed over workers.', ['interface', 'direction'], (s, set) => {
+    for (const i of s.interfaces) {
+      set({ interface: i.name, direction: 'rx' }, i.rxBytes);
+      set({ interface: i.name, direction: 'tx' }, i.txBytes);
+    }
+  });
+  mirror('memswitch_interface_drops_total', 'Frames dropped, by the interface they arrived on and the reason.', ['interface', 'reason'], (s, set) => {
+    for (const i of s.interfaces) for (const [reason, v] of Object.entries(i.drops)) set({ interface: i.name, reason }, v);
+  });
+  mirror('memswitch_interface_protocol_errors_total', 'memif protocol faults of the peer, by kind.', ['interface', 'reason'], (s, set) => {
+    for (const i of s.interfaces) for (const [reason, v] of Object.entries(i.protocolErrors)) set({ interface: i.name, reason }, v);
+  });
+  mirror('memswitch_interface_connects_total', 'memif peer sessions established on an interface.', ['interface'], (s, set) => {
+    for (const i of s.interfaces) set({ interface: i.name }, i.connects);
+  });
+  gauge('memswitch_interface_connected', '1 while a memif peer is connected to the interface.', ['interface'], (s, set) => {
+    for (const i of s.interfaces) set({ interface: i.name }, i.connected ? 1 : 0);
+  });
+  gauge('memswitch_interface_admin_up', '1 while the interface is administratively up.', ['interface'], (s, set) => {
+    for (const i of s.interfaces) set({ interface: i.name }, i.adminUp ? 1 : 0);
+  });
+  mirror('memswitch_worker_polls_total', 'Poll iterations of a worker thread.', ['worker'], (s, set) => {
+    for (const w of s.workers) set({ worker: String(w.index) }, w.polls);
+  });
+  mirror('memswitch_worker_busy_polls_total', 'Poll iterations that found packets; busy ratio = rate(busy) / rate(polls).', ['worker'], (s, set) => {
+    for (const w of s.workers) set({ worker: String(w.index) }, w.busyPolls);
+  });
+  gauge('memswitch_memory_hugepage_bytes', 'Shared memory the switch allocated on hugepages.', [], (s, set) => set({}, s.memory.hugepageBytes));
+  gauge('memswitch_memory_fallback_bytes', 'Shared memory the switch allocated on 4 KiB pages because hugepages ran out.', [], (s, set) =>
+    set({}, s.memory.fallbackBytes),
+  );
+  gauge('memswitch_memory_fallback_regions', 'Regions allocated on 4 KiB pages (0 when hugepages sufficed).', [], (s, set) =>
+    set({}, s.memory.fallbackRegions),
+  );
+  new Gauge({
+    name: 'memswitch_objects',
+    help: 'Networks and interfaces in the desired state.',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const c = sw.counts();
+      this.set({ kind: 'network' }, c.networks);
+      this.set({ kind: 'interface' }, c.interfaces);
+    },
+  });
+  new Gauge({ name: 'memswitch_build_info', help: 'Always 1; the labels carry the build.', labelNames: ['version', 'node'], registers: [registry] }).set(
+    { version, node: process.versions.node },
+    1,
+  );
+
+  const requests = new Counter({
+    name: 'memswitch_api_requests_total',
+    help: 'gRPC requests answered, by method and status code.',
+    labelNames: ['method', 'code'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'memswitch_api_request_duration_seconds',
+    help: 'Time to answer a unary gRPC request (for streams: how long they stayed open).',
+    labelNames: ['method'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 10, 60],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    observeApi(method, code, seconds) {
+      requests.inc({ method, code });
+      latency.observe({ method }, seconds);
+    },
+    async scrape() {
+      snapshot = undefined;
+      try {
+        return await registry.metrics();
+      } finally {
+        snapshot = undefined;
+      }
+    },
+  };
+}
+
+export interface MetricsServer {
+  port: number;
+  close(): void;
+}
+
+/** GET /metrics on host:port; nothing else is served. */
+export function startMetricsServer(metrics: Metrics, listen: string): Promise<MetricsServer> {
+  const sep = listen.lastIndexOf(':');
+  const host = listen.slice(0, sep).replace(/^\[|\]$/g, '');
+  const port = Number(listen.slice(sep + 1));
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n');
+      return;
+    }
+    metrics.scrape().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`scrape failed: ${err.message}\n`),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve({ port: typeof addr === 'object' && addr ? addr.port : port, close: () => server.close() });
+    });
+  });
+}

@@ -1,0 +1,157 @@
+// The memswitch.v1 client: a promise per RPC, async iterables for the streams, and
+// errors that say which status came back. The CLI, the tests and the CNI plugin use it.
+//
+//   const c = new MemswitchClient('/run/memswitch/api.sock');
+//   await c.createNetwork({ name: 'blue' });
+//   for await (const s of c.watchStats({ intervalMs: 1000 })) console.log(s.interfaces);
+import * as grpc from '@grpc/grpc-js';
+import { grpcTarget, loadProtos, type ServiceName } from '../api/proto.js';
+import type * as m from '../api/messages.js';
+
+export type * from '../api/messages.js';
+
+export const DEFAULT_API_SOCKET = '/run/memswitch/api.sock';
+
+export type StatusName = keyof typeof grpc.status;
+
+/** A non-OK answer from memswitchd. `details` is the daemon's message, naming the field. */
+export class MemswitchError extends Error {
+  constructor(
+    readonly code: StatusName,
+    readonly details: string,
+  ) {
+    super(`${code}: ${details}`);
+    this.name = 'MemswitchError';
+  }
+}
+export class InvalidArgumentError extends MemswitchError {}
+export class NotFoundError extends MemswitchError {}
+export class AlreadyExistsError extends MemswitchError {}
+export class FailedPreconditionError extends MemswitchError {}
+export class UnavailableError extends MemswitchError {}
+
+function toClientError(err: unknown): Error {
+  const e = err as Partial<grpc.ServiceError>;
+  if (typeof e.code !== 'number') return err instanceof Error ? err : new Error(String(err));
+  const name = (grpc.status[e.code] ?? 'UNKNOWN') as StatusName;
+  const details = e.details ?? '';
+  switch (e.code) {
+    case grpc.status.INVALID_ARGUMENT: return new InvalidArgumentError(name, details);
+    case grpc.status.NOT_FOUND: return new NotFoundError(name, details);
+    case grpc.status.ALREADY_EXISTS: return new AlreadyExistsError(name, details);
+    case grpc.status.FAILED_PRECONDITION: return new FailedPreconditionError(name, details);
+    case grpc.status.UNAVAILABLE: return new UnavailableError(name, details);
+    default: return new MemswitchError(name, details);
+  }
+}
+
+/** A server stream: iterate it; cancel() (or leaving the loop) ends it. */
+export interface Watch<T> extends AsyncIterable<T> {
+  cancel(): void;
+}
+
+export interface ClientOptions {
+  /** Per-call deadline for unary RPCs. */
+  deadlineMs?: number;
+}
+
+type UnaryMethod = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+type StreamMethod = (req: unknown) => grpc.ClientReadableStream<unknown>;
+
+export class MemswitchClient {
+  private readonly clients: Record<ServiceName, grpc.Client>;
+  private readonly deadlineMs: number;
+
+  /** `address`: a unix socket path (the default), or host:port for the optional TCP listener. */
+  constructor(
+    readonly address: string = DEFAULT_API_SOCKET,
+    opts: ClientOptions = {},
+  ) {
+    const { services } = loadProtos();
+    this.deadlineMs = opts.deadlineMs ?? 10_000;
+    const first = new services.NetworkService(grpcTarget(address), grpc.credentials.createInsecure());
+    const shared = { channelOverride: first.getChannel() as grpc.Channel };
+    this.clients = {
+      NetworkService: first,
+      InterfaceService: new services.InterfaceService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      MacService: new services.MacService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      StatsService: new services.StatsService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      EventService: new services.EventService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      DaemonService: new services.DaemonService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+    };
+  }
+
+  /** Resolves once connected; rejects with UnavailableError after `deadlineMs`. */
+  waitForReady(deadlineMs = 5000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.clients.NetworkService.waitForReady(Date.now() + deadlineMs, (err) =>
+        err ? reject(new UnavailableError('UNAVAILABLE', `memswitchd is not answering on ${this.address}: ${err.message}`)) : resolve(),
+      ),
+    );
+  }
+
+  close(): void {
+    this.clients.NetworkService.close();
+  }
+
+  // networks
+  createNetwork = (req: m.CreateNetworkRequest): Promise<m.CreateNetworkResponse> => this.unary('NetworkService', 'CreateNetwork', req);
+  getNetwork = (req: m.GetNetworkRequest): Promise<m.GetNetworkResponse> => this.unary('NetworkService', 'GetNetwork', req);
+  listNetworks = (req: m.ListNetworksRequest = {}): Promise<m.ListNetworksResponse> => this.unary('NetworkService', 'ListNetworks', req);
+  deleteNetwork = (req: m.DeleteNetworkRequest): Promise<m.DeleteNetworkResponse> => this.unary('NetworkService', 'DeleteNetwork', req);
+
+  // interfaces
+  createInterface = (req: m.CreateInterfaceRequest): Promise<m.CreateInterfaceResponse> => this.unary('InterfaceService', 'CreateInterface', req);
+  getInterface = (req: m.GetInterfaceRequest): Promise<m.GetInterfaceResponse> => this.unary('InterfaceService', 'GetInterface', req);
+  listInterfaces = (req: m.ListInterfacesRequest = {}): Promise<m.ListInterfacesResponse> => this.unary('InterfaceService', 'ListInterfaces', req);
+  deleteInterface = (req: m.DeleteInterfaceRequest): Promise<m.DeleteInterfaceResponse> => this.unary('InterfaceService', 'DeleteInterface', req);
+  setInterfaceAdminState = (req: m.SetInterfaceAdminStateRequest): Promise<m.SetInterfaceAdminStateResponse> =>
+    this.unary('InterfaceService', 'SetInterfaceAdminState', req);
+
+  // MAC table
+  addStaticMac = (req: m.AddStaticMacRequest): Promise<m.AddStaticMacResponse> => this.unary('MacService', 'AddStaticMac', req);
+  removeStaticMac = (req: m.RemoveStaticMacRequest): Promise<m.RemoveStaticMacResponse> => this.unary('MacService', 'RemoveStaticMac', req);
+  listStaticMacs = (req: m.ListStaticMacsRequest = {}): Promise<m.ListStaticMacsResponse> => this.unary('MacService', 'ListStaticMacs', req);
+  listMacTable = (req: m.ListMacTableRequest = {}): Promise<m.ListMacTableResponse> => this.unary('MacService', 'ListMacTable', req);
+  flushMacTable = (req: m.FlushMacTableRequest): Promise<m.FlushMacTableResponse> => this.unary('MacService', 'FlushMacTable', req);
+
+  // counters, events, the daemon
+  getStats = (req: m.GetStatsRequest = {}): Promise<m.GetStatsResponse> => this.unary('StatsService', 'GetStats', req);
+  watchStats = (req: m.WatchStatsRequest = {}): Watch<m.StatsSnapshot> =>
+    this.stream('StatsService', 'WatchStats', req, (r: m.WatchStatsResponse) => r.snapshot);
+  watchEvents = (req: m.WatchEventsRequest = {}): Watch<m.Event> => this.stream('EventService', 'WatchEvents', req, (r: m.WatchEventsResponse) => r.event);
+  getDaemonInfo = (req: m.GetDaemonInfoRequest = {}): Promise<m.GetDaemonInfoResponse> => this.unary('DaemonService', 'GetDaemonInfo', req);
+
+  private unary<Res>(service: ServiceName, method: string, req: unknown): Promise<Res> {
+    const fn = (this.clients[service] as unknown as Record<string, UnaryMethod>)[method]!;
+    return new Promise((resolve, reject) =>
+      fn.call(this.clients[service], req, new grpc.Metadata(), { deadline: Date.now() + this.deadlineMs }, (err, res) =>
+        err ? reject(toClientError(err)) : resolve(res as Res),
+      ),
+    );
+  }
+
+  private stream<R, T>(service: ServiceName, method: string, req: unknown, pick: (r: R) => T): Watch<T> {
+    const fn = (this.clients[service] as unknown as Record<string, StreamMethod>)[method]!;
+    const call = fn.call(this.clients[service], req);
+    let cancelled = false;
+    const cancel = (): void => {
+      if (cancelled) return;
+      cancelled = true;
+      call.cancel();
+    };
+    return {
+      cancel,
+      async *[Symbol.asyncIterator]() {
+        try {
+          for await (const r of call) yield pick(r as R);
+        } catch (err) {
+          if (cancelled && (err as grpc.ServiceError).code === grpc.status.CANCELLED) return;
+          throw toClientError(err);
+        } finally {
+          cancel();
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,133 @@
+// Durable desired state: what was created over the API (the config file holds the rest).
+// Every write is one transaction committed before the dataplane is touched and before
+// the RPC answers, so a kill -9 at any moment loses nothing that was acknowledged.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { interfaceSchema, type InterfaceConfig } from '../config/schema.js';
+
+export interface StoredStaticMac {
+  network: string;
+  vlan: number;
+  mac: string;
+  interface: string;
+}
+
+const SCHEMA_VERSION = 1;
+
+// Specs are stored as JSON and re-validated on load with the same schema the API
+// and the config file use, so a hand-edited or older row fails loudly, not half-applied.
+const DDL = `
+CREATE TABLE IF NOT EXISTS networks (
+  name TEXT PRIMARY KEY
+) STRICT;
+CREATE TABLE IF NOT EXISTS interfaces (
+  name TEXT PRIMARY KEY,
+  spec TEXT NOT NULL
+) STRICT;
+-- Admin state and static MACs may refer to config-file objects too, so no foreign keys:
+-- the domain removes them together with their interface.
+CREATE TABLE IF NOT EXISTS admin_down (
+  interface TEXT PRIMARY KEY
+) STRICT;
+CREATE TABLE IF NOT EXISTS static_macs (
+  network TEXT NOT NULL,
+  vlan INTEGER NOT NULL,
+  mac TEXT NOT NULL,
+  interface TEXT NOT NULL,
+  PRIMARY KEY (network, vlan, mac)
+) STRICT;
+`;
+
+export class Store {
+  private constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+  ) {}
+
+  static open(file: string): Store {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    const db = new Database(file);
+    try {
+      // WAL: readers never block the writer; FULL: the WAL is fsynced at every commit,
+      // which is what "acknowledged means durable" needs even across a power cut.
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('busy_timeout = 5000');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) throw new Error(`${file}: state database schema ${version} is newer than this memswitchd (${SCHEMA_VERSION})`);
+      db.exec(DDL);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new Store(db, file);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Runs fn in one transaction: all of its writes commit together or not at all. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  networks(): string[] {
+    return this.db.prepare<[], { name: string }>('SELECT name FROM networks ORDER BY rowid').all().map((r) => r.name);
+  }
+
+  interfaces(): InterfaceConfig[] {
+    return this.db
+      .prepare<[], { name: string; spec: string }>('SELECT name, spec FROM interfaces ORDER BY rowid')
+      .all()
+      .map((r) => {
+        const parsed = interfaceSchema.safeParse(JSON.parse(r.spec));
+        if (!parsed.success) throw new Error(`${this.path}: stored interface ${r.name} is invalid: ${parsed.error.issues[0]?.message}`);
+        return parsed.data;
+      });
+  }
+
+  adminDown(): string[] {
+    return this.db.prepare<[], { interface: string }>('SELECT interface FROM admin_down').all().map((r) => r.interface);
+  }
+
+  staticMacs(): StoredStaticMac[] {
+    return this.db.prepare<[], StoredStaticMac>('SELECT network, vlan, mac, interface FROM static_macs ORDER BY rowid').all();
+  }
+
+  putNetwork(name: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO networks (name) VALUES (?)').run(name);
+  }
+
+  deleteNetwork(name: string): void {
+    this.db.prepare('DELETE FROM networks WHERE name = ?').run(name);
+  }
+
+  putInterface(spec: InterfaceConfig): void {
+    this.db.prepare('INSERT OR REPLACE INTO interfaces (name, spec) VALUES (?, ?)').run(spec.name, JSON.stringify(spec));
+  }
+
+  /** Forgets the interface and everything that hangs off it (admin state, static MACs). */
+  deleteInterface(name: string): void {
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM interfaces WHERE name = ?').run(name);
+      this.db.prepare('DELETE FROM admin_down WHERE interface = ?').run(name);
+      this.db.prepare('DELETE FROM static_macs WHERE interface = ?').run(name);
+    });
+  }
+
+  setAdminUp(name: string, up: boolean): void {
+    if (up) this.db.prepare('DELETE FROM admin_down WHERE interface = ?').run(name);
+    else this.db.prepare('INSERT OR IGNORE INTO admin_down (interface) VALUES (?)').run(name);
+  }
+
+  putStaticMac(e: StoredStaticMac): void {
+    this.db.prepare('INSERT OR REPLACE INTO static_macs (network, vlan, mac, interface) VALUES (?, ?, ?, ?)').run(e.network, e.vlan, e.mac, e.interface);
+  }
+
+  deleteStaticMac(network: string, vlan: number, mac: string): void {
+    this.db.prepare('DELETE FROM static_macs WHERE network = ? AND vlan = ? AND mac = ?').run(network, vlan, mac);
+  }
+}

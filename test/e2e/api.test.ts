@@ -171,6 +171,19 @@ describe('memswitch.v1 API', () => {
       expect(kinds).toContain(`EVENT_KIND_${k}`);
   });
 
+  it('is reachable through the SDK exported from the package ("memswitch/sdk")', async () => {
+    daemon = await Daemon.start(config);
+    const sdk = await import('memswitch/sdk');
+    const c = new sdk.MemswitchClient(daemon.apiSocket);
+    try {
+      await c.waitForReady();
+      expect((await c.listNetworks()).networks.map((n) => n.name)).toEqual(['blue']);
+      await expect(c.getNetwork({ name: 'nope' })).rejects.toBeInstanceOf(sdk.NotFoundError);
+    } finally {
+      c.close();
+    }
+  });
+
   it('answers bad input with a clear status naming the field, and applies nothing', async () => {
     daemon = await Daemon.start(config);
     const c = (client = await connect(daemon.apiSocket));

@@ -1,0 +1,325 @@
+// memswitch: the command line over the gRPC API (nothing else: no files, no addon).
+// Tables for people, --json for scripts (one JSON document per command, or one JSON
+// line per update for `watch`).
+import { Argument, Command, Option } from 'commander';
+import {
+  DEFAULT_API_SOCKET,
+  MemswitchClient,
+  MemswitchError,
+  type AdminState,
+  type Interface,
+  type StatsSnapshot,
+} from '../sdk/index.js';
+
+interface Globals {
+  api: string;
+  json?: boolean;
+}
+
+/** Columns padded to their widest cell; numbers right-aligned. */
+export function table(headers: string[], rows: (string | number | boolean)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)));
+  const numeric = headers.map((_, c) => rows.length > 0 && rows.every((r) => typeof r[c] === 'number'));
+  return `${cells.map((r) => r.map((v, c) => (numeric[c] ? v.padStart(widths[c]!) : v.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n')}\n`;
+}
+
+const nonZero = (counts: Record<string, number>): string =>
+  Object.entries(counts)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ') || '-';
+
+function interfacesTable(list: Interface[]): string {
+  return table(
+    ['NAME', 'KIND', 'NETWORK', 'VLAN', 'ADMIN', 'LINK', 'PEER', 'QUEUES', 'MAC', 'ENDPOINT'],
+    list.map((i) => [
+      i.spec.name,
+      i.spec.kind ?? '-',
+      i.spec.network,
+      i.spec.vlan || '-',
+      i.adminState === 'ADMIN_STATE_UP' ? 'up' : 'down',
+      i.state.connected ? 'connected' : 'waiting',
+      i.state.peerName || '-',
+      i.state.connected ? `${i.state.rxQueues}/${i.state.txQueues}` : '-',
+      i.state.mac,
+      i.spec.memif ? `${i.spec.memif.socket}#${i.spec.memif.id}` : '-',
+    ]),
+  );
+}
+
+function statsTable(s: StatsSnapshot): string {
+  return table(
+    ['INTERFACE', 'RX PACKETS', 'RX BYTES', 'TX PACKETS', 'TX BYTES', 'DROPS'],
+    s.interfaces.map((i) => [i.interface, i.rxPackets, i.rxBytes, i.txPackets, i.txBytes, nonZero(i.drops)]),
+  );
+}
+
+function parseIntArg(what: string, min: number, max: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max) throw new Error(`${what} must be an integer ${min}-${max}, not "${v}"`);
+    return n;
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let client: MemswitchClient | undefined;
+  const out = (s: string): void => void process.stdout.write(s);
+  const emit = (g: Globals, data: unknown, text: () => string): void => out(g.json ? `${JSON.stringify(data, null, 2)}\n` : text());
+  const api = (g: Globals): MemswitchClient => (client ??= new MemswitchClient(g.api));
+
+  const program = new Command('memswitch')
+    .description('memswitch command line: talks to memswitchd over its gRPC API')
+    .addOption(new Option('--api <socket>', 'memswitchd API: a unix socket path or host:port').env('MEMSWITCH_API_SOCKET').default(DEFAULT_API_SOCKET))
+    .option('--json', 'print JSON instead of tables')
+    .showHelpAfterError()
+    .exitOverride();
+  // Every action: the global options in, errors out through one path.
+  const run =
+    <A extends unknown[]>(fn: (g: Globals, ...args: A) => Promise<void>) =>
+    async (...args: A): Promise<void> =>
+      fn(program.opts<Globals>(), ...args);
+
+  const show = program.command('show').description('show state (tables, or JSON with --json)');
+  show
+    .command('interfaces')
+    .argument('[name]', 'one interface')
+    .option('--network <name>', 'only this network')
+    .description('interfaces with their live state')
+    .action(
+      run(async (g, name: string | undefined, o: { network?: string }) => {
+        if (name) {
+          const r = await api(g).getInterface({ name });
+          return emit(g, r.interface, () => interfacesTable([r.interface]));
+        }
+        const r = await api(g).listInterfaces({ network: o.network });
+        emit(g, r.interfaces, () => interfacesTable(r.interfaces));
+      }),
+    );
+  show
+    .command('networks')
+    .description('networks (L2 bridge domains)')
+    .action(
+      run(async (g) => {
+        const r = await api(g).listNetworks();
+        emit(g, r.networks, () => table(['NAME', 'SOURCE', 'INTERFACES'], r.networks.map((n) => [n.name, n.source.replace('SOURCE_', '').toLowerCase(), n.interfaceCount])));
+      }),
+    );
+  show
+    .command('fib')
+    .description('the MAC table: learned and static entries')
+    .option('--network <name>', 'only this network')
+    .action(
+      run(async (g, o: { network?: string }) => {
+        const r = await api(g).listMacTable({ network: o.network });
+        emit(g, r.entries, () =>
+          table(['NETWORK', 'VLAN', 'MAC', 'INTERFACE', 'TYPE', 'AGE'], r.entries.map((e) => [e.network, e.vlan || '-', e.mac, e.interface, e.static ? 'static' : 'learned', e.static ? '-' : `${e.ageSeconds}s`])),
+        );
+      }),
+    );
+  show
+    .command('stats')
+    .description('per-interface counters')
+    .action(
+      run(async (g) => {
+        const r = await api(g).getStats();
+        emit(g, r.snapshot, () => statsTable(r.snapshot));
+      }),
+    );
+  show
+    .command('errors')
+    .description('drops by reason and memif protocol errors, per interface and socket')
+    .action(
+      run(async (g) => {
+        const s = (await api(g).getStats()).snapshot;
+        const rows = [
+          ...s.interfaces.map((i) => ({ interface: i.interface, socket: '', drops: i.drops, protocolErrors: i.protocolErrors })),
+          ...s.sockets.map((k) => ({ interface: '', socket: k.socket, drops: {}, protocolErrors: k.protocolErrors })),
+        ];
+        emit(g, rows, () => table(['INTERFACE', 'SOCKET', 'DROPS', 'PROTOCOL ERRORS'], rows.map((r) => [r.interface || '-', r.socket || '-', nonZero(r.drops), nonZero(r.protocolErrors)])));
+      }),
+    );
+  show
+    .command('workers')
+    .description('polling workers and how busy they are')
+    .action(
+      run(async (g) => {
+        const r = await api(g).getDaemonInfo();
+        emit(g, r.workers, () =>
+          table(['WORKER', 'CPU', 'POLLS', 'BUSY POLLS', 'BUSY'], r.workers.map((w) => [w.index, w.cpu < 0 ? '-' : w.cpu, w.polls, w.busyPolls, `${(w.busyRatio * 100).toFixed(1)}%`])),
+        );
+      }),
+    );
+  show
+    .command('daemon')
+    .description('version, uptime, memory')
+    .action(
+      run(async (g) => {
+        const r = await api(g).getDaemonInfo();
+        emit(g, r, () =>
+          table(['VERSION', 'UPTIME', 'NETWORKS', 'INTERFACES', 'HUGEPAGE BYTES', 'FALLBACK BYTES'], [[r.version, `${Math.round(r.uptimeSeconds)}s`, r.networks, r.interfaces, r.memory.hugepageBytes, r.memory.fallbackBytes]]),
+        );
+      }),
+    );
+
+  const create = program.command('create').description('create a network, an interface or a static MAC entry (idempotent)');
+  create
+    .command('network')
+    .argument('<name>')
+    .action(
+      run(async (g, name: string) => {
+        const r = await api(g).createNetwork({ name });
+        emit(g, r, () => `network ${name} ${r.created ? 'created' : 'already exists'}\n`);
+      }),
+    );
+  create
+    .command('interface')
+    .argument('<name>')
+    .requiredOption('--network <name>', 'the network to attach to')
+    .addOption(new Option('--kind <kind>', 'interface kind').choices(['memif']).default('memif'))
+    .option('--socket <path>', 'memif socket: a path or @abstract (default /run/memswitch/memif.sock)')
+    .option('--id <n>', 'memif interface id on the socket', parseIntArg('--id', 0, 0xffffffff), 0)
+    .option('--secret <secret>', 'memif secret (at most 24 bytes)')
+    .option('--vlan <vlan>', 'access VLAN', parseIntArg('--vlan', 1, 4094))
+    .option('--mac <mac>', 'the port MAC (default: derived from the name)')
+    .option('--down', 'create it administratively down')
+    .action(
+      run(async (g, name: string, o: { network: string; socket?: string; id: number; secret?: string; vlan?: number; mac?: string; down?: boolean }) => {
+        const r = await api(g).createInterface({
+          spec: { name, network: o.network, vlan: o.vlan, mac: o.mac, kind: 'memif', memif: { socket: o.socket, id: o.id, secret: o.secret } },
+          adminState: o.down ? 'ADMIN_STATE_DOWN' : 'ADMIN_STATE_UP',
+        });
+        emit(g, r, () => `interface ${name} ${r.created ? 'created' : 'already exists'}\n`);
+      }),
+    );
+  create
+    .command('mac')
+    .description('a static MAC entry')
+    .argument('<mac>')
+    .requiredOption('--network <name>')
+    .requiredOption('--interface <name>')
+    .action(
+      run(async (g, mac: string, o: { network: string; interface: string }) => {
+        const r = await api(g).addStaticMac({ network: o.network, mac, interface: o.interface });
+        emit(g, r, () => `static MAC ${r.entry.mac} -> ${r.entry.interface} ${r.created ? 'created' : 'already exists'}\n`);
+      }),
+    );
+
+  const del = program.command('delete').description('delete a network, an interface or a static MAC entry');
+  del
+    .command('network')
+    .argument('<name>')
+    .action(
+      run(async (g, name: string) => {
+        await api(g).deleteNetwork({ name });
+        emit(g, { deleted: name }, () => `network ${name} deleted\n`);
+      }),
+    );
+  del
+    .command('interface')
+    .argument('<name>')
+    .action(
+      run(async (g, name: string) => {
+        await api(g).deleteInterface({ name });
+        emit(g, { deleted: name }, () => `interface ${name} deleted\n`);
+      }),
+    );
+  del
+    .command('mac')
+    .argument('<mac>')
+    .requiredOption('--network <name>')
+    .option('--vlan <vlan>', 'VLAN of the entry (default untagged)', parseIntArg('--vlan', 0, 4094), 0)
+    .action(
+      run(async (g, mac: string, o: { network: string; vlan: number }) => {
+        await api(g).removeStaticMac({ network: o.network, mac, vlan: o.vlan });
+        emit(g, { deleted: mac }, () => `static MAC ${mac} deleted\n`);
+      }),
+    );
+
+  program
+    .command('set')
+    .description('change an object')
+    .command('interface')
+    .description('set an interface administratively up or down')
+    .argument('<name>')
+    .addArgument(new Argument('<state>', 'up or down').choices(['up', 'down']))
+    .action(
+      run(async (g, name: string, state: string) => {
+        const adminState: AdminState = state === 'up' ? 'ADMIN_STATE_UP' : 'ADMIN_STATE_DOWN';
+        const r = await api(g).setInterfaceAdminState({ name, adminState });
+        emit(g, r.interface, () => interfacesTable([r.interface]));
+      }),
+    );
+  program
+    .command('flush')
+    .description('clear state')
+    .command('fib')
+    .description('flush the learned MAC entries of a network (static ones stay)')
+    .argument('<network>')
+    .action(
+      run(async (g, network: string) => {
+        const r = await api(g).flushMacTable({ network });
+        emit(g, r, () => `${r.flushed} learned entries flushed\n`);
+      }),
+    );
+
+  const watch = program.command('watch').description('follow counters or events until interrupted');
+  const follow = async <T>(stream: { cancel(): void } & AsyncIterable<T>, count: number | undefined, print: (t: T) => void): Promise<void> => {
+    const stop = (): void => stream.cancel();
+    process.once('SIGINT', stop);
+    try {
+      let n = 0;
+      for await (const item of stream) {
+        print(item);
+        if (count !== undefined && ++n >= count) break;
+      }
+    } finally {
+      process.off('SIGINT', stop);
+    }
+  };
+  watch
+    .command('stats')
+    .option('--interval <ms>', 'milliseconds between updates', parseIntArg('--interval', 100, 60000), 1000)
+    .option('--count <n>', 'stop after n updates', parseIntArg('--count', 1, 1e9))
+    .action(
+      run(async (g, o: { interval: number; count?: number }) =>
+        follow(api(g).watchStats({ intervalMs: o.interval }), o.count, (s) =>
+          out(g.json ? `${JSON.stringify(s)}\n` : `${new Date(s.timeUnixMs).toISOString()}\n${statsTable(s)}\n`),
+        ),
+      ),
+    );
+  watch
+    .command('events')
+    .option('--interface <name>', 'only this interface')
+    .option('--count <n>', 'stop after n events', parseIntArg('--count', 1, 1e9))
+    .action(
+      run(async (g, o: { interface?: string; count?: number }) =>
+        follow(api(g).watchEvents({ interface: o.interface }), o.count, (e) =>
+          out(
+            g.json
+              ? `${JSON.stringify(e)}\n`
+              : `${new Date(e.timeUnixMs).toISOString()} ${e.kind.replace('EVENT_KIND_', '').toLowerCase()} ${[e.interface, e.network, e.detail].filter(Boolean).join(' ')}\n`,
+          ),
+        ),
+      ),
+    );
+
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 2; // commander printed it
+    const message =
+      err instanceof MemswitchError
+        ? err.code === 'UNAVAILABLE'
+          ? `cannot reach memswitchd at ${program.opts<Globals>().api} (${err.details.split('. Resolution')[0]})`
+          : `${err.code}: ${err.details}`
+        : (err as Error).message;
+    process.stderr.write(`memswitch: ${message}\n`);
+    return 1;
+  } finally {
+    client?.close();
+  }
+}

@@ -98,6 +98,8 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     opts.mac_age_s = uint32_t(get_number(o, "macAgeSeconds", opts.mac_age_s));
     opts.handshake_timeout_ms = uint32_t(get_number(o, "handshakeTimeoutMs", opts.handshake_timeout_ms));
     opts.app_name = get_string(o, "appName", opts.app_name);
+    opts.adaptive_polling = get_string(o, "poll", "adaptive") != "busy";
+    opts.idle_before_sleep_us = uint32_t(get_number(o, "idleBeforeSleepUs", opts.idle_before_sleep_us));
     Result<std::unique_ptr<Dataplane>> r = Dataplane::create(opts);
     if (!r) throw core_error(info.Env(), r.error());
     dp_ = std::move(*r);
@@ -310,6 +312,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       o.Set("cpu", list[i].cpu);
       o.Set("polls", double(list[i].polls));
       o.Set("busyPolls", double(list[i].busy_polls));
+      o.Set("sleeps", double(list[i].sleeps));
       a.Set(uint32_t(i), o);
     }
     return a;

@@ -25,8 +25,8 @@ export class TestSwitch {
   private readonly clients: NativeMemifClient[] = [];
   private readonly engines: NativeTrafficEngine[] = [];
 
-  constructor(opts: { workers?: number; networks?: string[]; handshakeTimeoutMs?: number } = {}) {
-    this.dp = Dataplane.create({ workers: opts.workers ?? 1, handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 1000 });
+  constructor(opts: { workers?: number; networks?: string[]; handshakeTimeoutMs?: number; poll?: 'busy' | 'adaptive' } = {}) {
+    this.dp = Dataplane.create({ workers: opts.workers ?? 1, handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 1000, poll: opts.poll });
     for (const n of opts.networks ?? ['blue']) this.dp.addNetwork(n);
     this.dp.start();
   }

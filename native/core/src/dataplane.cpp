@@ -80,7 +80,7 @@ class DataplaneImpl final : public Dataplane {
     topology_.store(new Topology{{}, {{}}, std::vector<std::vector<RxAssignment>>(o.workers)});
     for (uint32_t w = 0; w < o.workers; ++w) {
       const int cpu = o.cpus.empty() ? -1 : o.cpus[w % o.cpus.size()];
-      workers_.push_back(std::make_unique<Worker>(w, cpu, o.workers, WorkerShared{&topology_, &fib_, &qsbr_, &now_s_, &running_}));
+      workers_.push_back(std::make_unique<Worker>(w, cpu, o.workers, WorkerShared{&topology_, &fib_, &qsbr_, &now_s_, &running_, o.adaptive_polling, uint64_t(o.idle_before_sleep_us) * 1000}));
     }
   }
   ~DataplaneImpl() override {
@@ -353,7 +353,7 @@ class DataplaneImpl final : public Dataplane {
 
   std::vector<WorkerInfo> workers() override {
     std::vector<WorkerInfo> out;
-    for (auto& w : workers_) out.push_back({w->index(), w->cpu(), w->polls(), w->busy_polls()});
+    for (auto& w : workers_) out.push_back({w->index(), w->cpu(), w->polls(), w->busy_polls(), w->sleeps()});
     return out;
   }
 
@@ -441,6 +441,7 @@ class DataplaneImpl final : public Dataplane {
         for (auto& q : i.xdp->queues()) t->per_worker[next_worker++ % workers_.size()].push_back({idx, nullptr, q.get()});
     }
     const Topology* old = topology_.exchange(t, std::memory_order_acq_rel);
+    for (auto& w : workers_) w->wake();  // a sleeping worker picks up new queues at once
     if (qsbr_.synchronize(kGrace)) {
       delete old;
       retired_.clear();
@@ -733,7 +734,7 @@ class DataplaneImpl final : public Dataplane {
       const uint16_t size = uint16_t(1u << p.log2);
       // We poll: mask before CONNECTED so the peer never signals (§4.6, §8.4).
       memif::store_relaxed(hdr->flags, memif::kRingFlagMaskInt);
-      s->rx.push_back({hdr, memif::ring_descs(hdr), size, uint16_t(size - 1), memif::load_relaxed(hdr->tail)});
+      s->rx.push_back({hdr, memif::ring_descs(hdr), size, uint16_t(size - 1), memif::load_relaxed(hdr->tail), p.eventfd});
       s->eventfds.push_back(p.eventfd);
     }
     s->n_tx = uint32_t(c.s2c.size());

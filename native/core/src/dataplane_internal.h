@@ -31,6 +31,7 @@ struct RxRing {
   memif::Desc* desc;
   uint16_t size, mask;
   uint16_t last_head;  // our shadow of tail: never trust the shared copy
+  int eventfd;         // the peer signals it when we clear MASK_INT (adaptive polling)
 };
 
 // S2C ring; several workers transmit on it only when the peer has fewer queues than
@@ -97,6 +98,8 @@ struct WorkerShared {
   Qsbr* qsbr;
   std::atomic<uint32_t>* now_s;
   std::atomic<bool>* running;
+  bool adaptive;               // sleep on the queues' fds when idle
+  uint64_t idle_before_sleep_ns;
 };
 
 class Worker {
@@ -109,6 +112,10 @@ class Worker {
   uint64_t busy_polls() const { return busy_polls_.load(std::memory_order_relaxed); }
   uint32_t index() const { return index_; }
   int cpu() const { return cpu_; }
+  uint64_t sleeps() const { return sleeps_.load(std::memory_order_relaxed); }
+  // Any thread: makes a sleeping worker look at the (new) topology now.
+  void wake();
+  ~Worker();
 
  private:
   struct Segment {
@@ -125,6 +132,8 @@ class Worker {
     uint16_t pkt[kBurst];
   };
   void run();
+  void sleep_until_traffic(const Topology& t);
+  void idle_wait(int timeout_ms);
   bool poll_memif(const Topology& t, const RxAssignment& a, uint32_t now_s);
   bool poll_xsk(const Topology& t, const RxAssignment& a, uint32_t now_s);
   void forward(const Topology& t, uint32_t in_port, uint32_t n_pkts, uint32_t now_s);
@@ -140,7 +149,8 @@ class Worker {
   WorkerShared sh_;
   std::thread thread_;
   std::unique_ptr<PortCounters[]> counters_;
-  std::atomic<uint64_t> polls_{0}, busy_polls_{0};
+  std::atomic<uint64_t> polls_{0}, busy_polls_{0}, sleeps_{0};
+  int wake_fd_ = -1;
   // Per-burst scratch, touched only by this worker's thread.
   Segment segs_[kMaxSegsPerBurst];
   Packet pkts_[kBurst];

@@ -106,6 +106,9 @@ export const configSchema = z
         macAgeSeconds: z.number().int().min(1).max(86400).default(300),
         macTableSize: z.number().int().min(64).max(16777216).default(65536),
         handshakeTimeoutMs: z.number().int().min(100).max(600000).default(5000),
+        // adaptive: a worker idle this long sleeps on its queues' fds; busy: always polls.
+        poll: z.enum(['adaptive', 'busy']).default('adaptive'),
+        idleBeforeSleepUs: z.number().int().min(10).max(10_000_000).default(1000),
       })
       .strict()
       .default({}),

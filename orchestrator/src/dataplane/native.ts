@@ -63,6 +63,9 @@ export interface NativeDataplaneOptions {
   macAgeSeconds?: number;
   handshakeTimeoutMs?: number;
   appName?: string;
+  /** adaptive (default): idle workers sleep on their queues' fds; busy: always poll. */
+  poll?: 'adaptive' | 'busy';
+  idleBeforeSleepUs?: number;
 }
 
 export interface NativeMemifConfig {
@@ -105,7 +108,7 @@ export interface NativeDataplane {
   interfaceInfo(index: number): NativeInterfaceInfo;
   interfaces(): number[];
   sockets(): { socket: string; protocolErrors: DropCounts }[];
-  workers(): { index: number; cpu: number; polls: number; busyPolls: number }[];
+  workers(): { index: number; cpu: number; polls: number; busyPolls: number; sleeps: number }[];
 }
 
 export interface MemifClientConfig {

@@ -23,6 +23,10 @@ struct DataplaneOptions {
   uint32_t fib_capacity = 65536;
   uint32_t mac_age_s = 300;
   uint32_t handshake_timeout_ms = 5000;
+  // Adaptive: a worker idle for idle_before_sleep_us sleeps on its queues' eventfds (memif,
+  // with MASK_INT cleared) and XSK fds, and busy-polls again when traffic arrives.
+  bool adaptive_polling = true;
+  uint32_t idle_before_sleep_us = 1000;
   std::string app_name = "memswitch";
 };
 
@@ -71,6 +75,7 @@ struct WorkerInfo {
   uint32_t index;
   int cpu;
   uint64_t polls, busy_polls;
+  uint64_t sleeps;  // times it went to sleep for lack of traffic (adaptive polling)
 };
 
 enum class EventKind { kConnected, kDisconnected, kProtocolError, kWorkerStalled };

@@ -1,5 +1,5 @@
 // memswitchd: load the config, build the switch, run until SIGTERM/SIGINT.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -7,7 +7,11 @@ import { ConfigError, defaultConfigYaml, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Dataplane, type InterfaceStatus } from './dataplane/dataplane.js';
 import { loadAddon } from './dataplane/native.js';
+import { startApiServer, type ApiServer } from './api/server.js';
+import { Switch } from './domain/switch.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics, startMetricsServer, type MetricsServer } from './metrics/metrics.js';
+import { Store } from './store/store.js';
 
 const EXIT_CONFIG = 2;
 const SUMMARY_INTERVAL_MS = 30_000;
@@ -24,8 +28,8 @@ function packageVersion(): string {
   return '0.0.0';
 }
 
-function buildDataplane(config: Config, log: Logger, version: string): Dataplane {
-  const dp = Dataplane.create({
+function createDataplane(config: Config, version: string): Dataplane {
+  return Dataplane.create({
     workers: config.dataplane.workers,
     cpus: config.dataplane.cpus,
     fibCapacity: config.dataplane.macTableSize,
@@ -35,22 +39,18 @@ function buildDataplane(config: Config, log: Logger, version: string): Dataplane
     idleBeforeSleepUs: config.dataplane.idleBeforeSleepUs,
     appName: `memswitch ${version}`,
   });
+}
+
+function logEvents(sw: Switch, log: Logger): void {
   const memifLog = log.child({ component: 'memif' });
-  dp.onEvent((e) => {
-    const fields = { interface: e.interface || undefined, socket: e.socket, detail: e.detail };
-    if (e.kind === 'connected') memifLog.info({ ...fields, peer: e.detail }, 'peer connected');
-    else if (e.kind === 'disconnected') memifLog.info(fields, 'peer disconnected');
+  sw.subscribe((e) => {
+    const fields = { interface: e.interface, socket: e.socket, detail: e.detail };
+    if (e.kind === 'peer_connected') memifLog.info({ ...fields, peer: e.detail }, 'peer connected');
+    else if (e.kind === 'peer_disconnected') memifLog.info(fields, 'peer disconnected');
     else if (e.kind === 'protocol_error') memifLog.warn(fields, 'peer protocol error');
-    else log.error(fields, 'worker stalled');
+    else if (e.kind === 'worker_stalled') log.error(fields, 'worker stalled');
+    else log.info({ interface: e.interface, network: e.network, event: e.kind }, 'desired state changed');
   });
-  for (const n of config.networks) dp.addNetwork(n.name);
-  for (const itf of config.interfaces) {
-    if (itf.kind === 'memif' && !itf.socket.startsWith('@')) mkdirSync(path.dirname(itf.socket), { recursive: true, mode: 0o755 });
-    const s = dp.addInterface(itf);
-    const where = s.kind === 'memif' ? { socket: s.socket, id: s.id } : { netdev: s.netdev, xdpMode: s.xdpMode, xdpAttach: s.xdpAttach };
-    log.info({ interface: s.name, kind: s.kind, network: itf.network, ...where, mac: s.mac, vlan: s.vlan || undefined }, 'interface ready');
-  }
-  return dp;
 }
 
 // One line per interface that moved since the last summary: counts, never packets.
@@ -95,19 +95,67 @@ export function main(argv: string[]): void {
     return;
   }
 
+  void run(config, version);
+}
+
+async function run(config: Config, version: string): Promise<void> {
+  const startedUnixMs = Date.now();
   const log = createLogger(config.log.level);
+  const fatal = (what: string, err: unknown): never => {
+    const e = err as Error & { field?: string };
+    log.fatal({ err: { message: e.message, field: e.field } }, what);
+    log.flush();
+    process.exit(1);
+  };
+
   let dp: Dataplane;
+  let store: Store;
+  let sw: Switch;
   try {
-    dp = buildDataplane(config, log, version);
+    // The store first: what the API created must be back before any peer connects.
+    store = Store.open(config.store.path);
+    dp = createDataplane(config, version);
+    sw = new Switch(dp, store, log);
+    logEvents(sw, log);
+    sw.restore(config);
     dp.start();
   } catch (err) {
-    const e = err as Error & { field?: string };
-    log.fatal({ err: { message: e.message, field: e.field } }, 'cannot start the dataplane');
-    process.exit(1);
+    return fatal('cannot start the dataplane', err);
   }
+
+  const metrics = createMetrics(sw, version);
+  let api: ApiServer;
+  let metricsServer: MetricsServer | undefined;
+  try {
+    api = await startApiServer(sw, {
+      socket: config.api.socket,
+      tcp: config.api.tcp,
+      version,
+      startedUnixMs,
+      storePath: store.path,
+      log: log.child({ component: 'api' }),
+      observe: (method, code, seconds) => metrics.observeApi(method, code, seconds),
+    });
+    if (config.metrics.enabled) metricsServer = await startMetricsServer(metrics, config.metrics.listen);
+  } catch (err) {
+    dp.stop();
+    return fatal('cannot start the API', err);
+  }
+
   const memory = loadAddon().memoryCounters();
+  const counts = sw.counts();
   log.info(
-    { version, workers: config.dataplane.workers, cpus: config.dataplane.cpus, networks: config.networks.length, interfaces: config.interfaces.length, memory },
+    {
+      version,
+      workers: config.dataplane.workers,
+      cpus: config.dataplane.cpus,
+      ...counts,
+      memory,
+      api: config.api.socket,
+      apiTcpPort: api.tcpPort,
+      metricsPort: metricsServer?.port,
+      store: store.path,
+    },
     'memswitchd running',
   );
 
@@ -119,8 +167,11 @@ export function main(argv: string[]): void {
     stopping = true;
     clearInterval(timer);
     log.info({ signal }, 'shutting down');
+    api.close();
+    metricsServer?.close();
     summarize(dp, log, last);
     dp.stop(); // DISCONNECT to every peer, socket files removed, threads joined
+    store.close();
     log.info('stopped');
     log.flush();
     process.exit(0);

@@ -139,6 +139,7 @@ describe('memswitch.v1 API', () => {
     expect(m0.rxPackets).toBe(60_000);
     expect(m1.txPackets).toBe(60_000);
     expect(m0.drops).toHaveProperty('no_destination');
+    expect(m0.perWorker).toEqual([expect.objectContaining({ worker: 0, rxPackets: 60_000 })]);
     expect(snap.workers).toHaveLength(1);
     expect(snap.workers[0]!.polls).toBeGreaterThan(0);
     expect(snap.workers[0]!.busyPolls).toBeGreaterThan(0);

@@ -77,6 +77,7 @@ export const toCounters = (s: InterfaceStatus): m.InterfaceCounters => ({
   drops: s.drops,
   protocolErrors: s.protocolErrors,
   connected: s.connected,
+  perWorker: s.perWorker.map((w, worker) => ({ worker, ...w })),
 });
 
 export const toWorker = (w: WorkerView): m.WorkerStats => ({ ...w });

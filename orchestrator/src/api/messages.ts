@@ -84,6 +84,16 @@ export interface InterfaceCounters {
   drops: Record<string, number>;
   protocolErrors: Record<string, number>;
   connected: boolean;
+  perWorker: WorkerCounters[];
+}
+
+export interface WorkerCounters {
+  worker: number;
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  drops: Record<string, number>;
 }
 
 export interface WorkerStats {

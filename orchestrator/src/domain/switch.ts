@@ -140,7 +140,9 @@ export class Switch {
       if (file || fileEndpoints.has(endpoint(i)) || !this.networks.has(i.network)) {
         const why = file || fileEndpoints.has(endpoint(i)) ? 'the config file defines it differently' : `network ${i.network} no longer exists`;
         this.log.warn({ interface: i.name, reason: why }, 'dropping a stored interface');
-        if (!file) this.store.deleteInterface(i.name);
+        // Same name: its admin state and static MACs now belong to the file's interface.
+        if (file) this.store.deleteInterfaceSpec(i.name);
+        else this.store.deleteInterface(i.name);
         continue;
       }
       this.applyInterface(i, 'api', true);

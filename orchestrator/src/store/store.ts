@@ -109,10 +109,15 @@ export class Store {
     this.db.prepare('INSERT OR REPLACE INTO interfaces (name, spec) VALUES (?, ?)').run(spec.name, JSON.stringify(spec));
   }
 
+  /** Forgets the interface's spec only: the config file now defines one of that name. */
+  deleteInterfaceSpec(name: string): void {
+    this.db.prepare('DELETE FROM interfaces WHERE name = ?').run(name);
+  }
+
   /** Forgets the interface and everything that hangs off it (admin state, static MACs). */
   deleteInterface(name: string): void {
     this.transaction(() => {
-      this.db.prepare('DELETE FROM interfaces WHERE name = ?').run(name);
+      this.deleteInterfaceSpec(name);
       this.db.prepare('DELETE FROM admin_down WHERE interface = ?').run(name);
       this.db.prepare('DELETE FROM static_macs WHERE interface = ?').run(name);
     });

@@ -75,6 +75,39 @@ describe('veth interfaces for unmodified containers', () => {
     eng.stop();
     expect(sw.dp.interface('va').rxPackets).toBeGreaterThanOrEqual(1);
   });
+
+  it('a veth container and dpdk-testpmd (memif client, mac forwarding) exchange frames both ways', async () => {
+    sw = new TestSwitch();
+    const a = net.add('tpmix');
+    sw.dp.addVeth(veth('va', a.path, { addresses: ['10.75.0.1/24'], mac: '02:00:00:75:00:01' }));
+    const sock = abstractSocket('tpmix');
+    sw.memif('m', sock, 0);
+    const before = rxPackets(a.name, 'eth0');
+    // --tx-first sends one burst to the container; afterwards every frame testpmd gets
+    // (the container's broadcast pings) goes back to the container's MAC.
+    const tp = await Testpmd.start({
+      vdevs: [{ role: 'client', socket: sock, id: 0, mac: '02:00:00:75:00:99' }],
+      forwardMode: 'mac',
+      txFirst: true,
+      ethPeers: ['02:00:00:75:00:01'],
+      forwardingCpu: 1,
+      memory: 'nohuge',
+    });
+    try {
+      await eventually(() => rxPackets(a.name, 'eth0') - before >= 32, 10_000, 'the tx-first burst in the container');
+      try {
+        net.exec(a.name, ['ping', '-b', '-c', '5', '-i', '0.2', '-W', '1', '10.75.0.255']);
+      } catch {
+        // no one answers a broadcast ping here; the requests are the traffic we want
+      }
+      await tp.waitForSamples(2, 5000);
+      expect(tp.rxPackets(0)).toBeGreaterThanOrEqual(5);
+      await eventually(() => rxPackets(a.name, 'eth0') - before >= 32 + 5, 5000, 'pings forwarded back by testpmd');
+    } finally {
+      await tp.stop();
+    }
+    expect(sw.dp.interface('m').rxPackets).toBeGreaterThanOrEqual(32 + 5);
+  });
 });
 
 describe('AF_XDP uplinks', () => {

@@ -69,6 +69,14 @@ export class Store {
     this.db.close();
   }
 
+  /** What this connection runs with (synchronous: 2 = FULL). */
+  durability(): { journalMode: string; synchronous: number } {
+    return {
+      journalMode: this.db.pragma('journal_mode', { simple: true }) as string,
+      synchronous: this.db.pragma('synchronous', { simple: true }) as number,
+    };
+  }
+
   /** Runs fn in one transaction: all of its writes commit together or not at all. */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();

@@ -112,15 +112,20 @@ async function main(): Promise<void> {
           for (let i = 0; i < N_MACS && !stop; i++, ops++) await c.addStaticMac({ network: 'blue', mac: churnMac(i), interface: 'm2' });
           for (let i = 0; i < N_MACS; i++, ops++) await c.removeStaticMac({ network: 'blue', mac: churnMac(i) }).catch(() => undefined);
         }
-        while (load === 'reads' && !stop) for (let i = 0; i < 100; i++, ops++) await c.getInterface({ name: 'm2' });
+        while (load === 'reads' && !stop) {
+          await c.getInterface({ name: 'm2' });
+          ops++;
+        }
       })();
       const rx0 = engine.stats(loop).rxPackets;
       const t0 = process.hrtime.bigint();
       await new Promise((r) => setTimeout(r, WINDOW_MS));
-      const mpps = (engine.stats(loop).rxPackets - rx0) / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e6;
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const mpps = (engine.stats(loop).rxPackets - rx0) / seconds / 1e6;
+      const opsInWindow = ops;
       stop = true;
       await churning;
-      return { mpps, churnOps: ops / (WINDOW_MS / 1000) };
+      return { mpps, churnOps: opsInWindow / seconds };
     };
     const quiet: number[] = [];
     const reads: number[] = [];

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Dataplane } from '../orchestrator/src/dataplane/dataplane.js';
 import { loadAddon } from '../orchestrator/src/dataplane/native.js';
+import { runAfxdpBench } from './afxdp.js';
+import { fmt, measureLoop, median } from './common.js';
 import { Testpmd, ensureHugepages } from './testpmd.js';
 
 const SUT_CPU = 0;
@@ -41,12 +43,6 @@ interface Measurement {
   pingPongNs: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 // The generator: two client ports, frames addressed to each other's MAC, so every frame
 // crosses the system under test, comes back, and is sent again.
 function startGenerator(sock: string, frameSize: number): Promise<Testpmd> {
@@ -66,33 +62,9 @@ function startGenerator(sock: string, frameSize: number): Promise<Testpmd> {
   });
 }
 
-// Rx-pps of both generator ports, per one-second sample, over the measuring window;
-// loss from the cumulative counters over the same window.
-async function measureWindow(gen: Testpmd): Promise<{ samples: number[]; loss: number }> {
-  await gen.waitForSamples(WARMUP_S + 1, 30_000);
-  const first = gen.rxPpsSamples(0).length;
-  const tx0 = gen.txPackets(0) + gen.txPackets(1);
-  const rx0 = gen.rxPackets(0) + gen.rxPackets(1);
-  await gen.waitForSamples(MEASURE_S, 30_000);
-  const a = gen.rxPpsSamples(0).slice(first, first + MEASURE_S);
-  const b = gen.rxPpsSamples(1).slice(first, first + MEASURE_S);
-  const samples = a.map((v, i) => (v + (b[i] ?? 0)) / 1e6);
-  const sent = gen.txPackets(0) + gen.txPackets(1) - tx0;
-  const received = gen.rxPackets(0) + gen.rxPackets(1) - rx0;
-  return { samples, loss: sent > 0 ? Math.max(0, 1 - received / sent) : NaN };
-}
-
 // --tx-first sends its bursts once. If they are lost because the system under test had
 // not brought up both ports yet, nothing circulates; start the generator again.
-async function startLoop(sock: string, frameSize: number): Promise<{ gen: Testpmd; window: { samples: number[]; loss: number } }> {
-  for (let attempt = 1; ; attempt++) {
-    const gen = await startGenerator(sock, frameSize);
-    const window = await measureWindow(gen);
-    if (median(window.samples) > 0 || attempt === 3) return { gen, window };
-    console.error(`  generator loop did not start (attempt ${attempt}); restarting it`);
-    await gen.stop();
-  }
-}
+const startLoop = (sock: string, frameSize: number) => measureLoop(() => startGenerator(sock, frameSize), WARMUP_S, MEASURE_S);
 
 // memswitch in-process: one worker on the SUT CPU, two memif interfaces on one network.
 function startMemswitch(sock: string): Dataplane {
@@ -160,28 +132,64 @@ async function runLatency(frameSize: number, inFlight: number): Promise<{ frameS
   }
 }
 
-function fmt(n: number, digits = 2): string {
-  return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+// Adaptive polling: CPU an idle switch burns, and the latency of frames that find the
+// worker asleep (100 frames/s: each one arrives after 10 ms of silence), against busy polling.
+async function runIdle(poll: 'busy' | 'adaptive'): Promise<{ poll: string; idleCpu: number; sparseP50Ns: number; sparseP99Ns: number; sleeps: number }> {
+  const sock = `@msw-bench-idle-${process.pid}-${poll}`;
+  const dp = Dataplane.create({ workers: 1, cpus: [SUT_CPU], poll });
+  dp.addNetwork('bench');
+  dp.addMemif({ name: 'a', kind: 'memif', network: 'bench', socket: sock, id: 0 });
+  dp.addMemif({ name: 'b', kind: 'memif', network: 'bench', socket: sock, id: 1 });
+  dp.start();
+  const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: true });
+  const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: true });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    const before = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 2000));
+    const used = process.cpuUsage(before);
+    const eng = new addon.TrafficEngine();
+    eng.addGenerator(a, { src: MAC_A, dst: MAC_B, pps: 100, count: 300 });
+    const s = eng.addSink(b);
+    eng.start(TRAFFIC_CPU);
+    while (!eng.generatorsDone()) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 50));
+    eng.stop();
+    const st = eng.stats(s);
+    return { poll, idleCpu: (used.user + used.system) / 2e6, sparseP50Ns: st.p50Ns, sparseP99Ns: st.p99Ns, sleeps: dp.workers()[0]!.sleeps };
+  } finally {
+    a.close();
+    b.close();
+    dp.stop();
+  }
 }
+
+const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,afxdp,idle').split(','));
 
 async function main(): Promise<void> {
   const restore = await ensureHugepages(96);
   const measurements: Measurement[] = [];
   const latency: Awaited<ReturnType<typeof runLatency>>[] = [];
+  const idle: Awaited<ReturnType<typeof runIdle>>[] = [];
+  let afxdp: Awaited<ReturnType<typeof runAfxdpBench>> | undefined;
   const started = new Date().toISOString();
   try {
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (const size of FRAME_SIZES) {
-        // Alternate which system goes first so slow minutes of this noisy VM hit both.
-        const order: System[] = round % 2 ? ['memswitch', 'testpmd-io'] : ['testpmd-io', 'memswitch'];
-        for (const system of order) {
-          const m = await measure(system, size, round);
-          measurements.push(m);
-          console.error(`round ${round} ${m.system} ${size}B: ${fmt(m.mpps)} Mpps, loss ${fmt(m.loss * 100, 3)}%, ping-pong ${fmt(m.pingPongNs, 0)} ns`);
+    if (PARTS.has('memif')) {
+      for (let round = 1; round <= ROUNDS; round++) {
+        for (const size of FRAME_SIZES) {
+          // Alternate which system goes first so slow minutes of this noisy VM hit both.
+          const order: System[] = round % 2 ? ['memswitch', 'testpmd-io'] : ['testpmd-io', 'memswitch'];
+          for (const system of order) {
+            const m = await measure(system, size, round);
+            measurements.push(m);
+            console.error(`round ${round} ${m.system} ${size}B: ${fmt(m.mpps)} Mpps, loss ${fmt(m.loss * 100, 3)}%, ping-pong ${fmt(m.pingPongNs, 0)} ns`);
+          }
         }
       }
+      for (const size of [64, 1518]) for (const inFlight of [1, 256]) latency.push(await runLatency(size, inFlight));
     }
-    for (const size of [64, 1518]) for (const inFlight of [1, 256]) latency.push(await runLatency(size, inFlight));
+    if (PARTS.has('afxdp')) afxdp = await runAfxdpBench(Math.min(ROUNDS, 2));
+    if (PARTS.has('idle')) for (const poll of ['busy', 'adaptive'] as const) idle.push(await runIdle(poll));
   } finally {
     restore();
   }
@@ -202,32 +210,48 @@ async function main(): Promise<void> {
     };
   });
 
-  const lines = [
-    '',
-    'memif -> switch -> memif, L2, one polling thread each side (medians over interleaved rounds)',
-    '',
-    '| frame | memswitch Mpps | testpmd io Mpps | ratio (median of per-round) | per-round ratios | loss memswitch | loss testpmd |',
-    '| ---: | ---: | ---: | ---: | --- | ---: | ---: |',
-    ...rows.map(
-      (r) =>
-        `| ${r.frameSize} B | ${fmt(r.memswitchMpps)} | ${fmt(r.testpmdMpps)} | **${fmt(r.ratioMedian)}x** | ${r.ratios.map((x) => fmt(x)).join(', ')} | ${fmt(r.memswitchLoss * 100, 3)}% | ${fmt(r.testpmdLoss * 100, 3)}% |`,
-    ),
-    '',
-    'memswitch with our own memif client looping frames (latency = one pass through the switch)',
-    '',
-    '| frame | frames in flight per direction | Mpps | p50 latency | p99 latency |',
-    '| ---: | ---: | ---: | ---: | ---: |',
-    ...latency.map((l) => `| ${l.frameSize} B | ${l.inFlight} | ${fmt(l.mpps)} | ${fmt(l.p50Ns / 1000)} µs | ${fmt(l.p99Ns / 1000)} µs |`),
-    '',
-    `cache-line ping-pong CPU${SUT_CPU}<->CPU${TRAFFIC_CPU}: median ${fmt(median(measurements.map((m) => m.pingPongNs)), 0)} ns one way`,
-  ];
+  const lines: string[] = [];
+  if (measurements.length)
+    lines.push(
+      '',
+      'memif -> switch -> memif, L2, one polling thread each side (medians over interleaved rounds)',
+      '',
+      '| frame | memswitch Mpps | testpmd io Mpps | ratio (median of per-round) | per-round ratios | loss memswitch | loss testpmd |',
+      '| ---: | ---: | ---: | ---: | --- | ---: | ---: |',
+      ...rows.map(
+        (r) =>
+          `| ${r.frameSize} B | ${fmt(r.memswitchMpps)} | ${fmt(r.testpmdMpps)} | **${fmt(r.ratioMedian)}x** | ${r.ratios.map((x) => fmt(x)).join(', ')} | ${fmt(r.memswitchLoss * 100, 3)}% | ${fmt(r.testpmdLoss * 100, 3)}% |`,
+      ),
+      '',
+      'memswitch with our own memif client looping frames (latency = one pass through the switch)',
+      '',
+      '| frame | frames in flight per direction | Mpps | p50 latency | p99 latency |',
+      '| ---: | ---: | ---: | ---: | ---: |',
+      ...latency.map((l) => `| ${l.frameSize} B | ${l.inFlight} | ${fmt(l.mpps)} | ${fmt(l.p50Ns / 1000)} µs | ${fmt(l.p99Ns / 1000)} µs |`),
+      '',
+      `cache-line ping-pong CPU${SUT_CPU}<->CPU${TRAFFIC_CPU}: median ${fmt(median(measurements.map((m) => m.pingPongNs)), 0)} ns one way`,
+    );
+  if (afxdp) lines.push(afxdp.table);
+  if (idle.length)
+    lines.push(
+      '',
+      'adaptive polling: an idle switch (two connected memif clients, no traffic), then 100 frames/s',
+      '',
+      '| poll | CPU while idle | worker sleeps | latency p50 at 100 frames/s | p99 |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      ...idle.map((r) => `| ${r.poll} | ${fmt(r.idleCpu * 100, 1)}% of a CPU | ${r.sleeps} | ${fmt(r.sparseP50Ns / 1000)} µs | ${fmt(r.sparseP99Ns / 1000)} µs |`),
+    );
   console.log(lines.join('\n'));
 
   const out = path.join(repoRoot, 'bench/results');
   mkdirSync(out, { recursive: true });
   writeFileSync(
     path.join(out, 'latest.json'),
-    JSON.stringify({ started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements }, null, 2) + '\n',
+    JSON.stringify(
+      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, afxdp, idle },
+      null,
+      2,
+    ) + '\n',
   );
   console.log(`\nwrote ${path.join(out, 'latest.json')}`);
 }

@@ -42,8 +42,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function peer(id: number): NativeMemifClient {
-  const c = new addon.MemifClient({ socket: sock, id, hugepages: false });
+function peer(id: number, log2RingSize?: number): NativeMemifClient {
+  const c = new addon.MemifClient({ socket: sock, id, hugepages: false, log2RingSize });
   peers.push(c);
   return c;
 }
@@ -65,7 +65,9 @@ describe('memswitch.v1 API', () => {
 
     // 60k frames at 60 kpps through m0 -> m1: about one second of traffic.
     const a = peer(0);
-    const b = peer(1);
+    // The sink runs in this (unpinned) test process: 8192 slots hold ~140 ms of frames
+    // if a busy machine deschedules it, so a drop here means the switch dropped.
+    const b = peer(1, 13);
     // The switch forwards to a port once its side of the handshake is done.
     await eventually(() => ['m0', 'm1'].every((i) => events.some((e) => e.kind === 'EVENT_KIND_PEER_CONNECTED' && e.interface === i)), 5000, 'm0 and m1 connected');
     const eng = new addon.TrafficEngine();

@@ -58,7 +58,8 @@ describe('Prometheus metrics', () => {
       expect(m.has(name), name).toBe(true);
 
     const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: false });
-    const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: false });
+    // A deep sink ring: a descheduled test process must not turn into switch drops.
+    const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: false, log2RingSize: 13 });
     peers.push(a, b);
     await daemon.waitFor((l) => l.msg === 'peer connected' && l.interface === 'm1');
     const eng = new addon.TrafficEngine();

@@ -174,16 +174,20 @@ describe('memswitch.v1 API', () => {
       expect(kinds).toContain(`EVENT_KIND_${k}`);
   });
 
-  it('is reachable through the SDK exported from the package ("memswitch/sdk")', async () => {
-    daemon = await Daemon.start(config);
+  it('is reachable through the SDK exported from the package ("memswitch/sdk"), also over TCP', async () => {
+    daemon = await Daemon.start(`${config}api: { tcp: "127.0.0.1:0" }\n`);
+    const port = daemon.lines.find((l) => l.msg === 'memswitchd running')?.apiTcpPort as number;
+    expect(port).toBeGreaterThan(0);
     const sdk = await import('memswitch/sdk');
-    const c = new sdk.MemswitchClient(daemon.apiSocket);
-    try {
-      await c.waitForReady();
-      expect((await c.listNetworks()).networks.map((n) => n.name)).toEqual(['blue']);
-      await expect(c.getNetwork({ name: 'nope' })).rejects.toBeInstanceOf(sdk.NotFoundError);
-    } finally {
-      c.close();
+    for (const address of [daemon.apiSocket, `127.0.0.1:${port}`]) {
+      const c = new sdk.MemswitchClient(address);
+      try {
+        await c.waitForReady();
+        expect((await c.listNetworks()).networks.map((n) => n.name), address).toEqual(['blue']);
+        await expect(c.getNetwork({ name: 'nope' })).rejects.toBeInstanceOf(sdk.NotFoundError);
+      } finally {
+        c.close();
+      }
     }
   });
 

@@ -169,6 +169,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     c.socket = get_string(o, "socket");
     c.id = uint32_t(get_number(o, "id"));
     c.secret = get_string(o, "secret");
+    c.netns = get_string(o, "netns");
     c.vlan = uint16_t(get_number(o, "vlan"));
     c.mac = get_mac(info.Env(), o, "mac");
     Result<uint32_t> r = dp(info.Env()).add_memif(c);

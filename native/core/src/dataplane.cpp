@@ -1,6 +1,7 @@
 #include "memswitch/dataplane.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -26,7 +27,28 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kGrace = std::chrono::milliseconds(2000);
 constexpr int kTickMs = 100;
 
+// Binds and listens with the calling thread moved into `netns` (a /var/run/netns or
+// /proc/PID/ns/net path), so an abstract socket is reachable from that pod's namespace
+// without any mount. The fd keeps working from every namespace afterwards.
+Result<int> listen_in_netns(const SocketAddress& addr, const std::string& netns) {
+  if (netns.empty()) return listen_seqpacket(addr);
+  const int nsfd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) return make_error(Errc::kNotFound, "netns: " + netns + " does not exist");
+  Result<int> r = make_error(Errc::kIo, "netns: not entered");
+  std::thread t([&] {
+    if (setns(nsfd, CLONE_NEWNET) != 0) {
+      r = errno_error("netns: setns " + netns);
+      return;
+    }
+    r = listen_seqpacket(addr);
+  });
+  t.join();
+  close(nsfd);
+  return r;
+}
+
 struct Listener {
+  std::string key;  // listeners_ key: the socket, prefixed by its netns for abstract names
   SocketAddress addr;
   int fd = -1;
   std::vector<uint32_t> interfaces;
@@ -59,6 +81,7 @@ struct Conn {
 
 struct Interface {
   MemifInterfaceConfig cfg;  // the common fields serve every kind; memif fields are empty for AF_XDP
+  std::string listener;      // memif: key of its listener (abstract names are per netns)
   std::unique_ptr<XdpPort> xdp;
   std::string netdev;
   uint16_t segment = 0;
@@ -167,29 +190,32 @@ class DataplaneImpl final : public Dataplane {
     if (cfg.secret.size() > memif::kSecretSize) return make_error(Errc::kInvalidArgument, "secret is longer than 24 bytes");
     Result<SocketAddress> addr = SocketAddress::parse(cfg.socket);
     if (!addr) return addr.error();
+    // An abstract name lives in a network namespace; a path is the same in all of them.
+    const std::string key = addr->abstract && !cfg.netns.empty() ? cfg.netns + "|" + addr->spec() : addr->spec();
     for (auto& [idx, i] : ifaces_) {
       if (i.cfg.name == cfg.name) return make_error(Errc::kAlreadyExists, "interface " + cfg.name + " already exists");
-      if (i.cfg.socket == addr->spec() && i.cfg.id == cfg.id)
+      if (i.listener == key && i.cfg.id == cfg.id)
         return make_error(Errc::kAlreadyExists, "socket " + cfg.socket + " id " + std::to_string(cfg.id) + " is taken by " + i.cfg.name);
     }
     uint32_t index = 0;
     while (index < kMaxInterfaces && ifaces_.count(index)) ++index;
     if (index == kMaxInterfaces) return make_error(Errc::kResourceExhausted, "interface limit reached");
-    const std::string spec = addr->spec();
-    auto it = listeners_.find(spec);
+    auto it = listeners_.find(key);
     if (it == listeners_.end()) {
-      Result<int> fd = listen_seqpacket(*addr);
+      Result<int> fd = listen_in_netns(*addr, cfg.netns);
       if (!fd) return fd.error();
       Listener l;
+      l.key = key;
       l.addr = *addr;
       l.fd = *fd;
-      it = listeners_.emplace(spec, std::move(l)).first;
-      if (started_) watch(it->second.fd, kTagListener | listener_tag(spec));
+      it = listeners_.emplace(key, std::move(l)).first;
+      if (started_) watch(it->second.fd, kTagListener | listener_tag(key));
     }
     it->second.interfaces.push_back(index);
     Interface& i = ifaces_[index];
     i.cfg = cfg;
-    i.cfg.socket = spec;
+    i.cfg.socket = addr->spec();
+    i.listener = key;
     if (i.cfg.mac == 0) i.cfg.mac = generated_mac(cfg.name);
     i.segment = acquire_segment(cfg.network, cfg.vlan);
     return index;
@@ -232,7 +258,7 @@ class DataplaneImpl final : public Dataplane {
     publish();
     fib_.flush_port(index);
     release_segment(i.segment);
-    if (i.netdev.empty()) release_listener(i.cfg.socket, index);
+    if (i.netdev.empty()) release_listener(i.listener, index);
     ifaces_.erase(it);
     // No worker can reach this index any more: start its counters from zero for reuse.
     for (auto& w : workers_) {
@@ -569,7 +595,7 @@ class DataplaneImpl final : public Dataplane {
       if (fd < 0) return;
       auto c = std::make_unique<Conn>();
       c->fd = fd;
-      c->listener = l.addr.spec();
+      c->listener = l.key;
       c->deadline = Clock::now() + std::chrono::milliseconds(opts_.handshake_timeout_ms);
       Msg m;
       std::memset(&m, 0, sizeof m);

@@ -28,6 +28,9 @@ export const memifInterface = z
     socket: socket.default('/run/memswitch/memif.sock'),
     id: z.number().int().min(0).max(0xffffffff).default(0),
     secret: z.string().max(24, 'must be at most 24 bytes (the memif secret field)').optional(),
+    // Listen inside this network namespace: an abstract socket there is reachable from the
+    // pod without a hostPath mount.
+    netns: z.string().refine((s) => s.startsWith('/'), 'must be a path like /var/run/netns/NAME or /proc/PID/ns/net').optional(),
     vlan: z.number().int().min(1).max(4094).optional(),
     mac: macAddress.optional(),
   })

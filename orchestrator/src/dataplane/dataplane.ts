@@ -83,6 +83,7 @@ export class Dataplane {
         socket: cfg.socket,
         id: cfg.id,
         secret: cfg.secret,
+        netns: cfg.netns,
         vlan: cfg.vlan,
         mac: cfg.mac,
       });

@@ -74,6 +74,8 @@ export interface NativeMemifConfig {
   socket: string;
   id: number;
   secret?: string;
+  /** Bind the listener inside this network namespace (an abstract socket is per netns). */
+  netns?: string;
   vlan?: number;
   mac?: string;
 }

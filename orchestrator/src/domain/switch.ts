@@ -88,7 +88,9 @@ const staticMacKey = z.object({ network: nameSchema, mac: macAddress, vlan: z.nu
 const macKey = (e: { network: string; vlan: number; mac: string }): string => `${e.network}/${e.vlan}/${e.mac}`;
 // What two interfaces of a kind may not share; the dataplane also refuses the rest
 // (a netdev attached twice, ...) with EEXIST.
-const endpoint = (i: InterfaceConfig): string => (i.kind === 'memif' ? `memif:${i.socket}#${i.id}` : `${i.kind}:${i.name}`);
+// An abstract memif socket is per network namespace; a path is the same in all of them.
+const endpoint = (i: InterfaceConfig): string =>
+  i.kind === 'memif' ? `memif:${i.socket.startsWith('@') && i.netns ? `${i.netns}|` : ''}${i.socket}#${i.id}` : `${i.kind}:${i.name}`;
 
 interface InterfaceEntry {
   spec: InterfaceConfig;

@@ -34,6 +34,7 @@ struct MemifInterfaceConfig : InterfaceCommon {
   std::string socket;   // path, or "@name" for an abstract socket
   uint32_t id = 0;
   std::string secret;   // empty: none
+  std::string netns;    // optional: bind the listener inside this network namespace (path)
 };
 
 struct InterfaceCounters {

@@ -289,7 +289,8 @@ class DataplaneImpl final : public Dataplane {
     if (it->second.admin_up == up) return Status::ok();
     it->second.admin_up = up;
     publish();
-    if (!up) fib_.flush_port(index);  // learned entries would black-hole its traffic
+    // Learned entries would black-hole traffic meant for it; static ones are configuration.
+    if (!up) fib_.flush_port(index, /*include_static=*/false);
     return Status::ok();
   }
 

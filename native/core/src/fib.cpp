@@ -107,8 +107,10 @@ size_t remove_if(uint32_t n, auto* buckets, Pred pred) {
 }
 }  // namespace
 
-size_t MacTable::flush_port(uint32_t port) {
-  return remove_if(n_buckets_, buckets_.get(), [&](uint64_t, uint32_t p, uint32_t) { return (p & ~kStatic) == port; });
+size_t MacTable::flush_port(uint32_t port, bool include_static) {
+  return remove_if(n_buckets_, buckets_.get(), [&](uint64_t, uint32_t p, uint32_t) {
+    return (p & ~kStatic) == port && (include_static || !(p & kStatic));
+  });
 }
 
 size_t MacTable::flush_segment(uint16_t segment, bool include_static) {

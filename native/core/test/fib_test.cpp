@@ -43,6 +43,16 @@ TEST(MacTable, AgesOutIdleDynamicEntries) {
   EXPECT_EQ(t.age(800, 300), 0u);
 }
 
+TEST(MacTable, FlushPortCanKeepStaticEntries) {
+  MacTable t(1024);
+  t.learn(fib_key(1, 0x10), 4, 1);
+  ASSERT_TRUE(t.add_static(fib_key(1, 0x11), 4));
+  EXPECT_EQ(t.flush_port(4, false), 1u);
+  EXPECT_EQ(t.lookup(fib_key(1, 0x11)), 4u);
+  EXPECT_EQ(t.flush_port(4), 1u);
+  EXPECT_EQ(t.lookup(fib_key(1, 0x11)), kNoPort);
+}
+
 TEST(MacTable, FlushByPortAndSegment) {
   MacTable t(1024);
   for (Mac m = 1; m <= 50; ++m) t.learn(fib_key(uint16_t(1 + m % 2), m), uint32_t(m % 5), 1);

@@ -13,7 +13,7 @@ import {
   type NativeInterfaceInfo,
 } from './native.js';
 
-export interface InterfaceStatus extends Omit<NativeInterfaceInfo, 'index' | 'network' | 'peerMemoryBytes' | 'kind'> {
+export interface InterfaceStatus extends Omit<NativeInterfaceInfo, 'index' | 'network' | 'kind'> {
   network: string;
   kind: 'memif' | 'afxdp' | 'veth';
   rxPackets: number;
@@ -166,7 +166,7 @@ export class Dataplane {
       total.txBytes += w.txBytes;
       sumCounts(total.drops, w.drops);
     }
-    const { index: _index, network: _network, peerMemoryBytes: _peerMemory, kind: _nativeKind, ...rest } = i;
+    const { index: _index, network: _network, kind: _nativeKind, ...rest } = i;
     return { ...rest, network: entry.network, kind: entry.kind, ...total };
   }
 

@@ -38,7 +38,7 @@ class MacTable {
   // Control path.
   Status add_static(uint64_t key, uint32_t port);
   bool remove(uint64_t key);  // static or dynamic
-  size_t flush_port(uint32_t port);
+  size_t flush_port(uint32_t port, bool include_static = true);
   size_t flush_segment(uint16_t segment, bool include_static);
   size_t age(uint32_t now_s, uint32_t max_age_s);
   std::vector<FibEntry> entries(uint32_t now_s) const;

@@ -1,0 +1,40 @@
+// memswitchd from a config file with kernel interfaces: two containers (network
+// namespaces) get veth interfaces with addresses, talk through the switch, and the
+// daemon can stop and start again on the same netdevs.
+import { afterEach, expect, it } from 'vitest';
+import { hostIfname } from '../../orchestrator/src/domain/veth.js';
+import { Daemon } from '../helpers/daemon.js';
+import { Netns, linkExists, xdpProgram } from '../helpers/netns.js';
+
+const net = new Netns();
+let daemon: Daemon | undefined;
+afterEach(async () => {
+  await daemon?.stop('SIGKILL');
+  daemon = undefined;
+  net.cleanup();
+});
+
+it('creates veth interfaces from its config, forwards between them, and restarts cleanly', async () => {
+  const a = net.add('da');
+  const b = net.add('db');
+  const tag = `${process.pid % 10000}`;
+  const config = `
+networks: [{ name: blue }]
+interfaces:
+  - { name: va${tag}, kind: veth, network: blue, netns: ${a.path}, ifname: eth0, addresses: [10.76.0.1/24], mac: "02:00:00:76:00:01" }
+  - { name: vb${tag}, kind: veth, network: blue, netns: ${b.path}, ifname: eth0, addresses: [10.76.0.2/24], mtu: 1500 }
+`;
+  daemon = await Daemon.start(config);
+  const ready = daemon.lines.find((l) => l.msg === 'interface ready' && l.interface === `va${tag}`);
+  expect(ready).toMatchObject({ kind: 'veth', xdpMode: 'copy' });
+  expect(net.exec(a.name, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.76.0.2'])).toMatch(/3 received/);
+  const host = hostIfname(`va${tag}`);
+  expect(xdpProgram(host)).toBeDefined();
+
+  expect((await daemon.stop('SIGTERM')).code).toBe(0);
+  expect(xdpProgram(host)).toBeUndefined(); // the program is detached on shutdown
+
+  daemon = await Daemon.start(config);
+  expect(net.exec(a.name, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.76.0.2'])).toMatch(/3 received/);
+  expect(linkExists(host)).toBe(true);
+});

@@ -4,7 +4,7 @@ import { InvalidConfigError } from '../domain/errors.js';
 import type { InterfaceView, NetworkView, Source as DomainSource, StatsView, SwitchEvent, SwitchEventKind, WorkerView } from '../domain/switch.js';
 import type * as m from './messages.js';
 
-const source = (s: DomainSource): m.Source => (s === 'config' ? 'SOURCE_CONFIG' : 'SOURCE_API');
+const source = (s: DomainSource): m.Source => (s === 'config' ? 'SOURCE_CONFIG' : s === 'cni' ? 'SOURCE_CNI' : 'SOURCE_API');
 
 export const toNetwork = (n: NetworkView): m.Network => ({ name: n.name, source: source(n.source), interfaceCount: n.interfaceCount });
 
@@ -16,10 +16,7 @@ export function toInterface(v: InterfaceView): m.Interface {
       network: v.spec.network,
       vlan: v.spec.vlan ?? 0,
       mac: v.spec.mac ?? '',
-      // Kinds without a oneof member yet (afxdp, veth) leave it unset.
-      ...(v.spec.kind === 'memif'
-        ? { kind: 'memif' as const, memif: { socket: v.spec.socket, id: v.spec.id, secret: '', secretSet: v.spec.secret !== undefined } }
-        : {}),
+      ...kindOf(v.spec),
     },
     // What the dataplane reports, not what was asked: a client sees what is applied.
     adminState: s.adminUp ? 'ADMIN_STATE_UP' : 'ADMIN_STATE_DOWN',
@@ -38,6 +35,26 @@ export function toInterface(v: InterfaceView): m.Interface {
   };
 }
 
+function kindOf(spec: InterfaceView['spec']): Pick<m.InterfaceSpec, 'kind' | 'memif' | 'afxdp' | 'veth'> {
+  switch (spec.kind) {
+    case 'memif':
+      return { kind: 'memif', memif: { socket: spec.socket, id: spec.id, secret: '', secretSet: spec.secret !== undefined, netns: spec.netns ?? '' } };
+    case 'afxdp':
+      return { kind: 'afxdp', afxdp: { netdev: spec.netdev, queues: spec.queues ?? [], mode: spec.mode, xdp: spec.xdp } };
+    case 'veth':
+      return {
+        kind: 'veth',
+        veth: {
+          netns: spec.netns,
+          ifname: spec.ifname,
+          addresses: spec.addresses,
+          routes: spec.routes.map((r) => ({ dst: r.dst, via: r.via ?? '' })),
+          mtu: spec.mtu,
+        },
+      };
+  }
+}
+
 /** The request's oneof to the domain's discriminated union (the config file's shape). */
 export function fromInterfaceSpec(spec: m.CreateInterfaceRequest['spec'] | null | undefined): unknown {
   if (!spec) throw new InvalidConfigError('spec: is required', 'spec');
@@ -52,12 +69,42 @@ export function fromInterfaceSpec(spec: m.CreateInterfaceRequest['spec'] | null 
         socket: memif.socket || undefined,
         id: memif.id ?? 0,
         secret: memif.secret || undefined,
+        netns: memif.netns || undefined,
+        vlan: spec.vlan || undefined,
+        mac: spec.mac || undefined,
+      };
+    }
+    case 'afxdp': {
+      const x = spec.afxdp ?? {};
+      return {
+        name: spec.name,
+        kind: 'afxdp',
+        network: spec.network,
+        netdev: x.netdev,
+        queues: x.queues?.length ? x.queues : undefined,
+        mode: x.mode || undefined,
+        xdp: x.xdp || undefined,
+        vlan: spec.vlan || undefined,
+        mac: spec.mac || undefined,
+      };
+    }
+    case 'veth': {
+      const v = spec.veth ?? {};
+      return {
+        name: spec.name,
+        kind: 'veth',
+        network: spec.network,
+        netns: v.netns,
+        ifname: v.ifname || undefined,
+        addresses: v.addresses ?? [],
+        routes: (v.routes ?? []).map((r) => ({ dst: r.dst, via: r.via || undefined })),
+        mtu: v.mtu || undefined,
         vlan: spec.vlan || undefined,
         mac: spec.mac || undefined,
       };
     }
     default:
-      throw new InvalidConfigError('spec.kind: set exactly one interface kind (memif)', 'spec.kind');
+      throw new InvalidConfigError('spec.kind: set exactly one interface kind (memif, afxdp or veth)', 'spec.kind');
   }
 }
 

@@ -3,7 +3,7 @@
 // Keep in step with protos/memswitch/v1/*.proto. Requests are Partial: proto3 fills
 // every missing field with its zero value.
 
-export type Source = 'SOURCE_UNSPECIFIED' | 'SOURCE_CONFIG' | 'SOURCE_API';
+export type Source = 'SOURCE_UNSPECIFIED' | 'SOURCE_CONFIG' | 'SOURCE_API' | 'SOURCE_CNI';
 export type AdminState = 'ADMIN_STATE_UNSPECIFIED' | 'ADMIN_STATE_UP' | 'ADMIN_STATE_DOWN';
 export type EventKind =
   | 'EVENT_KIND_UNSPECIFIED'
@@ -29,6 +29,27 @@ export interface MemifSpec {
   id: number;
   secret: string;
   secretSet: boolean;
+  netns: string;
+}
+
+export interface AfxdpSpec {
+  netdev: string;
+  queues: number[];
+  mode: string;
+  xdp: string;
+}
+
+export interface VethRoute {
+  dst: string;
+  via: string;
+}
+
+export interface VethSpec {
+  netns: string;
+  ifname: string;
+  addresses: string[];
+  routes: VethRoute[];
+  mtu: number;
 }
 
 export interface InterfaceSpec {
@@ -37,8 +58,10 @@ export interface InterfaceSpec {
   vlan: number;
   mac: string;
   /** Which member of the `kind` oneof is set. */
-  kind?: 'memif';
+  kind?: 'memif' | 'afxdp' | 'veth';
   memif?: MemifSpec | null;
+  afxdp?: AfxdpSpec | null;
+  veth?: VethSpec | null;
 }
 
 export interface InterfaceState {
@@ -143,7 +166,11 @@ export interface DeleteNetworkRequest { name: string }
 export type DeleteNetworkResponse = Record<string, never>;
 
 export interface CreateInterfaceRequest {
-  spec: Partial<Omit<InterfaceSpec, 'memif'>> & { memif?: Partial<MemifSpec> | null };
+  spec: Partial<Omit<InterfaceSpec, 'memif' | 'afxdp' | 'veth'>> & {
+    memif?: Partial<MemifSpec> | null;
+    afxdp?: Partial<AfxdpSpec> | null;
+    veth?: (Partial<Omit<VethSpec, 'routes'>> & { routes?: Partial<VethRoute>[] }) | null;
+  };
   adminState?: AdminState;
 }
 export interface CreateInterfaceResponse { interface: Interface; created: boolean }

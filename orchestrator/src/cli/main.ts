@@ -7,6 +7,7 @@ import {
   MemswitchClient,
   MemswitchError,
   type AdminState,
+  type CreateInterfaceRequest,
   type Interface,
   type StatsSnapshot,
 } from '../sdk/index.js';
@@ -43,7 +44,7 @@ function interfacesTable(list: Interface[]): string {
       i.state.peerName || '-',
       i.state.connected ? `${i.state.rxQueues}/${i.state.txQueues}` : '-',
       i.state.mac,
-      i.spec.memif ? `${i.spec.memif.socket}#${i.spec.memif.id}` : '-',
+      i.spec.memif ? `${i.spec.memif.socket}#${i.spec.memif.id}` : i.spec.afxdp ? i.spec.afxdp.netdev : i.spec.veth ? `${i.spec.veth.netns}:${i.spec.veth.ifname}` : '-',
     ]),
   );
 }
@@ -61,6 +62,56 @@ function parseIntArg(what: string, min: number, max: number): (v: string) => num
     if (!/^\d+$/.test(v) || n < min || n > max) throw new Error(`${what} must be an integer ${min}-${max}, not "${v}"`);
     return n;
   };
+}
+
+interface InterfaceOptions {
+  network: string;
+  kind: 'memif' | 'afxdp' | 'veth';
+  socket?: string;
+  id: number;
+  secret?: string;
+  netns?: string;
+  netdev?: string;
+  queues?: string;
+  mode?: string;
+  xdp?: string;
+  ifname?: string;
+  address: string[];
+  route: string[];
+  mtu?: number;
+  vlan?: number;
+  mac?: string;
+  down?: boolean;
+}
+
+/** Command-line options to the request's oneof; the daemon validates the values. */
+function interfaceSpec(name: string, o: InterfaceOptions): CreateInterfaceRequest['spec'] {
+  const common = { name, network: o.network, vlan: o.vlan, mac: o.mac };
+  switch (o.kind) {
+    case 'memif':
+      return { ...common, kind: 'memif', memif: { socket: o.socket, id: o.id, secret: o.secret, netns: o.netns } };
+    case 'afxdp':
+      return {
+        ...common,
+        kind: 'afxdp',
+        afxdp: { netdev: o.netdev, queues: o.queues ? o.queues.split(',').map(parseIntArg('--queues', 0, 1023)) : [], mode: o.mode, xdp: o.xdp },
+      };
+    case 'veth':
+      return {
+        ...common,
+        kind: 'veth',
+        veth: {
+          netns: o.netns,
+          ifname: o.ifname,
+          addresses: o.address,
+          routes: o.route.map((r) => {
+            const [dst, via] = r.split(',');
+            return { dst, via };
+          }),
+          mtu: o.mtu,
+        },
+      };
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -177,22 +228,26 @@ export async function main(argv: string[]): Promise<number> {
     .command('interface')
     .argument('<name>')
     .requiredOption('--network <name>', 'the network to attach to')
-    .addOption(new Option('--kind <kind>', 'interface kind').choices(['memif']).default('memif'))
-    .option('--socket <path>', 'memif socket: a path or @abstract (default /run/memswitch/memif.sock)')
-    .option('--id <n>', 'memif interface id on the socket', parseIntArg('--id', 0, 0xffffffff), 0)
-    .option('--secret <secret>', 'memif secret (at most 24 bytes)')
+    .addOption(new Option('--kind <kind>', 'interface kind').choices(['memif', 'afxdp', 'veth']).default('memif'))
+    .option('--socket <path>', 'memif: a socket path or @abstract (default /run/memswitch/memif.sock)')
+    .option('--id <n>', 'memif: interface id on the socket', parseIntArg('--id', 0, 0xffffffff), 0)
+    .option('--secret <secret>', 'memif: secret (at most 24 bytes)')
+    .option('--netns <path>', 'memif: listen inside this netns; veth: the container netns')
+    .option('--netdev <name>', 'afxdp: the uplink netdev')
+    .option('--queues <list>', 'afxdp: rx queues, comma separated (default all)')
+    .option('--mode <mode>', 'afxdp: auto | zerocopy | copy')
+    .option('--xdp <mode>', 'afxdp: auto | native | generic')
+    .option('--ifname <name>', 'veth: the name inside the netns (default eth0)')
+    .option('--address <cidr>', 'veth: an address like 10.0.0.2/24 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--route <dst[,via]>', 'veth: a route (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--mtu <mtu>', 'veth: MTU', parseIntArg('--mtu', 68, 9000))
     .option('--vlan <vlan>', 'access VLAN', parseIntArg('--vlan', 1, 4094))
     .option('--mac <mac>', 'the port MAC (default: derived from the name)')
     .option('--down', 'create it administratively down')
-    .action(
-      run(async (g, name: string, o: { network: string; socket?: string; id: number; secret?: string; vlan?: number; mac?: string; down?: boolean }) => {
-        const r = await api(g).createInterface({
-          spec: { name, network: o.network, vlan: o.vlan, mac: o.mac, kind: 'memif', memif: { socket: o.socket, id: o.id, secret: o.secret } },
-          adminState: o.down ? 'ADMIN_STATE_DOWN' : 'ADMIN_STATE_UP',
-        });
-        emit(g, r, () => `interface ${name} ${r.created ? 'created' : 'already exists'}\n`);
-      }),
-    );
+    .action(run(async (g, name: string, o: InterfaceOptions) => {
+      const r = await api(g).createInterface({ spec: interfaceSpec(name, o), adminState: o.down ? 'ADMIN_STATE_DOWN' : 'ADMIN_STATE_UP' });
+      emit(g, r, () => `interface ${name} ${r.created ? 'created' : 'already exists'}\n`);
+    }));
   create
     .command('mac')
     .description('a static MAC entry')

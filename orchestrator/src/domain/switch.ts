@@ -14,7 +14,8 @@ import type { Logger } from '../log.js';
 import type { Store, StoredStaticMac } from '../store/store.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
 
-export type Source = 'config' | 'api';
+/** Where an interface is defined: the config file, the API, or a CNI attachment. */
+export type Source = 'config' | 'api' | 'cni';
 
 export interface NetworkView {
   name: string;

@@ -132,7 +132,7 @@ class Worker {
     uint16_t pkt[kBurst];
   };
   void run();
-  void sleep_until_traffic(const Topology& t);
+  bool sleep_until_traffic(const Topology& t);  // true: woke by timeout, nothing arrived
   void idle_wait(int timeout_ms);
   bool poll_memif(const Topology& t, const RxAssignment& a, uint32_t now_s);
   bool poll_xsk(const Topology& t, const RxAssignment& a, uint32_t now_s);

@@ -107,8 +107,11 @@ void Worker::run() {
       if (idle_since_ns == 0) {
         idle_since_ns = ns;
       } else if (ns - idle_since_ns > sh_.idle_before_sleep_ns) {
-        sleep_until_traffic(*t);
-        idle_since_ns = 0;
+        // A sleep that ended by timeout found nothing: after one pass over the queues,
+        // sleep again at once instead of spinning for another idle period.
+        const bool quiet = sleep_until_traffic(*t);
+        idle_since_ns = quiet ? 1 : 0;
+        idle_polls = quiet ? 1023 : 0;
         continue;  // online again; reload the topology
       }
     }
@@ -122,14 +125,14 @@ void Worker::run() {
 // MASK_INT so peers signal us, fence, and re-check every ring (the lost-wakeup rule of
 // memif-protocol.md §4.6). Then sleep offline on the eventfds, the XSK fds and our wake
 // fd; peers that do not honour MASK_INT are caught by the timeout.
-void Worker::sleep_until_traffic(const Topology& t) {
+bool Worker::sleep_until_traffic(const Topology& t) {
   constexpr size_t kMaxFds = 256;
   pollfd fds[kMaxFds];
   size_t n = 0;
   fds[n++] = {wake_fd_, POLLIN, 0};
   const auto& mine = t.per_worker[index_];
   for (const RxAssignment& a : mine) {
-    if (n == kMaxFds) return;  // too many queues to sleep on: stay polling
+    if (n == kMaxFds) return false;  // too many queues to sleep on: stay polling
     if (a.xsk) {
       fds[n++] = {a.xsk->fd, POLLIN, 0};
       continue;
@@ -147,11 +150,12 @@ void Worker::sleep_until_traffic(const Topology& t) {
     if (a.xsk) pending |= xsk_cons_nb_avail(&a.xsk->rings->rx, 1) > 0;
     else pending |= memif::load_acquire(a.ring->hdr->head) != a.ring->last_head;
   }
+  bool timed_out = false;
   if (!pending) {
     bump(sleeps_);
     sh_.qsbr->offline(index_);
     // Timeout: DPDK and VPP transmitters skip the fence, so a wakeup can be lost.
-    poll(fds, n, 10);
+    timed_out = poll(fds, n, 10) == 0;
     uint64_t v;
     [[maybe_unused]] ssize_t r = read(wake_fd_, &v, sizeof v);
     sh_.qsbr->online(index_);
@@ -160,6 +164,7 @@ void Worker::sleep_until_traffic(const Topology& t) {
   const Topology* now = sh_.topology->load(std::memory_order_acquire);
   for (const RxAssignment& a : now->per_worker[index_])
     if (!a.xsk) memif::store_relaxed(a.ring->hdr->flags, memif::kRingFlagMaskInt);
+  return timed_out;
 }
 
 void Worker::stage(uint32_t port, uint16_t pkt) {

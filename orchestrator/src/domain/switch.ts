@@ -57,6 +57,7 @@ export interface WorkerView {
   polls: number;
   busyPolls: number;
   busyRatio: number;
+  sleeps: number; // adaptive polling: times it slept for lack of traffic
 }
 
 export interface StatsView {

@@ -86,6 +86,12 @@ export function createMetrics(sw: Switch, version: string): Metrics {
   mirror('memswitch_worker_busy_polls_total', 'Poll iterations that found packets; busy ratio = rate(busy) / rate(polls).', ['worker'], (s, set) => {
     for (const w of s.workers) set({ worker: String(w.index) }, w.busyPolls);
   });
+  mirror('memswitch_worker_sleeps_total', 'Times an idle worker went to sleep on its queues (adaptive polling).', ['worker'], (s, set) => {
+    for (const w of s.workers) set({ worker: String(w.index) }, w.sleeps);
+  });
+  gauge('memswitch_interface_peer_memory_bytes', 'Shared memory a memif peer mapped into the switch (its regions: rings and buffers).', ['interface'], (s, set) => {
+    for (const i of s.interfaces) set({ interface: i.name }, i.peerMemoryBytes);
+  });
   gauge('memswitch_memory_hugepage_bytes', 'Shared memory the switch allocated on hugepages.', [], (s, set) => set({}, s.memory.hugepageBytes));
   gauge('memswitch_memory_fallback_bytes', 'Shared memory the switch allocated on 4 KiB pages because hugepages ran out.', [], (s, set) =>
     set({}, s.memory.fallbackBytes),

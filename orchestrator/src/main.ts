@@ -8,6 +8,7 @@ import type { Config } from './config/schema.js';
 import { Dataplane, type InterfaceStatus } from './dataplane/dataplane.js';
 import { loadAddon } from './dataplane/native.js';
 import { startApiServer, type ApiServer } from './api/server.js';
+import { Attachments } from './domain/attachments.js';
 import { Switch } from './domain/switch.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, startMetricsServer, type MetricsServer } from './metrics/metrics.js';
@@ -111,6 +112,7 @@ async function run(config: Config, version: string): Promise<void> {
   let dp: Dataplane;
   let store: Store;
   let sw: Switch;
+  let attachments: Attachments;
   try {
     // The store first: what the API created must be back before any peer connects.
     store = Store.open(config.store.path);
@@ -118,6 +120,8 @@ async function run(config: Config, version: string): Promise<void> {
     sw = new Switch(dp, store, log);
     logEvents(sw, log);
     sw.restore(config);
+    attachments = new Attachments(sw, store, config.cni, log);
+    attachments.restore(); // CNI attachments, then DELs spooled while we were down
     dp.start();
   } catch (err) {
     return fatal('cannot start the dataplane', err);
@@ -127,7 +131,7 @@ async function run(config: Config, version: string): Promise<void> {
   let api: ApiServer;
   let metricsServer: MetricsServer | undefined;
   try {
-    api = await startApiServer(sw, {
+    api = await startApiServer(sw, attachments, {
       socket: config.api.socket,
       tcp: config.api.tcp,
       version,

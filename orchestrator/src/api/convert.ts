@@ -1,5 +1,6 @@
 // Domain views to memswitch.v1 messages and back. Shape only: the domain validates.
 import type { InterfaceStatus } from '../dataplane/dataplane.js';
+import type { AttachInput, AttachmentView } from '../domain/attachments.js';
 import { InvalidConfigError } from '../domain/errors.js';
 import type { InterfaceView, NetworkView, Source as DomainSource, StatsView, SwitchEvent, SwitchEventKind, WorkerView } from '../domain/switch.js';
 import type * as m from './messages.js';
@@ -168,3 +169,49 @@ export function fromEventKinds(kinds: unknown[] | undefined): Set<m.EventKind> {
   }
   return out;
 }
+
+const attachmentKinds = { ATTACHMENT_KIND_MEMIF: 'memif', ATTACHMENT_KIND_VETH: 'veth' } as const;
+
+/** AttachRequest to the attachment domain's input; proto3 zero values mean "default". */
+export function fromAttachRequest(r: m.AttachRequest): AttachInput {
+  const kind = attachmentKinds[r.kind as keyof typeof attachmentKinds];
+  if (!kind) throw new InvalidConfigError(`kind: must be ATTACHMENT_KIND_MEMIF or ATTACHMENT_KIND_VETH, not ${String(r.kind)}`, 'kind');
+  if (!r.key) throw new InvalidConfigError('key: is required', 'key');
+  return {
+    key: { cniNetwork: r.key.cniNetwork, containerId: r.key.containerId, ifname: r.key.ifname },
+    netns: r.netns,
+    network: r.network,
+    kind,
+    mac: r.mac || undefined,
+    ips: (r.ips ?? []).map((i) => ({ address: i.address ?? '', gateway: i.gateway || undefined })),
+    routes: (r.routes ?? []).map((x) => ({ dst: x.dst ?? '', gw: x.gw || undefined })),
+    mtu: r.mtu || undefined,
+    vlan: r.vlan || undefined,
+    socketMode: r.socketMode === 'SOCKET_MODE_FILE' ? 'file' : 'abstract',
+    socketName: r.socketName || undefined,
+    socketDir: r.socketDir || undefined,
+    pod: { namespace: r.podNamespace ?? '', name: r.podName ?? '', uid: r.podUid ?? '' },
+  };
+}
+
+export const toAttachment = (a: AttachmentView): m.Attachment => ({
+  key: a.params.key,
+  netns: a.params.netns,
+  network: a.params.network,
+  kind: a.params.kind === 'memif' ? 'ATTACHMENT_KIND_MEMIF' : 'ATTACHMENT_KIND_VETH',
+  mac: a.mac,
+  ips: a.params.ips.map((i) => ({ address: i.address, gateway: i.gateway ?? '' })),
+  routes: a.params.routes.map((r) => ({ dst: r.dst, gw: r.gw ?? '' })),
+  mtu: a.params.mtu,
+  vlan: a.params.vlan ?? 0,
+  interface: a.interface,
+  socket: a.socket ?? '',
+  memifId: a.memifId ?? 0,
+  infoFile: a.infoFile,
+  createdUnixMs: a.createdUnixMs,
+  podNamespace: a.params.pod.namespace,
+  podName: a.params.pod.name,
+  podUid: a.params.pod.uid,
+  connected: a.connected,
+  present: a.present,
+});

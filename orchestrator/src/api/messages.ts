@@ -214,3 +214,68 @@ export interface GetDaemonInfoResponse {
   networks: number;
   interfaces: number;
 }
+
+export type AttachmentKind = 'ATTACHMENT_KIND_UNSPECIFIED' | 'ATTACHMENT_KIND_MEMIF' | 'ATTACHMENT_KIND_VETH';
+export type SocketMode = 'SOCKET_MODE_UNSPECIFIED' | 'SOCKET_MODE_ABSTRACT' | 'SOCKET_MODE_FILE';
+
+export interface AttachmentKey {
+  cniNetwork: string;
+  containerId: string;
+  ifname: string;
+}
+export interface AttachmentIp {
+  address: string;
+  gateway: string;
+}
+export interface AttachmentRoute {
+  dst: string;
+  gw: string;
+}
+export interface Attachment {
+  key: AttachmentKey;
+  netns: string;
+  network: string;
+  kind: AttachmentKind;
+  mac: string;
+  ips: AttachmentIp[];
+  routes: AttachmentRoute[];
+  mtu: number;
+  vlan: number;
+  interface: string;
+  socket: string;
+  memifId: number;
+  infoFile: string;
+  createdUnixMs: number;
+  podNamespace: string;
+  podName: string;
+  podUid: string;
+  connected: boolean;
+  present: boolean;
+}
+
+export interface AttachRequest {
+  key: AttachmentKey;
+  netns: string;
+  network: string;
+  kind: AttachmentKind;
+  mac?: string;
+  ips?: Partial<AttachmentIp>[];
+  routes?: Partial<AttachmentRoute>[];
+  mtu?: number;
+  vlan?: number;
+  socketMode?: SocketMode;
+  socketName?: string;
+  socketDir?: string;
+  podNamespace?: string;
+  podName?: string;
+  podUid?: string;
+}
+export interface AttachResponse { attachment: Attachment; created: boolean }
+export interface DetachRequest { key: AttachmentKey }
+export interface DetachResponse { detached: boolean }
+export interface GetAttachmentRequest { key: AttachmentKey }
+export interface GetAttachmentResponse { attachment: Attachment }
+export interface ListAttachmentsRequest { cniNetwork?: string }
+export interface ListAttachmentsResponse { attachments: Attachment[] }
+export interface GcAttachmentsRequest { cniNetwork: string; valid: { containerId: string; ifname: string }[] }
+export interface GcAttachmentsResponse { removed: AttachmentKey[] }

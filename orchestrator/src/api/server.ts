@@ -8,9 +8,21 @@ import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { InvalidConfigError } from '../domain/errors.js';
+import type { Attachments } from '../domain/attachments.js';
 import type { Switch } from '../domain/switch.js';
 import type { Logger } from '../log.js';
-import { fromAdminState, fromEventKinds, fromInterfaceSpec, toEvent, toInterface, toNetwork, toSnapshot, toWorker } from './convert.js';
+import {
+  fromAdminState,
+  fromAttachRequest,
+  fromEventKinds,
+  fromInterfaceSpec,
+  toAttachment,
+  toEvent,
+  toInterface,
+  toNetwork,
+  toSnapshot,
+  toWorker,
+} from './convert.js';
 import type * as m from './messages.js';
 import { LOADER_OPTIONS, loadProtos, SERVICE_NAMES, type ServiceName } from './proto.js';
 import { toStatus } from './status.js';
@@ -38,7 +50,7 @@ const STREAM_MAX_MS = 60_000;
 
 type Handlers = Record<string, grpc.UntypedHandleCall>;
 
-function handlers(sw: Switch, opts: ApiServerOptions): Record<ServiceName, Handlers> {
+function handlers(sw: Switch, att: Attachments, opts: ApiServerOptions): Record<ServiceName, Handlers> {
   const log = opts.log;
   const finish = (method: string, started: bigint, code: number): void =>
     opts.observe?.(method, codeName(code), Number(process.hrtime.bigint() - started) / 1e9);
@@ -167,6 +179,20 @@ function handlers(sw: Switch, opts: ApiServerOptions): Record<ServiceName, Handl
         };
       }),
     },
+    AttachmentService: {
+      Attach: unary<m.AttachRequest, m.AttachResponse>('Attach', (req) => {
+        const r = att.attach(fromAttachRequest(req));
+        return { attachment: toAttachment(r.attachment), created: r.created };
+      }),
+      Detach: unary<m.DetachRequest, m.DetachResponse>('Detach', (req) => ({ detached: att.detach(req.key) })),
+      GetAttachment: unary<m.GetAttachmentRequest, m.GetAttachmentResponse>('GetAttachment', (req) => ({ attachment: toAttachment(att.get(req.key)) })),
+      ListAttachments: unary<m.ListAttachmentsRequest, m.ListAttachmentsResponse>('ListAttachments', (req) => ({
+        attachments: att.list(req.cniNetwork || undefined).map(toAttachment),
+      })),
+      GcAttachments: unary<m.GcAttachmentsRequest, m.GcAttachmentsResponse>('GcAttachments', (req) => ({
+        removed: att.gc(req.cniNetwork, req.valid ?? []),
+      })),
+    },
   };
 }
 
@@ -190,10 +216,10 @@ function bind(server: grpc.Server, target: string): Promise<number> {
   );
 }
 
-export async function startApiServer(sw: Switch, opts: ApiServerOptions): Promise<ApiServer> {
+export async function startApiServer(sw: Switch, att: Attachments, opts: ApiServerOptions): Promise<ApiServer> {
   const { definition, services } = loadProtos();
   const server = new grpc.Server();
-  const impl = handlers(sw, opts);
+  const impl = handlers(sw, att, opts);
   for (const name of SERVICE_NAMES) server.addService(services[name].service, impl[name]);
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(SERVICE_NAMES.map((n) => [`memswitch.v1.${n}`, 'SERVING' as const])) });
   health.addToServer(server);

@@ -139,6 +139,17 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    // CNI attachments: where the per-attachment JSON files go (mode 0600, read by the
+    // workload), where the plugin spools DELs made while memswitchd was down, and where
+    // file-mode memif sockets live.
+    cni: z
+      .object({
+        infoDir: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/run/memswitch/attachments'),
+        spoolDir: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/var/lib/memswitch/cni-spool'),
+        socketDir: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/run/memswitch/m'),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .strict()

@@ -236,6 +236,45 @@ export class Switch {
     return { interface: this.getInterface(spec.name), created: true };
   }
 
+  /**
+   * An interface owned by a CNI attachment: applied like an API one, but persisted by the
+   * attachment (its record is committed before this runs), so not in the interfaces table.
+   */
+  attachInterface(input: unknown): InterfaceView {
+    const spec = validate(interfaceSchema, input);
+    if (this.interfaces.has(spec.name)) throw new AlreadyExistsError(`interface ${spec.name} already exists`, 'name');
+    if (!this.networks.has(spec.network)) throw new NotFoundError(`no network ${spec.network}`, 'network');
+    const taken = [...this.interfaces.values()].find((i) => endpoint(i.spec) === endpoint(spec));
+    if (taken) throw new AlreadyExistsError(`${endpoint(spec)} is taken by ${taken.spec.name}`, spec.kind === 'memif' ? 'socket' : 'name');
+    this.applyInterface(spec, 'cni', true);
+    this.emit({ kind: 'interface_created', interface: spec.name, network: spec.network });
+    return this.getInterface(spec.name);
+  }
+
+  /** Removes an attachment's interface; one already gone is fine (DEL semantics). */
+  detachInterface(name: string): void {
+    const itf = this.interfaces.get(name);
+    if (!itf) return;
+    this.store.deleteInterface(name); // its admin state and static MACs, if any were set
+    try {
+      this.dp.removeInterface(name);
+    } catch (err) {
+      // A veth whose namespace vanished took its pair with it; the port is gone all the same.
+      this.log.warn({ interface: name, err: (err as Error).message }, 'removing an attachment interface failed');
+    }
+    for (const [k, e] of this.staticMacs) if (e.interface === name) this.staticMacs.delete(k);
+    this.interfaces.delete(name);
+    this.emit({ kind: 'interface_deleted', interface: name, network: itf.spec.network });
+  }
+
+  /** Interfaces sharing a memif endpoint's (namespace, socket): for memif id allocation. */
+  memifIdsOn(socket: string, netns: string | undefined): Set<number> {
+    const ids = new Set<number>();
+    for (const { spec } of this.interfaces.values())
+      if (spec.kind === 'memif' && spec.socket === socket && (!socket.startsWith('@') || spec.netns === netns)) ids.add(spec.id);
+    return ids;
+  }
+
   getInterface(name: string): InterfaceView {
     validate(nameSchema, name, 'name');
     const e = this.interfaces.get(name);
@@ -251,6 +290,7 @@ export class Switch {
   deleteInterface(name: string): void {
     const itf = this.getInterface(name);
     if (itf.source === 'config') throw new FailedPreconditionError(`interface ${name} is defined in the config file; remove it there`, 'name');
+    if (itf.source === 'cni') throw new FailedPreconditionError(`interface ${name} belongs to a CNI attachment; detach it (CNI DEL)`, 'name');
     this.store.deleteInterface(name);
     this.dp.removeInterface(name); // the dataplane drops the port's MAC entries, static ones too
     for (const [k, e] of this.staticMacs) if (e.interface === name) this.staticMacs.delete(k);

@@ -78,6 +78,7 @@ export class MemswitchClient {
       StatsService: new services.StatsService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       EventService: new services.EventService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       DaemonService: new services.DaemonService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      AttachmentService: new services.AttachmentService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
     };
   }
 
@@ -121,6 +122,13 @@ export class MemswitchClient {
     this.stream('StatsService', 'WatchStats', req, (r: m.WatchStatsResponse) => r.snapshot);
   watchEvents = (req: m.WatchEventsRequest = {}): Watch<m.Event> => this.stream('EventService', 'WatchEvents', req, (r: m.WatchEventsResponse) => r.event);
   getDaemonInfo = (req: m.GetDaemonInfoRequest = {}): Promise<m.GetDaemonInfoResponse> => this.unary('DaemonService', 'GetDaemonInfo', req);
+
+  // CNI attachments
+  attach = (req: m.AttachRequest): Promise<m.AttachResponse> => this.unary('AttachmentService', 'Attach', req);
+  detach = (req: m.DetachRequest): Promise<m.DetachResponse> => this.unary('AttachmentService', 'Detach', req);
+  getAttachment = (req: m.GetAttachmentRequest): Promise<m.GetAttachmentResponse> => this.unary('AttachmentService', 'GetAttachment', req);
+  listAttachments = (req: m.ListAttachmentsRequest = {}): Promise<m.ListAttachmentsResponse> => this.unary('AttachmentService', 'ListAttachments', req);
+  gcAttachments = (req: m.GcAttachmentsRequest): Promise<m.GcAttachmentsResponse> => this.unary('AttachmentService', 'GcAttachments', req);
 
   private unary<Res>(service: ServiceName, method: string, req: unknown): Promise<Res> {
     const fn = (this.clients[service] as unknown as Record<string, UnaryMethod>)[method]!;

@@ -37,6 +37,15 @@ CREATE TABLE IF NOT EXISTS static_macs (
   interface TEXT NOT NULL,
   PRIMARY KEY (network, vlan, mac)
 ) STRICT;
+-- CNI attachments: the record (its interface spec, IPs, secret) as JSON, validated by the
+-- attachment domain on load. Added without a schema bump: CREATE IF NOT EXISTS suffices.
+CREATE TABLE IF NOT EXISTS attachments (
+  cni_network TEXT NOT NULL,
+  container_id TEXT NOT NULL,
+  ifname TEXT NOT NULL,
+  record TEXT NOT NULL,
+  PRIMARY KEY (cni_network, container_id, ifname)
+) STRICT;
 `;
 
 export class Store {
@@ -138,6 +147,25 @@ export class Store {
 
   putStaticMac(e: StoredStaticMac): void {
     this.db.prepare('INSERT OR REPLACE INTO static_macs (network, vlan, mac, interface) VALUES (?, ?, ?, ?)').run(e.network, e.vlan, e.mac, e.interface);
+  }
+
+  /** Attachment records as stored (JSON), in creation order. */
+  attachments(): { cniNetwork: string; containerId: string; ifname: string; record: string }[] {
+    return this.db
+      .prepare<[], { cniNetwork: string; containerId: string; ifname: string; record: string }>(
+        'SELECT cni_network AS cniNetwork, container_id AS containerId, ifname, record FROM attachments ORDER BY rowid',
+      )
+      .all();
+  }
+
+  putAttachment(key: { cniNetwork: string; containerId: string; ifname: string }, record: string): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO attachments (cni_network, container_id, ifname, record) VALUES (?, ?, ?, ?)')
+      .run(key.cniNetwork, key.containerId, key.ifname, record);
+  }
+
+  deleteAttachment(key: { cniNetwork: string; containerId: string; ifname: string }): void {
+    this.db.prepare('DELETE FROM attachments WHERE cni_network = ? AND container_id = ? AND ifname = ?').run(key.cniNetwork, key.containerId, key.ifname);
   }
 
   deleteStaticMac(network: string, vlan: number, mac: string): void {

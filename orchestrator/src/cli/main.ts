@@ -1,6 +1,9 @@
 // memswitch: the command line over the gRPC API (nothing else: no files, no addon).
 // Tables for people, --json for scripts (one JSON document per command, or one JSON
 // line per update for `watch`).
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Argument, Command, Option } from 'commander';
 import {
   DEFAULT_API_SOCKET,
@@ -62,6 +65,37 @@ function parseIntArg(what: string, min: number, max: number): (v: string) => num
     if (!/^\d+$/.test(v) || n < min || n > max) throw new Error(`${what} must be an integer ${min}-${max}, not "${v}"`);
     return n;
   };
+}
+
+const bundle = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../cni/memswitch-cni.cjs');
+
+/** Write-then-rename, so a runtime exec-ing the plugin meanwhile sees the old or the new file. */
+function installFile(dest: string, data: Buffer | string, mode: number): string {
+  const tmp = `${dest}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, dest);
+  return dest;
+}
+
+function installCni(o: { dir: string; node: string; copyNode?: boolean; conflist?: string; confDir: string }): string[] {
+  if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run scripts/setup.sh (it bundles the plugin)`);
+  mkdirSync(o.dir, { recursive: true, mode: 0o755 });
+  const out: string[] = [];
+  let node = path.resolve(o.node);
+  if (o.copyNode) {
+    node = path.join(o.dir, 'memswitch-node');
+    out.push(installFile(node, readFileSync(o.node), 0o755));
+  }
+  // An absolute interpreter: runtimes exec plugins with whatever PATH they have.
+  out.push(installFile(path.join(o.dir, 'memswitch'), `#!${node}\n${readFileSync(bundle, 'utf8')}`, 0o755));
+  if (o.conflist) {
+    const text = readFileSync(o.conflist, 'utf8');
+    JSON.parse(text); // refuse to install a broken conflist
+    mkdirSync(o.confDir, { recursive: true, mode: 0o755 });
+    out.push(installFile(path.join(o.confDir, path.basename(o.conflist)), text, 0o644));
+  }
+  return out;
 }
 
 interface InterfaceOptions {
@@ -316,6 +350,21 @@ export async function main(argv: string[]): Promise<number> {
       run(async (g, network: string) => {
         const r = await api(g).flushMacTable({ network });
         emit(g, r, () => `${r.flushed} learned entries flushed\n`);
+      }),
+    );
+
+  program
+    .command('install-cni')
+    .description('install the CNI plugin as <dir>/memswitch (and optionally a conflist), atomically')
+    .option('--dir <dir>', 'CNI plugin directory', '/opt/cni/bin')
+    .option('--node <path>', 'the node binary the plugin runs with', process.execPath)
+    .option('--copy-node', 'copy that node binary next to the plugin (hosts without node, e.g. a DaemonSet init step)')
+    .option('--conflist <file>', 'also install this conflist')
+    .option('--conf-dir <dir>', 'where the conflist goes', '/etc/cni/net.d')
+    .action(
+      run(async (g, o: { dir: string; node: string; copyNode?: boolean; conflist?: string; confDir: string }) => {
+        const installed = installCni(o);
+        emit(g, installed, () => installed.map((f) => `installed ${f}\n`).join(''));
       }),
     );
 

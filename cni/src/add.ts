@@ -1,0 +1,87 @@
+// ADD: IPAM first, then one Attach call; IPAM is released again if the attach fails.
+import { statSync, writeFileSync, renameSync } from 'node:fs';
+import type { Context } from './context.js';
+import { DaemonError, toCniError } from './client.js';
+import type { IpamResult } from './ipam.js';
+import { buildResult, type CniResult } from './result.js';
+import { CniError, ErrorCode } from './skel.js';
+
+const grpcNotFound = 5;
+
+export async function cmdAdd(ctx: Context): Promise<CniResult> {
+  const { args, conf, log } = ctx;
+  try {
+    statSync(args.netns);
+  } catch {
+    throw new CniError(ErrorCode.invalidEnv, `CNI_NETNS: ${args.netns} does not exist`);
+  }
+  // The MAC: the runtime's capability, then podman's CNI_ARGS MAC=, then the config.
+  const mac = conf.runtimeConfig?.mac ?? args.args.MAC ?? conf.mac;
+  if (mac !== undefined && !/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/.test(mac))
+    throw new CniError(ErrorCode.invalidConfig, `invalid network config: mac: "${mac}" is not a MAC address`);
+
+  // A retry of an ADD that already happened (after a runtime timeout, say): IPAM must not
+  // allocate again, and a failure must not release what the first ADD got. memswitchd
+  // compares the rest of the parameters: the same answers the stored result, others 100.
+  const existing = await ctx
+    .daemon()
+    .get({ key: ctx.key })
+    .then((r) => r.attachment)
+    .catch((err: unknown) => {
+      if (err instanceof DaemonError && err.status === grpcNotFound) return undefined;
+      throw toCniError(err, 'attachment');
+    });
+  const ipam = existing ? undefined : ctx.ipam();
+  const ip: IpamResult | undefined = existing
+    ? { ips: existing.ips.map((i) => ({ address: i.address, ...(i.gateway ? { gateway: i.gateway } : {}) })), routes: existing.routes.map((x) => ({ dst: x.dst, ...(x.gw ? { gw: x.gw } : {}) })) }
+    : ipam?.add();
+  try {
+    const r = await ctx.daemon().attach({
+      key: ctx.key,
+      netns: args.netns,
+      network: conf.vswitchNetwork,
+      kind: conf.interface === 'veth' ? 'ATTACHMENT_KIND_VETH' : 'ATTACHMENT_KIND_MEMIF',
+      mac,
+      ips: ip?.ips.map((i) => ({ address: i.address, gateway: i.gateway ?? '' })) ?? [],
+      routes: ip?.routes.map((x) => ({ dst: x.dst, gw: x.gw ?? '' })) ?? [],
+      mtu: conf.mtu,
+      vlan: conf.vlan,
+      socketMode: conf.socketMode === 'file' ? 'SOCKET_MODE_FILE' : 'SOCKET_MODE_ABSTRACT',
+      socketName: conf.socketName,
+      socketDir: conf.socketDir,
+      podNamespace: args.args.K8S_POD_NAMESPACE ?? '',
+      podName: args.args.K8S_POD_NAME ?? '',
+      podUid: args.args.K8S_POD_UID ?? '',
+    }).catch((err: unknown) => {
+      throw toCniError(err, 'attachment');
+    });
+    const a = r.attachment;
+    log('info', r.created ? 'attached' : 'attachment already present', { interface: a.interface, mac: a.mac, socket: a.socket || undefined });
+    const deviceInfo = conf.runtimeConfig?.CNIDeviceInfoFile;
+    if (deviceInfo && a.socket) writeDeviceInfo(deviceInfo, a.socket);
+    return buildResult(
+      conf.cniVersion,
+      { name: args.ifname, mac: a.mac, sandbox: args.netns, mtu: a.mtu, socketPath: a.socket || undefined },
+      ip,
+      conf.prevResult,
+      conf.dns,
+    );
+  } catch (err) {
+    if (ipam) {
+      try {
+        ipam.del();
+      } catch (e) {
+        log('warn', 'IPAM DEL after a failed ADD failed', { err: (e as Error).message });
+      }
+    }
+    throw err;
+  }
+}
+
+/** NPWG device-info, so Multus' network-status tells the pod where its memif is. */
+function writeDeviceInfo(file: string, socket: string): void {
+  const info = { type: 'memif', version: '1.1.0', memif: { role: 'client', path: socket, mode: 'ethernet' } };
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(info), { mode: 0o600 });
+  renameSync(tmp, file);
+}

@@ -1,0 +1,62 @@
+// The plugin's network config (stdin): the runtime's fields, our own, strict otherwise.
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+import { checkVersion, CniError, ErrorCode, type CniVersion } from './skel.js';
+
+const cniName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$');
+const absPath = z.string().refine((s) => isAbsolute(s), 'must be an absolute path');
+const attachmentList = z.array(z.object({ containerID: z.string(), ifname: z.string() }).passthrough());
+
+const netConf = z
+  .object({
+    cniVersion: z.string(),
+    name: cniName,
+    type: z.string(),
+    // ours
+    apiSocket: absPath.default('/run/memswitch/api.sock'),
+    timeoutMs: z.number().int().min(100).max(60_000).default(8000),
+    interface: z.enum(['memif', 'veth']).default('memif'),
+    vswitchNetwork: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a memswitch network name').optional(),
+    socketMode: z.enum(['abstract', 'file']).default('abstract'),
+    socketName: z.string().min(1).optional(),
+    socketDir: absPath.optional(),
+    // The workload's memif side: client role, ethernet mode (the switch serves only those).
+    role: z.literal('client').default('client'),
+    mode: z.literal('ethernet').default('ethernet'),
+    mac: z.string().optional(),
+    mtu: z.number().int().min(68).max(9000).optional(),
+    vlan: z.number().int().min(1).max(4094).optional(),
+    logFile: absPath.optional(),
+    spoolDir: absPath.default('/var/lib/memswitch/cni-spool'),
+    // the spec's
+    ipam: z.object({ type: z.string().regex(/^[^/]+$/, 'must be a plugin name without "/"') }).passthrough().optional(),
+    dns: z.record(z.unknown()).optional(),
+    capabilities: z.record(z.unknown()).optional(),
+    runtimeConfig: z
+      .object({ mac: z.string().optional(), CNIDeviceInfoFile: absPath.optional() })
+      .passthrough()
+      .optional(),
+    prevResult: z.record(z.unknown()).optional(),
+    args: z.record(z.unknown()).optional(),
+    'cni.dev/valid-attachments': attachmentList.optional(),
+    'cni.dev/attachments': attachmentList.optional(),
+  })
+  .strict();
+
+export type NetConf = z.infer<typeof netConf> & { cniVersion: CniVersion; vswitchNetwork: string };
+
+/** Code 1 for the version, 2 for an unknown key (named), 7 for a bad value (field named). */
+export function parseNetConf(raw: Record<string, unknown>): NetConf {
+  const cniVersion = checkVersion(raw.cniVersion);
+  const r = netConf.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys')
+      throw new CniError(ErrorCode.unsupportedField, `unsupported field(s) in network config: ${issue.keys.join(', ')}`, issue.keys.map((k) => `${k}=${JSON.stringify(raw[k])}`).join(' '));
+    throw new CniError(ErrorCode.invalidConfig, `invalid network config: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+  }
+  const vswitchNetwork = r.data.vswitchNetwork ?? r.data.name;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(vswitchNetwork))
+    throw new CniError(ErrorCode.invalidConfig, 'invalid network config: vswitchNetwork: required when name is not a memswitch network name');
+  return { ...r.data, cniVersion, vswitchNetwork };
+}

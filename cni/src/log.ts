@@ -1,11 +1,16 @@
-// The plugin's log: JSON lines to the netconf's logFile, or to stderr (never stdout,
-// which carries only the CNI result).
+// The plugin's log: JSON lines to the netconf's logFile (info and up, plus timings), or
+// else to stderr (warnings and errors only: runtimes relay a plugin's stderr to people).
+// Never stdout, which carries only the CNI result.
 import { appendFileSync } from 'node:fs';
 
-export type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+export type Log = (level: Level, msg: string, fields?: Record<string, unknown>) => void;
+
+const rank: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
 export function createLog(base: Record<string, unknown>, file?: string): Log {
   return (level, msg, fields = {}) => {
+    if (rank[level] < rank[file ? 'debug' : 'warn']) return;
     const line = `${JSON.stringify({ time: new Date().toISOString(), level, component: 'memswitch-cni', ...base, ...fields, msg })}\n`;
     try {
       if (file) appendFileSync(file, line, { mode: 0o600 });

@@ -34,7 +34,7 @@ afterEach(async () => {
   daemon = undefined;
   net.cleanup();
   env.cleanup();
-  if (existsSync(CACHE)) for (const f of readdirSync(CACHE)) if (f.startsWith(NET)) rmSync(path.join(CACHE, f), { force: true });
+  if (existsSync(CACHE)) for (const f of readdirSync(CACHE)) if (f.startsWith(`${NET}-`) || f.startsWith(`${MEMIF_NET}-`)) rmSync(path.join(CACHE, f), { force: true });
 });
 
 function writeConflists(): string {

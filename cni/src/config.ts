@@ -36,7 +36,16 @@ const netConf = z
       .object({ mac: z.string().optional(), CNIDeviceInfoFile: absPath.optional() })
       .passthrough()
       .optional(),
-    prevResult: z.record(z.unknown()).optional(),
+    // Checked as far as we read it; the rest passes through to the result unchanged.
+    prevResult: z
+      .object({
+        cniVersion: z.string().optional(),
+        interfaces: z.array(z.object({ name: z.string() }).passthrough()).optional(),
+        ips: z.array(z.object({ address: z.string(), interface: z.number().int().min(0).optional() }).passthrough()).optional(),
+        routes: z.array(z.object({ dst: z.string() }).passthrough()).optional(),
+      })
+      .passthrough()
+      .optional(),
     args: z.record(z.unknown()).optional(),
     'cni.dev/valid-attachments': attachmentList.optional(),
     'cni.dev/attachments': attachmentList.optional(),

@@ -24,7 +24,8 @@ export async function run(env: NodeJS.ProcessEnv): Promise<{ stdout: string; cod
     }
     const raw = decodeJson(args.stdin);
     if (typeof raw.cniVersion === 'string') cniVersion = raw.cniVersion;
-    const conf = parseNetConf(raw);
+    // DEL must work with whatever the runtime cached, garbage included: it is not used.
+    const conf = parseNetConf(args.command === 'DEL' ? { ...raw, prevResult: undefined } : raw);
     const log = createLog({ command: args.command, network: conf.name, containerId: args.containerId || undefined, ifname: args.ifname || undefined }, conf.logFile);
     const ctx = createContext(args, conf, log);
     close = ctx.close;

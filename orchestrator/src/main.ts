@@ -164,7 +164,11 @@ async function run(config: Config, version: string): Promise<void> {
   );
 
   const last = new Map<string, string>();
-  const timer = setInterval(() => summarize(dp, log, last), SUMMARY_INTERVAL_MS);
+  const timer = setInterval(() => {
+    summarize(dp, log, last);
+    // A DEL spooled by a plugin that timed out while we were up (busy, not down) waits here.
+    attachments.replaySpool();
+  }, SUMMARY_INTERVAL_MS);
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

@@ -85,6 +85,28 @@ describe('memswitch CNI plugin', () => {
     expect(env.leases()).toEqual([]);
   });
 
+  it('chained after another plugin: prevResult is kept and extended, CHECK finds our interface in it', async () => {
+    await startDaemon();
+    const ns = net.add('chain');
+    const call = { containerId: 'ctr-chain', netns: ns.path, ifname: 'net1' };
+    const prevResult = {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', mac: '02:42:00:00:00:01', sandbox: ns.path }],
+      ips: [{ address: '192.168.7.5/24', gateway: '192.168.7.1', interface: 0 }],
+      routes: [{ dst: '0.0.0.0/0', gw: '192.168.7.1' }],
+      dns: { nameservers: ['192.168.7.1'] },
+    };
+    const conf = env.conf();
+    const r = ok(env.run({ command: 'ADD', ...call }, { ...conf, prevResult })).json as typeof prevResult;
+    expect(r.interfaces).toEqual([prevResult.interfaces[0], expect.objectContaining({ name: 'net1', sandbox: ns.path })]);
+    expect(r.ips).toEqual([prevResult.ips[0], { address: '10.66.0.2/24', gateway: '10.66.0.1', interface: 1 }]);
+    expect(r.routes).toEqual([...prevResult.routes, { dst: '0.0.0.0/0' }]);
+    expect(r.dns).toEqual(prevResult.dns);
+    ok(env.run({ command: 'CHECK', ...call }, { ...conf, prevResult: r }));
+    ok(env.run({ command: 'DEL', ...call }, { ...conf, prevResult: r }));
+    expect(env.leases()).toEqual([]);
+  });
+
   it('veth: two containers ping each other through the switch; CHECK sees a broken interface', async () => {
     const c = await startDaemon();
     const conf = env.conf({ interface: 'veth', mtu: 1400 });
@@ -195,6 +217,9 @@ describe('memswitch CNI plugin', () => {
     const badIpam = env.run({ command: 'ADD', ...call }, { ...conf, ipam: { type: 'host-local', ranges: [[{ subnet: '10.66.0.0/99' }]], dataDir: env.ipamDir } });
     expect(badIpam.code).toBe(1);
     expect(String(badIpam.json?.msg)).toMatch(/IPAM plugin host-local failed \(add\)/);
+    // A chained ADD whose prevResult is not a result; a DEL tolerates any prevResult.
+    failed(env.run({ command: 'ADD', ...call }, { ...conf, prevResult: { interfaces: 'eth0' } }), 7, /prevResult\.interfaces/);
+    ok(env.run({ command: 'DEL', ...call }, { ...conf, prevResult: { interfaces: 'eth0', ips: 7 } }));
     // Same key, different parameters: the spec's "interface already exists" error.
     ok(env.run({ command: 'ADD', ...call }, conf));
     failed(env.run({ command: 'ADD', ...call }, { ...conf, mac: '02:00:00:00:99:99' }), 100, /already exists/);

@@ -148,10 +148,17 @@ export class Attachments {
     for (const f of files) {
       const file = path.join(this.dirs.spoolDir, f);
       try {
-        const key = attachmentKey.parse((JSON.parse(readFileSync(file, 'utf8')) as { key?: unknown }).key);
-        this.detach(key);
-        replayed++;
-        this.log.info({ ...key }, 'replayed a spooled CNI DEL');
+        const doc = JSON.parse(readFileSync(file, 'utf8')) as { key?: unknown; spooledUnixMs?: unknown };
+        const key = attachmentKey.parse(doc.key);
+        const rec = this.records.get(keyString(key));
+        // An ADD of the same key after the spooled DEL (a retry) made a newer attachment.
+        if (rec && typeof doc.spooledUnixMs === 'number' && rec.createdUnixMs > doc.spooledUnixMs) {
+          this.log.info({ ...key }, 'ignoring a spooled CNI DEL older than its attachment');
+        } else {
+          this.detach(key);
+          replayed++;
+          this.log.info({ ...key }, 'replayed a spooled CNI DEL');
+        }
       } catch (err) {
         this.log.warn({ file, err: (err as Error).message }, 'ignoring a bad spooled CNI DEL');
       }

@@ -2,11 +2,10 @@
 import { statSync, writeFileSync, renameSync } from 'node:fs';
 import type { Context } from './context.js';
 import { DaemonError, toCniError } from './client.js';
+import { Status } from './grpc.js';
 import type { IpamResult } from './ipam.js';
 import { buildResult, type CniResult } from './result.js';
 import { CniError, ErrorCode } from './skel.js';
-
-const grpcNotFound = 5;
 
 export async function cmdAdd(ctx: Context): Promise<CniResult> {
   const { args, conf, log } = ctx;
@@ -28,7 +27,7 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
     .get({ key: ctx.key })
     .then((r) => r.attachment)
     .catch((err: unknown) => {
-      if (err instanceof DaemonError && err.status === grpcNotFound) return undefined;
+      if (err instanceof DaemonError && err.status === Status.NOT_FOUND) return undefined;
       throw toCniError(err, 'attachment');
     });
   const ipam = existing ? undefined : ctx.ipam();

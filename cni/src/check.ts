@@ -3,7 +3,8 @@
 // addresses; then IPAM CHECK.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { toCniError } from './client.js';
+import { DaemonError, toCniError } from './client.js';
+import { Status } from './grpc.js';
 import type { Context } from './context.js';
 import type { CniInterface, CniIp } from './result.js';
 import { CniError, ErrorCode } from './skel.js';
@@ -17,7 +18,7 @@ export async function cmdCheck(ctx: Context): Promise<void> {
   if (!existsSync(args.netns)) throw fail(`CNI_NETNS: ${args.netns} does not exist`);
   const a = (
     await ctx.daemon().get({ key: ctx.key }).catch((err: unknown) => {
-      if ((err as { status?: number }).status === 5) throw fail(`no attachment ${args.containerId}/${args.ifname} in memswitchd`);
+      if (err instanceof DaemonError && err.status === Status.NOT_FOUND) throw fail(`no attachment ${args.containerId}/${args.ifname} in memswitchd`);
       throw toCniError(err, 'check');
     })
   ).attachment;

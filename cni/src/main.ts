@@ -63,7 +63,7 @@ export async function run(env: NodeJS.ProcessEnv): Promise<{ stdout: string; cod
   }
 }
 
-// grpc-js keeps timers and sockets alive: leave as soon as the answer is written.
+// Leave as soon as the answer is written: nothing else is worth waiting for.
 void run(process.env).then(({ stdout, code }) => {
   process.stdout.write(stdout, () => process.exit(code));
 });

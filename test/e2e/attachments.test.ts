@@ -1,13 +1,14 @@
 // AttachmentService of a real memswitchd: memif and veth attachments into real network
 // namespaces, idempotency by key, the per-attachment JSON file, persistence across a
 // restart (and dropping attachments whose namespace died meanwhile), GC per CNI network.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, NotFoundError, type AttachRequest, type MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
-import { Daemon } from '../helpers/daemon.js';
+import { Daemon, repoRoot } from '../helpers/daemon.js';
 import { Netns, linkExists } from '../helpers/netns.js';
 
 let dir = '';
@@ -75,6 +76,12 @@ describe('AttachmentService', () => {
     const itfs = (await c.listInterfaces()).interfaces;
     expect(itfs.map((i) => i.source)).toEqual(['SOURCE_CNI', 'SOURCE_CNI']);
     await expect(c.deleteInterface({ name: v.attachment.interface })).rejects.toThrow(/CNI attachment/);
+
+    // The CLI lists them (table and JSON).
+    const cli = (args: string[]) => spawnSync(path.join(repoRoot, 'bin/memswitch'), ['--api', daemon!.apiSocket, ...args], { encoding: 'utf8' });
+    const shown = JSON.parse(cli(['--json', 'show', 'attachments']).stdout) as { key: { containerId: string }; kind: string }[];
+    expect(shown.map((a) => [a.key.containerId, a.kind])).toEqual([['ctr-a', 'ATTACHMENT_KIND_MEMIF'], ['ctr-b', 'ATTACHMENT_KIND_VETH']]);
+    expect(cli(['show', 'attachments']).stdout).toMatch(/cni-blue\s+ctr-a\s+net1\s+memif\s+blue\s+cni-\w+\s+02:\S+\s+10\.90\.0\.5\/24\s+@memswitch\/memif-net1#0\s+waiting/);
 
     expect(await c.detach({ key: key('ctr-a') })).toEqual({ detached: true });
     expect(await c.detach({ key: key('ctr-a') })).toEqual({ detached: false });

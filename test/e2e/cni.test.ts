@@ -189,6 +189,19 @@ describe('memswitch CNI plugin', () => {
     for (const id of ['ctr-ma', 'ctr-mb']) ok(env.run({ command: 'DEL', containerId: id, netns: '', ifname: 'net1' }, conf));
   });
 
+  it('memif socketMode "file": a filesystem socket per container in the socket directory, removed on DEL', async () => {
+    await startDaemon();
+    const ns = net.add('file');
+    const call = { containerId: 'ctr-file', netns: ns.path, ifname: 'net1' };
+    const conf = env.conf({ cniVersion: '1.1.0', socketMode: 'file', socketDir: path.join(env.dir, 'sockets') }, null);
+    const r = ok(env.run({ command: 'ADD', ...call }, conf)).json as { interfaces: { socketPath: string }[] };
+    const sock = r.interfaces[0]!.socketPath;
+    expect(sock).toMatch(new RegExp(`^${env.dir}/sockets/[0-9a-f]{12}-net1\\.sock$`));
+    expect(statSync(sock).isSocket()).toBe(true);
+    ok(env.run({ command: 'DEL', ...call }, conf));
+    expect(existsSync(sock)).toBe(false);
+  });
+
   it('bad input: the right code and message on stdout, nothing left behind', async () => {
     const c = await startDaemon();
     const ns = net.add('bad');

@@ -183,6 +183,32 @@ export async function main(argv: string[]): Promise<number> {
       }),
     );
   show
+    .command('attachments')
+    .description('CNI attachments (container interfaces made by the memswitch CNI plugin)')
+    .option('--cni-network <name>', 'only this CNI network')
+    .action(
+      run(async (g, o: { cniNetwork?: string }) => {
+        const r = await api(g).listAttachments({ cniNetwork: o.cniNetwork });
+        emit(g, r.attachments, () =>
+          table(
+            ['CNI NETWORK', 'CONTAINER', 'IFNAME', 'KIND', 'NETWORK', 'INTERFACE', 'MAC', 'IPS', 'ENDPOINT', 'LINK'],
+            r.attachments.map((a) => [
+              a.key.cniNetwork,
+              a.key.containerId.slice(0, 12),
+              a.key.ifname,
+              a.kind === 'ATTACHMENT_KIND_MEMIF' ? 'memif' : 'veth',
+              a.network,
+              a.interface,
+              a.mac,
+              a.ips.map((i) => i.address).join(',') || '-',
+              a.socket ? `${a.socket}#${a.memifId}` : a.netns,
+              !a.present ? 'missing' : a.connected ? 'connected' : 'waiting',
+            ]),
+          ),
+        );
+      }),
+    );
+  show
     .command('networks')
     .description('networks (L2 bridge domains)')
     .action(

@@ -189,17 +189,22 @@ describe('memswitch CNI plugin', () => {
     for (const id of ['ctr-ma', 'ctr-mb']) ok(env.run({ command: 'DEL', containerId: id, netns: '', ifname: 'net1' }, conf));
   });
 
-  it('memif socketMode "file": a filesystem socket per container in the socket directory, removed on DEL', async () => {
+  it('memif socketMode "file": a filesystem socket per container, named in the device-info file; both removed on DEL', async () => {
     await startDaemon();
     const ns = net.add('file');
     const call = { containerId: 'ctr-file', netns: ns.path, ifname: 'net1' };
     const conf = env.conf({ cniVersion: '1.1.0', socketMode: 'file', socketDir: path.join(env.dir, 'sockets') }, null);
-    const r = ok(env.run({ command: 'ADD', ...call }, conf)).json as { interfaces: { socketPath: string }[] };
+    // Multus passes CNIDeviceInfoFile: the NPWG device-info names the memif socket.
+    const deviceInfo = path.join(env.dir, 'device-info.json');
+    const withInfo = { ...conf, capabilities: { CNIDeviceInfoFile: true }, runtimeConfig: { CNIDeviceInfoFile: deviceInfo } };
+    const r = ok(env.run({ command: 'ADD', ...call }, withInfo)).json as { interfaces: { socketPath: string }[] };
     const sock = r.interfaces[0]!.socketPath;
+    expect(JSON.parse(readFileSync(deviceInfo, 'utf8'))).toEqual({ type: 'memif', version: '1.1.0', memif: { role: 'client', path: sock, mode: 'ethernet' } });
     expect(sock).toMatch(new RegExp(`^${env.dir}/sockets/[0-9a-f]{12}-net1\\.sock$`));
     expect(statSync(sock).isSocket()).toBe(true);
-    ok(env.run({ command: 'DEL', ...call }, conf));
+    ok(env.run({ command: 'DEL', ...call }, withInfo));
     expect(existsSync(sock)).toBe(false);
+    expect(existsSync(deviceInfo)).toBe(false);
   });
 
   it('bad input: the right code and message on stdout, nothing left behind', async () => {

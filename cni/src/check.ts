@@ -34,6 +34,7 @@ export async function cmdCheck(ctx: Context): Promise<void> {
   if (JSON.stringify(want) !== JSON.stringify(have)) throw fail(`addresses of ${args.ifname} are [${have.join(' ')}], prevResult says [${want.join(' ')}]`);
 
   if (a.kind === 'ATTACHMENT_KIND_VETH') {
+    if (!a.connected) throw fail(`the switch port ${a.interface} of ${args.ifname} is not attached (AF_XDP)`);
     let shown: string;
     try {
       shown = execFileSync('nsenter', [`--net=${args.netns}`, 'ip', '-o', 'addr', 'show', 'dev', args.ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

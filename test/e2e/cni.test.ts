@@ -103,6 +103,13 @@ describe('memswitch CNI plugin', () => {
     expect(r.routes).toEqual([...prevResult.routes, { dst: '0.0.0.0/0' }]);
     expect(r.dns).toEqual(prevResult.dns);
     ok(env.run({ command: 'CHECK', ...call }, { ...conf, prevResult: r }));
+    // The switch port taken down behind the runtime's back: CHECK reports it.
+    const c = client!;
+    const itf = (await c.getAttachment({ key: { cniNetwork: 'msw-net', containerId: 'ctr-chain', ifname: 'net1' } })).attachment.interface;
+    await c.setInterfaceAdminState({ name: itf, adminState: 'ADMIN_STATE_DOWN' });
+    failed(env.run({ command: 'CHECK', ...call }, { ...conf, prevResult: r }), 103, /missing or admin down/);
+    await c.setInterfaceAdminState({ name: itf, adminState: 'ADMIN_STATE_UP' });
+    ok(env.run({ command: 'CHECK', ...call }, { ...conf, prevResult: r }));
     ok(env.run({ command: 'DEL', ...call }, { ...conf, prevResult: r }));
     expect(env.leases()).toEqual([]);
   });

@@ -119,9 +119,9 @@ async function run(config: Config, version: string): Promise<void> {
     dp = createDataplane(config, version);
     sw = new Switch(dp, store, log);
     logEvents(sw, log);
-    sw.restore(config);
-    attachments = new Attachments(sw, store, config.cni, log);
-    attachments.restore(); // CNI attachments, then DELs spooled while we were down
+    const att = new Attachments(sw, store, config.cni, log);
+    sw.restore(config, () => att.restore()); // CNI attachments, then DELs spooled while we were down
+    attachments = att;
     dp.start();
   } catch (err) {
     return fatal('cannot start the dataplane', err);

@@ -109,7 +109,10 @@ describe('AttachmentService', () => {
     expect((await c.listAttachments()).attachments).toEqual([]);
 
     for (const id of ['x', 'y', 'z']) await c.attach({ key: key(id), netns: again.path, network: 'blue', kind: 'ATTACHMENT_KIND_MEMIF', socketName: `m-${id}` });
-    await c.attach({ key: key('x', 'net1', 'cni-red'), netns: again.path, network: 'red', kind: 'ATTACHMENT_KIND_MEMIF', socketName: 'red' });
+    const red = await c.attach({ key: key('x', 'net1', 'cni-red'), netns: again.path, network: 'red', kind: 'ATTACHMENT_KIND_MEMIF', socketName: 'red' });
+    // Admin state and static MACs set on an attachment's interface come back with it.
+    await c.setInterfaceAdminState({ name: red.attachment.interface, adminState: 'ADMIN_STATE_DOWN' });
+    await c.addStaticMac({ network: 'red', mac: '02:00:00:00:ee:01', interface: red.attachment.interface });
     client.close();
     await daemon.stop('SIGTERM');
     daemon = await Daemon.start(config(), env());
@@ -117,6 +120,8 @@ describe('AttachmentService', () => {
     expect((await c.listAttachments({ cniNetwork: 'cni-blue' })).attachments.map((a) => [a.key.containerId, a.socket, a.present])).toEqual([
       ['x', '@m-x', true], ['y', '@m-y', true], ['z', '@m-z', true],
     ]);
+    expect((await c.getInterface({ name: red.attachment.interface })).interface.adminState).toBe('ADMIN_STATE_DOWN');
+    expect((await c.listStaticMacs({ network: 'red' })).entries).toEqual([{ network: 'red', vlan: 0, mac: '02:00:00:00:ee:01', interface: red.attachment.interface }]);
     const gc = await c.gcAttachments({ cniNetwork: 'cni-blue', valid: [{ containerId: 'y', ifname: 'net1' }] });
     expect(gc.removed.map((k) => k.containerId).sort()).toEqual(['x', 'z']);
     expect((await c.listAttachments()).attachments.map((a) => `${a.key.cniNetwork}/${a.key.containerId}`)).toEqual(['cni-blue/y', 'cni-red/x']);

@@ -130,8 +130,9 @@ export class Switch {
    * Re-creates everything: the config file's objects, then what the API stored. The file
    * wins where both name the same interface (or the same socket and id): the stored one is
    * dropped with a warning, since the file is what the operator edits last.
+   * `restoreAttached` re-applies the CNI attachments before admin states and static MACs.
    */
-  restore(config: Config): void {
+  restore(config: Config, restoreAttached?: () => void): void {
     const fileInterfaces = new Map(config.interfaces.map((i) => [i.name, i]));
     const fileEndpoints = new Set(config.interfaces.map(endpoint));
     for (const n of config.networks) this.applyNetwork(n.name, 'config');
@@ -151,6 +152,8 @@ export class Switch {
       }
       this.applyInterface(i, 'api', true);
     }
+    // CNI attachments' interfaces, so their admin state and static MACs are restored too.
+    restoreAttached?.();
     for (const name of this.store.adminDown()) {
       const itf = this.interfaces.get(name);
       if (!itf) continue;

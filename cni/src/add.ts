@@ -2,6 +2,7 @@
 import { statSync, writeFileSync, renameSync } from 'node:fs';
 import type { Context } from './context.js';
 import { DaemonError, toCniError } from './client.js';
+import { detachOrSpool } from './del.js';
 import { Status } from './grpc.js';
 import type { IpamResult } from './ipam.js';
 import { buildResult, type CniResult } from './result.js';
@@ -66,6 +67,11 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
       conf.dns,
     );
   } catch (err) {
+    // memswitchd may have made the attachment and then failed to answer (killed, or past
+    // our deadline): take it back (or spool that) before its IPs go back to IPAM.
+    if (!existing && err instanceof CniError && err.code === ErrorCode.tryAgainLater) {
+      await detachOrSpool(ctx).catch((e: unknown) => log('warn', 'undoing a failed ADD failed', { err: (e as Error).message }));
+    }
     if (ipam) {
       try {
         ipam.del();

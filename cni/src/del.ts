@@ -7,8 +7,15 @@ import { toCniError, DaemonError } from './client.js';
 import { spoolName, type Context } from './context.js';
 
 export async function cmdDel(ctx: Context): Promise<void> {
-  const { conf, log } = ctx;
   ctx.ipam()?.del(); // host-local (and every reference IPAM) treats a missing lease as success
+  await detachOrSpool(ctx);
+  const deviceInfo = ctx.conf.runtimeConfig?.CNIDeviceInfoFile;
+  if (deviceInfo) rmSync(deviceInfo, { force: true });
+}
+
+/** Detach in memswitchd; if it cannot be reached, spool the request for its next start. */
+export async function detachOrSpool(ctx: Context): Promise<void> {
+  const { conf, log } = ctx;
   try {
     const r = await ctx.daemon().detach({ key: ctx.key });
     log('info', r.detached ? 'detached' : 'nothing to detach');
@@ -21,6 +28,4 @@ export async function cmdDel(ctx: Context): Promise<void> {
     renameSync(tmp, file);
     log('warn', 'memswitchd unreachable: DEL spooled for replay at its start', { spool: file, err: err.details });
   }
-  const deviceInfo = conf.runtimeConfig?.CNIDeviceInfoFile;
-  if (deviceInfo) rmSync(deviceInfo, { force: true });
 }

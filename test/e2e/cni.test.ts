@@ -318,6 +318,11 @@ describe('memswitch CNI plugin', () => {
     }
     expect(results.filter((r) => r.code === 0).length).toBeLessThan(8);
     const c = await startDaemon();
+    // A failed ADD left nothing: its DEL was spooled and replayed; its lease is free.
+    const succeeded = results.flatMap((r, i) => (r.code === 0 ? [`ctr-k${i}`] : []));
+    expect((await c.listAttachments()).attachments.map((a) => a.key.containerId).sort()).toEqual(succeeded.sort());
+    expect(env.leases()).toHaveLength(succeeded.length);
+    expect(env.spooled()).toEqual([]);
     const dels = await Promise.all(ns.map((n, i) => env.runAsync({ command: 'DEL', containerId: `ctr-k${i}`, netns: n.path, ifname: 'eth0' }, conf)));
     expect(dels.map((r) => r.code)).toEqual(Array(8).fill(0));
     expect((await c.listAttachments()).attachments).toEqual([]);

@@ -304,7 +304,7 @@ describe('memswitch CNI plugin', () => {
     expect(daemon!.lines.some((l) => l.msg === 'replayed a spooled CNI DEL')).toBe(true);
   });
 
-  it('memswitchd killed during ADDs: every ADD succeeds or says 11; DELs after the restart leave nothing', async () => {
+  it('memswitchd killed during ADDs: every ADD succeeds or says 11, a failed one leaves nothing', async () => {
     await startDaemon();
     const conf = env.conf({ interface: 'veth' });
     const ns = Array.from({ length: 8 }, (_, i) => net.add(`k${i}`));

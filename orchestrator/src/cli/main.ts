@@ -80,6 +80,15 @@ function installFile(dest: string, data: Buffer | string, mode: number): string 
 
 function installCni(o: { dir: string; node: string; copyNode?: boolean; conflist?: string; confDir: string }): string[] {
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run scripts/setup.sh (it bundles the plugin)`);
+  // Refuse a broken conflist before touching anything.
+  const conflist = o.conflist ? readFileSync(o.conflist, 'utf8') : undefined;
+  if (conflist !== undefined) {
+    try {
+      JSON.parse(conflist);
+    } catch (err) {
+      throw new Error(`${o.conflist}: not valid JSON: ${(err as Error).message}`);
+    }
+  }
   mkdirSync(o.dir, { recursive: true, mode: 0o755 });
   const out: string[] = [];
   let node = path.resolve(o.node);
@@ -89,11 +98,9 @@ function installCni(o: { dir: string; node: string; copyNode?: boolean; conflist
   }
   // An absolute interpreter: runtimes exec plugins with whatever PATH they have.
   out.push(installFile(path.join(o.dir, 'memswitch'), `#!${node}\n${readFileSync(bundle, 'utf8')}`, 0o755));
-  if (o.conflist) {
-    const text = readFileSync(o.conflist, 'utf8');
-    JSON.parse(text); // refuse to install a broken conflist
+  if (o.conflist && conflist !== undefined) {
     mkdirSync(o.confDir, { recursive: true, mode: 0o755 });
-    out.push(installFile(path.join(o.confDir, path.basename(o.conflist)), text, 0o644));
+    out.push(installFile(path.join(o.confDir, path.basename(o.conflist)), conflist, 0o644));
   }
   return out;
 }

@@ -332,6 +332,19 @@ describe('memswitch CNI plugin', () => {
     console.log(`killed during ADD: ${results.filter((r) => r.code === 0).length}/8 ADDs had completed`);
   });
 
+  it('the plugin SIGKILLed at any point of ADD, then DEL: nothing left', async () => {
+    const c = await startDaemon();
+    const conf = env.conf({ interface: 'veth' });
+    const ns = Array.from({ length: 6 }, (_, i) => net.add(`sk${i}`));
+    // Kill points spread over start-up, IPAM and the Attach call.
+    const runs = await Promise.all(ns.map((n, i) => env.runAsync({ command: 'ADD', containerId: `ctr-sk${i}`, netns: n.path, ifname: 'eth0' }, conf, 40 + i * 40)));
+    console.log(`plugin killed during ADD: ${runs.filter((r) => r.code === null).length}/6 killed before finishing`);
+    for (const [i, n] of ns.entries()) ok(env.run({ command: 'DEL', containerId: `ctr-sk${i}`, netns: n.path, ifname: 'eth0' }, conf));
+    expect((await c.listAttachments()).attachments).toEqual([]);
+    expect((await c.listInterfaces()).interfaces).toEqual([]);
+    expect(env.leases()).toEqual([]);
+  });
+
   it('GC removes attachments not in cni.dev/valid-attachments (or cni.dev/attachments), for that network only', async () => {
     const c = await startDaemon(['msw-net', 'other']);
     const ns = [net.add('g0'), net.add('g1'), net.add('g2')];

@@ -102,17 +102,19 @@ cni: { infoDir: ${this.infoDir}, spoolDir: ${this.spoolDir}, socketDir: ${this.d
     return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: parse(r.stdout), ms: performance.now() - started };
   }
 
-  /** The same, without blocking the event loop: for parallel runs. */
-  runAsync(c: CniCall, stdin: Record<string, unknown>): Promise<CniRun> {
+  /** The same, without blocking the event loop: for parallel runs. `killAfterMs` SIGKILLs it. */
+  runAsync(c: CniCall, stdin: Record<string, unknown>, killAfterMs?: number): Promise<CniRun> {
     const started = performance.now();
     return new Promise((resolve, reject) => {
       const p = spawn(this.plugin, [], { env: this.env(c), stdio: ['pipe', 'pipe', 'pipe'] });
+      if (killAfterMs !== undefined) setTimeout(() => p.kill('SIGKILL'), killAfterMs);
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       p.on('error', reject);
       p.on('close', (code) => {
+        if (code === null) return resolve({ code, stdout, stderr, json: undefined, ms: performance.now() - started });
         try {
           resolve({ code, stdout, stderr, json: parse(stdout), ms: performance.now() - started });
         } catch (err) {

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { CniEnv, REFERENCE_PLUGINS } from '../helpers/cni.js';
@@ -74,7 +74,13 @@ function cnitool(confDir: string, args: string[], extra: Record<string, string> 
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe.skipIf(!existsSync(CNITOOL))('cnitool (libcni 1.1.2) driving memswitch-cni', () => {
+describe('cnitool (libcni 1.1.2) driving memswitch-cni', () => {
+  // Never a silent skip: a machine without cnitool fails here, saying why.
+  beforeAll(() => {
+    if (!existsSync(CNITOOL))
+      throw new Error(`${CNITOOL} is missing: scripts/install-cnitool.sh (run by scripts/setup.sh) could not build it; see its output`);
+  });
+
   it('ADD/CHECK/DEL of veth containers chained with tuning, ping between them; memif with the mac capability', async () => {
     daemon = await Daemon.start(env.daemonConfig(['blue']), env.daemonEnv());
     client = await connect(daemon.apiSocket);

@@ -4,7 +4,7 @@
 // (our native client, also inside its own namespace) through the switch.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dpdkAvailable, Testpmd } from '../../bench/testpmd.js';
 import { CniEnv } from '../helpers/cni.js';
 import { Daemon, repoRoot } from '../helpers/daemon.js';
@@ -29,9 +29,13 @@ afterEach(async () => {
   env.cleanup();
 });
 
-const dpdk = dpdkAvailable();
+describe('dpdk-testpmd on a CNI memif attachment', () => {
+  // Never a silent skip: without dpdk-testpmd this fails, saying why.
+  beforeAll(() => {
+    const dpdk = dpdkAvailable();
+    if (!dpdk.ok) throw new Error(`this test needs dpdk-testpmd: ${dpdk.reason} (scripts/setup.sh installs dpdk-dev)`);
+  });
 
-describe.skipIf(!dpdk.ok)('dpdk-testpmd on a CNI memif attachment', () => {
   it('testpmd in the pod netns connects to @memswitch/memif-net1 with the attachment secret; frames reach the other pod', async () => {
     daemon = await Daemon.start(env.daemonConfig(['msw-net']), env.daemonEnv());
     const conf = env.conf({ cniVersion: '1.1.0' });

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Dataplane } from '../orchestrator/src/dataplane/dataplane.js';
 import { loadAddon } from '../orchestrator/src/dataplane/native.js';
 import { runAfxdpBench } from './afxdp.js';
+import { runCniBench } from './cni.js';
 import { fmt, measureLoop, median } from './common.js';
 import { Testpmd, ensureHugepages } from './testpmd.js';
 
@@ -164,7 +165,7 @@ async function runIdle(poll: 'busy' | 'adaptive'): Promise<{ poll: string; idleC
   }
 }
 
-const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,afxdp,idle').split(','));
+const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,afxdp,idle,cni').split(','));
 
 async function main(): Promise<void> {
   const restore = await ensureHugepages(96);
@@ -172,6 +173,7 @@ async function main(): Promise<void> {
   const latency: Awaited<ReturnType<typeof runLatency>>[] = [];
   const idle: Awaited<ReturnType<typeof runIdle>>[] = [];
   let afxdp: Awaited<ReturnType<typeof runAfxdpBench>> | undefined;
+  let cni: Awaited<ReturnType<typeof runCniBench>> | undefined;
   const started = new Date().toISOString();
   try {
     if (PARTS.has('memif')) {
@@ -190,6 +192,7 @@ async function main(): Promise<void> {
     }
     if (PARTS.has('afxdp')) afxdp = await runAfxdpBench(Math.min(ROUNDS, 2));
     if (PARTS.has('idle')) for (const poll of ['busy', 'adaptive'] as const) idle.push(await runIdle(poll));
+    if (PARTS.has('cni')) cni = await runCniBench({});
   } finally {
     restore();
   }
@@ -241,6 +244,7 @@ async function main(): Promise<void> {
       '| --- | ---: | ---: | ---: | ---: |',
       ...idle.map((r) => `| ${r.poll} | ${fmt(r.idleCpu * 100, 1)}% of a CPU | ${r.sleeps} | ${fmt(r.sparseP50Ns / 1000)} µs | ${fmt(r.sparseP99Ns / 1000)} µs |`),
     );
+  if (cni) lines.push('', cni.table);
   console.log(lines.join('\n'));
 
   const out = path.join(repoRoot, 'bench/results');
@@ -248,7 +252,7 @@ async function main(): Promise<void> {
   writeFileSync(
     path.join(out, 'latest.json'),
     JSON.stringify(
-      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, afxdp, idle },
+      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, afxdp, idle, cni: cni?.rows },
       null,
       2,
     ) + '\n',

@@ -32,10 +32,20 @@ function linkExists(ifname: string): boolean {
   return existsSync(`/sys/class/net/${ifname}`);
 }
 
+// Deleting one end removes its peer too, wherever the peer lives. The link may vanish
+// between the check and the delete: a namespace being torn down takes its end, and the
+// kernel removes the pair asynchronously. Gone is what we wanted, so that is no error.
+function deleteLink(ifname: string): void {
+  if (!linkExists(ifname)) return;
+  try {
+    run('ip', ['link', 'del', ifname]);
+  } catch (err) {
+    if (linkExists(ifname)) throw err;
+  }
+}
+
 export function deleteVeth(name: string): void {
-  const host = hostIfname(name);
-  // Deleting one end removes its peer too, wherever the peer lives.
-  if (linkExists(host)) run('ip', ['link', 'del', host]);
+  deleteLink(hostIfname(name));
 }
 
 /** Creates and configures the pair; returns the host end for the AF_XDP attachment. */
@@ -44,7 +54,7 @@ export function createVeth(cfg: VethInterface): string {
   const host = hostIfname(cfg.name);
   const peer = tempPeerName(cfg.name);
   deleteVeth(cfg.name);
-  if (linkExists(peer)) run('ip', ['link', 'del', peer]);
+  deleteLink(peer);
   try {
     run('ip', ['link', 'add', host, 'mtu', String(cfg.mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(cfg.mtu)]);
     run('ip', ['link', 'set', peer, 'netns', cfg.netns]);
@@ -67,7 +77,7 @@ export function createVeth(cfg: VethInterface): string {
     run('nsenter', [`--net=${cfg.netns}`, 'ethtool', '-K', cfg.ifname, 'tx', 'off', 'tso', 'off', 'gso', 'off']);
     run('ip', ['link', 'set', host, 'up']);
   } catch (err) {
-    if (linkExists(host)) run('ip', ['link', 'del', host]);
+    deleteLink(host);
     if (err instanceof CommandError) throw new InvalidConfigError(`veth ${cfg.name}: ${err.message}`, 'interfaces');
     throw err;
   }

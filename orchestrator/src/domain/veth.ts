@@ -40,6 +40,10 @@ function deleteLink(ifname: string): void {
   try {
     run('ip', ['link', 'del', ifname]);
   } catch (err) {
+    if (!linkExists(ifname)) return;
+    // Still there: maybe on its way out with its namespace; give the kernel a moment.
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 100 && linkExists(ifname); i++) Atomics.wait(pause, 0, 0, 10);
     if (linkExists(ifname)) throw err;
   }
 }

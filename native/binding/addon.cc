@@ -2,6 +2,8 @@
 // Validation and policy live in orchestrator/src/dataplane; here we check shapes.
 #include <napi.h>
 
+#include <unistd.h>
+
 #include <memory>
 
 #include "memswitch/dataplane.h"
@@ -334,7 +336,8 @@ class MemifClientWrap : public Napi::ObjectWrap<MemifClientWrap> {
                         InstanceMethod<&MemifClientWrap::SetInterruptMode>("setInterruptMode"),
                         InstanceMethod<&MemifClientWrap::WaitRx>("waitRx"),
                         InstanceMethod<&MemifClientWrap::InjectBadTx>("injectBadTx"),
-                        InstanceMethod<&MemifClientWrap::InjectBadHead>("injectBadHead")});
+                        InstanceMethod<&MemifClientWrap::InjectBadHead>("injectBadHead"),
+                        InstanceMethod<&MemifClientWrap::InjectTruncate>("injectTruncate")});
   }
   // new MemifClient(config): connects and completes the handshake (blocking, bounded
   // by config.timeoutMs).
@@ -405,6 +408,12 @@ class MemifClientWrap : public Napi::ObjectWrap<MemifClientWrap> {
     for (auto& [name, k] : kinds)
       if (kind == name) return Napi::Number::New(info.Env(), client(info.Env()).inject_bad_tx(0, k, u32_arg(info, 1, "injectBadTx(kind, n)")));
     throw Napi::TypeError::New(info.Env(), "injectBadTx: unknown kind " + kind);
+  }
+  // A hostile container shrinking the memory it gave the switch (the file, not our map).
+  Napi::Value InjectTruncate(const Napi::CallbackInfo& info) {
+    const uint32_t bytes = u32_arg(info, 0, "injectTruncate(bytes)");
+    if (ftruncate(client(info.Env()).memory_fd(), off_t(bytes)) != 0) throw core_error(info.Env(), errno_error("ftruncate"));
+    return info.Env().Undefined();
   }
   Napi::Value InjectBadHead(const Napi::CallbackInfo& info) {
     client(info.Env()).inject_bad_head(0);

@@ -146,6 +146,33 @@ describe('a hostile container', () => {
   });
 });
 
+describe('a container that truncates its shared memory', () => {
+  it('is disconnected, and the switch neither crashes nor stops forwarding for others', async () => {
+    sw = new TestSwitch();
+    const sock = abstractSocket('trunc');
+    sw.memif('a', sock, 0);
+    sw.memif('b', sock, 1);
+    sw.memif('evil', sock, 2);
+    const a = sw.client({ socket: sock, id: 0 });
+    const b = sw.client({ socket: sock, id: 1 });
+    // Hugepage memory, like a DPDK workload's: unsealed, and truncatable only in 2 MiB steps.
+    const evil = sw.client({ socket: sock, id: 2, hugepages: true });
+    expect(evil.info().hugepages).toBe(true);
+    evil.injectTruncate(2 * 1024 * 1024); // the rings stay, most buffers are gone
+    const eng = sw.engine();
+    eng.addGenerator(a, { src: mac(1), dst: 'ff:ff:ff:ff:ff:ff', pps: 100_000 }); // floods into evil's buffers
+    const s = eng.addSink(b);
+    eng.start();
+    await eventually(() => !sw!.dp.interface('evil').connected, 5000, 'the truncating peer to be disconnected');
+    const before = eng.stats(s).rxPackets;
+    await eventually(() => eng.stats(s).rxPackets > before + 1000, 5000, 'forwarding to b to go on');
+    eng.stop();
+    expect(sw.dp.interface('evil').protocolErrors.bad_region).toBe(1);
+    expect(evil.pollControl()).toBe(false);
+    expect(evil.info().disconnectReason).toBe('Region truncated');
+  });
+});
+
 describe('reconfiguration', () => {
   it('keeps forwarding without loss while interfaces, networks and static MACs come and go', async () => {
     sw = new TestSwitch({ workers: 2 });

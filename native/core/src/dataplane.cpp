@@ -576,11 +576,16 @@ class DataplaneImpl final : public Dataplane {
       if (c->state == Conn::State::kConnected && c->iface >= 0) {
         Interface& i = ifaces_[uint32_t(c->iface)];
         if (i.session && i.session->bad_peer.load()) doomed.push_back({id, ProtocolError::bad_ring_index});
+        if (i.session && std::any_of(i.session->regions.begin(), i.session->regions.end(), [](const SharedMemory& r) { return r.faulted(); }))
+          doomed.push_back({id, ProtocolError::bad_region});
       }
     }
     for (auto& [id, why] : doomed) {
       auto it = conns_.find(id);
-      if (it != conns_.end()) fail(id, *it->second, why, why == ProtocolError::handshake_timeout ? "Handshake timeout" : "Ring index out of range");
+      static const std::map<ProtocolError, const char*> kReasons = {{ProtocolError::handshake_timeout, "Handshake timeout"},
+                                                                    {ProtocolError::bad_ring_index, "Ring index out of range"},
+                                                                    {ProtocolError::bad_region, "Region truncated"}};
+      if (it != conns_.end()) fail(id, *it->second, why, kReasons.at(why));
     }
     if (!stalled_.empty() && qsbr_.synchronize(std::chrono::milliseconds(0))) {
       for (const Topology* t : stalled_) delete t;

@@ -72,7 +72,7 @@ Status MemifClient::handshake() {
   const uint16_t size = uint16_t(1u << cfg_.log2_ring_size);
   const uint64_t rings_bytes = (uint64_t(n_rings) * memif::ring_bytes(cfg_.log2_ring_size) + 4095) / 4096 * 4096;
   const uint64_t total = rings_bytes + uint64_t(n_rings) * size * cfg_.buffer_size;
-  Result<SharedMemory> mem = SharedMemory::create("memif-client", total, cfg_.prefer_hugepages);
+  Result<SharedMemory> mem = SharedMemory::create("memif-client", total, cfg_.prefer_hugepages, cfg_.seal_memory);
   if (!mem) return mem.error();
   mem_ = std::move(*mem);
 

@@ -295,3 +295,22 @@ TEST_F(Hostile, RingIndexBeyondSizeDisconnectsPeer) {
   EXPECT_TRUE(eventually([&] { return !h->poll_control(); }));
   EXPECT_EQ(h->disconnect_reason(), "Ring index out of range");
 }
+
+TEST_F(Hostile, PeerTruncatingItsMemoryIsDisconnectedNotFatal) {
+  MemifClientConfig cfg;
+  cfg.seal_memory = false;  // DPDK sends unsealed regions too
+  auto h = connect_client(sock, 2, cfg);
+  ASSERT_TRUE(h);
+  // Keep only the first page (ring headers); the buffers the switch writes into are gone.
+  ASSERT_EQ(ftruncate(h->memory_fd(), 4096), 0);
+  // Broadcasts from the good client flood to the hostile one: the switch writes into the
+  // truncated buffers, which would be SIGBUS without the guard.
+  TrafficEngine flood;
+  flood.add_generator(a.get(), {.pps = 100000, .count = 2000, .src = kMacA, .dst = 0xFFFFFFFFFFFF});
+  flood.start();
+  ASSERT_TRUE(eventually([&] { return !sw.info(ih).connected; }));
+  flood.stop();
+  EXPECT_EQ(iface_errors(ProtocolError::bad_region), 1u);
+  EXPECT_TRUE(eventually([&] { return !h->poll_control(); }));
+  EXPECT_EQ(h->disconnect_reason(), "Region truncated");
+}

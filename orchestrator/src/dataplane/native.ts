@@ -147,6 +147,8 @@ export interface NativeMemifClient {
     n: number,
   ): number;
   injectBadHead(): void;
+  /** Fault injection: shrink the memfd the switch mapped (needs seal-free memory: hugepages). */
+  injectTruncate(bytes: number): void;
 }
 
 export interface GeneratorSpec {

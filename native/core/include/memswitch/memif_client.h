@@ -26,6 +26,7 @@ struct MemifClientConfig {
   uint32_t buffer_size = 2048;
   bool prefer_hugepages = true;
   bool interrupt_mode = false;  // leave MASK_INT clear on our rx rings and wait on eventfds
+  bool seal_memory = true;      // F_SEAL_SHRINK on 4 KiB regions; tests of hostile peers turn it off
   uint32_t timeout_ms = 5000;
 };
 
@@ -64,6 +65,7 @@ class MemifClient {
   uint64_t rx_bad_descriptors() const { return rx_bad_descriptors_; }
   uint64_t eventfd_signals() const { return signals_; }
   bool hugepages() const { return mem_.hugepages(); }
+  int memory_fd() const { return mem_.fd(); }  // tests: a hostile peer truncates it
   const MemifClientConfig& config() const { return cfg_; }
   const std::string& server_name() const { return server_name_; }
 

@@ -27,12 +27,15 @@ class SharedMemory {
 
   // Creates a memfd of at least `size` bytes, on 2 MiB hugepages when any are free and
   // `prefer_hugepages`, else on 4 KiB pages (counted in memory_counters()).
-  static Result<SharedMemory> create(const std::string& name, uint64_t size, bool prefer_hugepages);
+  static Result<SharedMemory> create(const std::string& name, uint64_t size, bool prefer_hugepages, bool seal = true);
 
   // Maps a region a memif peer sent. The fd must be a regular file (memfd or hugetlbfs)
   // at least `size` bytes long, so touching the mapping cannot fault with SIGBUS at once.
-  // Takes ownership of fd in every case.
+  // Takes ownership of fd in every case. The mapping is guarded: if the peer shrinks the
+  // file later (DPDK sends unsealed regions), a touch of the lost part does not kill the
+  // process with SIGBUS; zero pages replace it and faulted() turns true.
   static Result<SharedMemory> map_peer(int fd, uint64_t size);
+  bool faulted() const;
 
   uint8_t* data() const { return base_; }
   uint64_t size() const { return size_; }
@@ -47,6 +50,7 @@ class SharedMemory {
   uint64_t mapped_ = 0;   // bytes mapped (rounded to the page size)
   bool hugepages_ = false;
   bool counted_ = false;
+  int guard_ = -1;  // slot in the SIGBUS guard's table, for peer mappings
 };
 
 }  // namespace memswitch

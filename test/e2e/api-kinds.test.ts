@@ -80,6 +80,8 @@ describe('interface kinds over the API', () => {
     const u = await c.createInterface({ spec: { name: 'up0', network: 'blue', kind: 'afxdp', afxdp: { netdev: up, queues: [], mode: '', xdp: 'generic' } } });
     expect(u.interface.spec).toMatchObject({ kind: 'afxdp', afxdp: { netdev: up, mode: 'auto', xdp: 'generic' } });
     expect(u.interface.state.connected).toBe(true);
+    // What the kernel granted on a veth: copy mode, generic XDP as asked.
+    expect(u.interface.state).toMatchObject({ netdev: up, xdpMode: 'copy', xdpAttach: 'generic', mode: '' });
     expect(xdpProgram(up)).toBeDefined();
 
     const pod = net.add('kpod');

@@ -26,11 +26,15 @@ export function toInterface(v: InterfaceView): m.Interface {
       peerName: s.peerName,
       peerInterface: s.peerInterface,
       // The switch accepts only ethernet mode (ip and punt/inject are refused at handshake).
-      mode: s.connected ? 'ethernet' : '',
+      mode: s.connected && v.spec.kind === 'memif' ? 'ethernet' : '',
       rxQueues: s.rxQueues,
       txQueues: s.txQueues,
       connects: s.connects,
       mac: s.mac,
+      netdev: s.netdev ?? '',
+      xdpMode: s.xdpMode ?? '',
+      xdpAttach: s.xdpAttach ?? '',
+      multiBuffer: s.multiBuffer ?? false,
     },
     source: source(v.source),
   };

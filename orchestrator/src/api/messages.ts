@@ -73,6 +73,10 @@ export interface InterfaceState {
   txQueues: number;
   connects: number;
   mac: string;
+  netdev: string;
+  xdpMode: string;
+  xdpAttach: string;
+  multiBuffer: boolean;
 }
 
 export interface Interface {

@@ -17,41 +17,19 @@ export function createMetrics(sw: Switch, version: string): Metrics {
   let snapshot: StatsView | undefined;
   const stats = (): StatsView => (snapshot ??= sw.stats());
 
-  // The dataplane's counters are monotonic; each collect mirrors their current totals.
-  const mirror = <L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    read: (s: StatsView, set: (labels: Record<L, string>, v: number) => void) => void,
-  ): void => {
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        read(stats(), (labels, v) => this.inc(labels as never, v));
-      },
-    });
-  };
-  const gauge = <L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    read: (s: StatsView, set: (labels: Record<L, string>, v: number) => void) => void,
-  ): void => {
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        read(stats(), (labels, v) => this.set(labels as never, v));
-      },
-    });
-  };
+  // Every metric is read from one dataplane snapshot at scrape time. Counters mirror the
+  // dataplane's monotonic totals (inc from a reset), gauges take the current value.
+  type Read<L extends string> = (s: StatsView, set: (labels: Record<L, string>, v: number) => void) => void;
+  const collected =
+    (kind: 'counter' | 'gauge') =>
+    <L extends string>(name: string, help: string, labelNames: readonly L[], read: Read<L>): void => {
+      const config = { name, help, labelNames, registers: [registry] };
+      if (kind === 'counter')
+        new Counter({ ...config, collect() { this.reset(); read(stats(), (labels, v) => this.inc(labels as never, v)); } });
+      else new Gauge({ ...config, collect() { this.reset(); read(stats(), (labels, v) => this.set(labels as never, v)); } });
+    };
+  const mirror = collected('counter');
+  const gauge = collected('gauge');
 
   mirror('memswitch_interface_packets_total', 'Packets received (rx) or sent (tx) on an interface, summed over workers.', ['interface', 'direction'], (s, set) => {
     for (const i of s.interfaces) {

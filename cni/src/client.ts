@@ -49,8 +49,8 @@ export class DaemonClient {
   attach = (req: m.AttachRequest): Promise<m.AttachResponse> => this.call('AttachmentService', 'Attach', req);
   detach = (req: m.DetachRequest): Promise<m.DetachResponse> => this.call('AttachmentService', 'Detach', req);
   get = (req: m.GetAttachmentRequest): Promise<m.GetAttachmentResponse> => this.call('AttachmentService', 'GetAttachment', req);
+  list = (req: m.ListAttachmentsRequest): Promise<m.ListAttachmentsResponse> => this.call('AttachmentService', 'ListAttachments', req);
   gc = (req: m.GcAttachmentsRequest): Promise<m.GcAttachmentsResponse> => this.call('AttachmentService', 'GcAttachments', req);
-  info = (): Promise<m.GetDaemonInfoResponse> => this.call('DaemonService', 'GetDaemonInfo', {});
 
   close(): void {
     this.client.close();

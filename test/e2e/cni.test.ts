@@ -108,7 +108,11 @@ describe('memswitch CNI plugin', () => {
     const itf = (await c.getAttachment({ key: { cniNetwork: 'msw-net', containerId: 'ctr-chain', ifname: 'net1' } })).attachment.interface;
     await c.setInterfaceAdminState({ name: itf, adminState: 'ADMIN_STATE_DOWN' });
     failed(env.run({ command: 'CHECK', ...call }, { ...conf, prevResult: r }), 103, /missing or admin down/);
+    // STATUS: memswitchd answers, but an existing container has no forwarding: 51, naming it.
+    const status = env.conf({ cniVersion: '1.1.0' });
+    failed(env.run({ command: 'STATUS' }, status), 51, /1 attachment\(s\) of msw-net are not forwarding/);
     await c.setInterfaceAdminState({ name: itf, adminState: 'ADMIN_STATE_UP' });
+    ok(env.run({ command: 'STATUS' }, status));
     ok(env.run({ command: 'CHECK', ...call }, { ...conf, prevResult: r }));
     ok(env.run({ command: 'DEL', ...call }, { ...conf, prevResult: r }));
     expect(env.leases()).toEqual([]);

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(cmake g++ make ninja-build pkg-config libgtest-dev iproute2 dpdk dpdk-dev libxdp-dev libbpf-dev ethtool iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins)
+APT_PACKAGES=(cmake g++ make ninja-build pkg-config libgtest-dev iproute2 dpdk dpdk-dev libxdp-dev libbpf-dev ethtool iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc busybox-static)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

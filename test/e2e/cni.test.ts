@@ -148,6 +148,27 @@ describe('memswitch CNI plugin', () => {
     expect(env.leases()).toEqual([]);
   });
 
+  it('veth dual-stack: host-local gives IPv4 and IPv6 addresses; both ping through the switch', async () => {
+    const c = await startDaemon();
+    const conf = {
+      ...env.conf({ interface: 'veth' }),
+      ipam: { type: 'host-local', ranges: [[{ subnet: '10.67.0.0/24' }], [{ subnet: 'fd00:67::/64' }]], routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }], dataDir: env.ipamDir },
+    };
+    const [a, b] = [net.add('6a'), net.add('6b')];
+    const ra = ok(env.run({ command: 'ADD', containerId: 'ctr-6a', netns: a.path, ifname: 'eth0' }, conf)).json as { ips: { address: string; gateway?: string }[] };
+    ok(env.run({ command: 'ADD', containerId: 'ctr-6b', netns: b.path, ifname: 'eth0' }, conf));
+    expect(ra.ips.map((i) => i.address)).toEqual(['10.67.0.2/24', 'fd00:67::2/64']);
+    expect(net.exec(b.name, ['ip', '-o', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'])).toMatch(/inet6 fd00:67::3\/64/);
+    expect(net.exec(b.name, ['ip', '-6', 'route', 'show', 'default'])).toMatch(/default via fd00:67::1 dev eth0/);
+    // Neighbour discovery is multicast: the switch floods it within the network.
+    expect(net.exec(a.name, ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd00:67::3'])).toMatch(/3 received/);
+    expect(net.exec(a.name, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.67.0.3'])).toMatch(/3 received/);
+    expect((await c.getAttachment({ key: { cniNetwork: 'msw-net', containerId: 'ctr-6a', ifname: 'eth0' } })).attachment.ips.map((i) => i.address)).toEqual(['10.67.0.2/24', 'fd00:67::2/64']);
+    ok(env.run({ command: 'CHECK', containerId: 'ctr-6a', netns: a.path, ifname: 'eth0' }, { ...conf, prevResult: ra }));
+    for (const [id, n] of [['ctr-6a', a], ['ctr-6b', b]] as const) ok(env.run({ command: 'DEL', containerId: id, netns: n.path, ifname: 'eth0' }, conf));
+    expect(env.leases()).toEqual([]);
+  });
+
   it('memif: two containers exchange frames through their abstract sockets, from inside their netns', async () => {
     await startDaemon();
     const conf = env.conf({}, null); // pure L2: no ipam

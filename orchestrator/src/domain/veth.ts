@@ -66,7 +66,9 @@ export function createVeth(cfg: VethInterface): string {
       `link set ${peer} name ${cfg.ifname}`,
       ...(cfg.mac ? [`link set ${cfg.ifname} address ${cfg.mac}`] : []),
       `link set ${cfg.ifname} up`,
-      ...cfg.addresses.map((a) => `addr add ${a} dev ${cfg.ifname}`),
+      // IPv6 without duplicate address detection: IPAM made the address unique, and DAD
+      // would leave it tentative (unusable) for a second or more after ADD returned.
+      ...cfg.addresses.map((a) => `addr add ${a} dev ${cfg.ifname}${a.includes(':') ? ' nodad' : ''}`),
       ...cfg.routes.map((r) => `route add ${r.dst}${r.via ? ` via ${r.via}` : ''} dev ${cfg.ifname}`),
     ];
     try {

@@ -84,7 +84,10 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod<&DataplaneWrap::InterfaceInfo>("interfaceInfo"),
                         InstanceMethod<&DataplaneWrap::Interfaces>("interfaces"),
                         InstanceMethod<&DataplaneWrap::Sockets>("sockets"),
-                        InstanceMethod<&DataplaneWrap::Workers>("workers")});
+                        InstanceMethod<&DataplaneWrap::Workers>("workers"),
+                        InstanceMethod<&DataplaneWrap::ListenForHandover>("listenForHandover"),
+                        InstanceMethod<&DataplaneWrap::TakeOver>("takeOver"),
+                        InstanceMethod<&DataplaneWrap::FinishTakeover>("finishTakeover")});
   }
 
   DataplaneWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataplaneWrap>(info) {
@@ -129,7 +132,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     dp(info.Env()).set_event_handler([tsfn](const Event& e) mutable {
       auto* copy = new Event(e);
       if (tsfn.NonBlockingCall(copy, [](Napi::Env env, Napi::Function fn, Event* ev) {
-            static const char* kinds[] = {"connected", "disconnected", "protocol_error", "worker_stalled"};
+            static const char* kinds[] = {"connected", "disconnected", "protocol_error", "worker_stalled", "handed_over"};
             Napi::Object o = Napi::Object::New(env);
             o.Set("kind", kinds[int(ev->kind)]);
             o.Set("interface", ev->interface);
@@ -319,6 +322,26 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       a.Set(uint32_t(i), o);
     }
     return a;
+  }
+
+  Napi::Value ListenForHandover(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "listenForHandover(path)");
+    if (Status s = dp(info.Env()).listen_for_handover(info[0].As<Napi::String>().Utf8Value()); !s) throw core_error(info.Env(), s.error());
+    return info.Env().Undefined();
+  }
+  // Blocks until the previous process has exited (up to timeoutMs): call it at start-up.
+  Napi::Value TakeOver(const Napi::CallbackInfo& info) {
+    if (info.Length() < 2 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "takeOver(path, timeoutMs)");
+    const auto timeout = std::chrono::milliseconds(u32_arg(info, 1, "takeOver(path, timeoutMs)"));
+    Result<TakeoverSummary> r = dp(info.Env()).take_over(info[0].As<Napi::String>().Utf8Value(), timeout);
+    if (!r) throw core_error(info.Env(), r.error());
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("listeners", r->listeners);
+    o.Set("sessions", r->sessions);
+    return o;
+  }
+  Napi::Value FinishTakeover(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), dp(info.Env()).finish_takeover());
   }
 
   std::unique_ptr<Dataplane> dp_;

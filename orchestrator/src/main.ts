@@ -50,6 +50,7 @@ function logEvents(sw: Switch, log: Logger): void {
     else if (e.kind === 'peer_disconnected') memifLog.info(fields, 'peer disconnected');
     else if (e.kind === 'protocol_error') memifLog.warn(fields, 'peer protocol error');
     else if (e.kind === 'worker_stalled') log.error(fields, 'worker stalled');
+    else if (e.kind === 'handed_over') log.info({ detail: e.detail }, 'handed over to a new memswitchd');
     else log.info({ interface: e.interface, network: e.network, event: e.kind }, 'desired state changed');
   });
 }
@@ -75,9 +76,11 @@ export function main(argv: string[]): void {
     .option('-c, --config <file>', 'YAML config file (default: the embedded default; env MEMSWITCH_CONFIG)')
     .option('--print-default-config', 'print the embedded default config and exit')
     .option('--check', 'validate the config and exit')
+    .option('--takeover', 'planned restart: take the live memif sessions of the memswitchd running now, which then exits')
+    .option('--idle-after-handover', 'after handing the sessions to a successor, stay idle until SIGTERM instead of exiting (a Kubernetes container that exits is restarted)')
     .version(version);
   program.parse(argv);
-  const opts = program.opts<{ config?: string; printDefaultConfig?: boolean; check?: boolean }>();
+  const opts = program.opts<{ config?: string; printDefaultConfig?: boolean; check?: boolean; takeover?: boolean; idleAfterHandover?: boolean }>();
   if (opts.printDefaultConfig) {
     process.stdout.write(defaultConfigYaml.trimStart());
     return;
@@ -96,10 +99,10 @@ export function main(argv: string[]): void {
     return;
   }
 
-  void run(config, version);
+  void run(config, version, { takeover: opts.takeover ?? false, idleAfterHandover: opts.idleAfterHandover ?? false });
 }
 
-async function run(config: Config, version: string): Promise<void> {
+async function run(config: Config, version: string, restart: { takeover: boolean; idleAfterHandover: boolean }): Promise<void> {
   const startedUnixMs = Date.now();
   const log = createLogger(config.log.level);
   const fatal = (what: string, err: unknown): never => {
@@ -113,15 +116,23 @@ async function run(config: Config, version: string): Promise<void> {
   let store: Store;
   let sw: Switch;
   let attachments: Attachments;
+  const handoverSocket = config.handover.socket ?? path.join(path.dirname(config.api.socket), 'handover.sock');
   try {
     // The store first: what the API created must be back before any peer connects.
     store = Store.open(config.store.path);
     dp = createDataplane(config, version);
+    // A planned restart: the running daemon hands over its memif sessions, then exits
+    // (freeing the API socket and our netdevs); re-created interfaces adopt them.
+    const taken = restart.takeover ? dp.takeOver(handoverSocket, config.handover.timeoutMs) : undefined;
+    if (restart.takeover) log.info({ from: handoverSocket, ...(taken ?? { sessions: 0, listeners: 0 }) }, taken ? 'took over from the previous memswitchd' : 'no memswitchd to take over from');
     sw = new Switch(dp, store, log);
     logEvents(sw, log);
     const att = new Attachments(sw, store, config.cni, log);
     sw.restore(config, () => att.restore()); // CNI attachments, then DELs spooled while we were down
     attachments = att;
+    const orphans = taken ? dp.finishTakeover() : 0;
+    if (orphans > 0) log.warn({ sessions: orphans }, 'disconnected taken-over sessions whose interface is no longer configured');
+    dp.listenForHandover(handoverSocket);
     dp.start();
   } catch (err) {
     return fatal('cannot start the dataplane', err);
@@ -170,7 +181,9 @@ async function run(config: Config, version: string): Promise<void> {
     attachments.replaySpool();
   }, SUMMARY_INTERVAL_MS);
   let stopping = false;
+  let idle: NodeJS.Timeout | undefined;
   const shutdown = (signal: string): void => {
+    if (idle) process.exit(0); // idle after a handover: SIGTERM ends it
     if (stopping) return;
     stopping = true;
     clearInterval(timer);
@@ -178,12 +191,20 @@ async function run(config: Config, version: string): Promise<void> {
     api.close();
     metricsServer?.close();
     summarize(dp, log, last);
-    dp.stop(); // DISCONNECT to every peer, socket files removed, threads joined
+    dp.stop(); // DISCONNECT to every peer, socket files removed, threads joined (not after a handover)
     store.close();
+    if (signal === 'handover' && restart.idleAfterHandover) {
+      log.info('handed over; idle until SIGTERM');
+      idle = setInterval(() => {}, 1 << 30); // nothing else keeps the process alive now
+      return;
+    }
     log.info('stopped');
     log.flush();
     process.exit(0);
   };
+  sw.subscribe((e) => {
+    if (e.kind === 'handed_over') shutdown('handover'); // the successor owns the peers now
+  });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

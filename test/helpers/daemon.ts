@@ -43,7 +43,7 @@ export class Daemon {
    * daemon (a temp dir, an ephemeral port), so parallel runs never share them; pass
    * MEMSWITCH_API_SOCKET / _STATE_DB / _METRICS_LISTEN in `env` to choose.
    */
-  static async start(configYaml: string, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+  static async start(configYaml: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<Daemon> {
     const dir = mkdtempSync(path.join(tmpdir(), 'msw-daemon-'));
     const file = path.join(dir, 'config.yaml');
     writeFileSync(file, configYaml);
@@ -52,7 +52,7 @@ export class Daemon {
       MEMSWITCH_STATE_DB: path.join(dir, 'state.db'),
       MEMSWITCH_METRICS_LISTEN: '127.0.0.1:0',
     };
-    const d = new Daemon(spawn(daemonBin, ['--config', file], { env: { ...process.env, ...defaults, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const d = new Daemon(spawn(daemonBin, ['--config', file, ...args], { env: { ...process.env, ...defaults, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
     d.proc.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     const running = await d.waitFor((l) => l.msg === 'memswitchd running', 10_000);
     d.apiSocket = running.api as string;

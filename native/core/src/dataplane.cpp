@@ -8,12 +8,16 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <map>
 #include <mutex>
 
 #include "dataplane_internal.h"
+#include "handover.h"
 #include "memswitch/unix_socket.h"
 
 namespace memswitch {
@@ -25,6 +29,7 @@ using memif::MsgType;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kGrace = std::chrono::milliseconds(2000);
+constexpr auto kHandoverTimeout = std::chrono::milliseconds(5000);
 constexpr int kTickMs = 100;
 
 // Binds and listens with the calling thread moved into `netns` (a /var/run/netns or
@@ -128,6 +133,8 @@ class DataplaneImpl final : public Dataplane {
     watch(wake_, kTagWake);
     watch(timer_, kTagTimer);
     for (auto& [spec, l] : listeners_) watch(l.fd, kTagListener | listener_tag(spec));
+    for (auto& [id, c] : conns_) watch(c->fd, uint64_t(id));  // sessions taken over before start
+    if (handover_fd_ >= 0) watch(handover_fd_, kTagHandover);
     running_.store(true);
     for (auto& w : workers_) w->start();
     control_ = std::thread([this] { control_loop(); });
@@ -138,7 +145,7 @@ class DataplaneImpl final : public Dataplane {
   void stop() override {
     {
       std::lock_guard g(mu_);
-      if (!started_ && listeners_.empty()) return;
+      if (!started_ && listeners_.empty() && adopt_listeners_.empty() && adopt_sessions_.empty() && handover_fd_ < 0) return;
     }
     if (control_.joinable()) {
       stopping_.store(true);
@@ -150,13 +157,18 @@ class DataplaneImpl final : public Dataplane {
     for (auto& w : workers_) w->join();
     std::lock_guard g(mu_);
     // Workers are gone: peers can be told and memory unmapped without a grace period.
+    // Handed over, the peers and the socket files belong to the new process.
     for (auto& [id, c] : conns_) {
-      if (c->state == Conn::State::kConnected || c->iface >= 0) send_disconnect(c->fd, "memswitch shutting down");
+      if (!handed_over_ && (c->state == Conn::State::kConnected || c->iface >= 0)) send_disconnect(c->fd, "memswitch shutting down");
     }
     conns_.clear();
     for (auto& [idx, i] : ifaces_) i.session.reset(), i.xdp.reset(), i.conn = -1;
-    for (auto& [spec, l] : listeners_) close_listener(l);
+    for (auto& [spec, l] : listeners_) close_listener(l, /*unlink_file=*/!handed_over_);
     listeners_.clear();
+    drop_adopted(/*completed=*/true);
+    if (handover_fd_ >= 0) close_listener(handover_listener_, true), handover_fd_ = -1;
+    // Last: its EOF tells the new process that this one has let go of everything.
+    if (handover_conn_ >= 0) close(handover_conn_), handover_conn_ = -1;
     for (int* fd : {&epoll_, &wake_, &timer_})
       if (*fd >= 0) close(*fd), *fd = -1;
     started_ = false;
@@ -184,6 +196,7 @@ class DataplaneImpl final : public Dataplane {
 
   Result<uint32_t> add_memif(const MemifInterfaceConfig& cfg) override {
     std::lock_guard g(mu_);
+    if (handed_over_) return make_error(Errc::kBusy, "this memswitchd handed its interfaces over and is exiting");
     if (cfg.name.empty()) return make_error(Errc::kInvalidArgument, "interface name is empty");
     if (!networks_.count(cfg.network)) return make_error(Errc::kNotFound, "no network " + std::to_string(cfg.network));
     if (cfg.vlan > 4094) return make_error(Errc::kInvalidArgument, "vlan must be 0-4094");
@@ -202,12 +215,17 @@ class DataplaneImpl final : public Dataplane {
     if (index == kMaxInterfaces) return make_error(Errc::kResourceExhausted, "interface limit reached");
     auto it = listeners_.find(key);
     if (it == listeners_.end()) {
-      Result<int> fd = listen_in_netns(*addr, cfg.netns);
-      if (!fd) return fd.error();
       Listener l;
       l.key = key;
       l.addr = *addr;
-      l.fd = *fd;
+      if (auto adopted = adopt_listeners_.find(key); adopted != adopt_listeners_.end()) {
+        l.fd = adopted->second.fd;  // still bound and listening: peers never saw it go
+        adopt_listeners_.erase(adopted);
+      } else {
+        Result<int> fd = listen_in_netns(*addr, cfg.netns);
+        if (!fd) return fd.error();
+        l.fd = *fd;
+      }
       it = listeners_.emplace(key, std::move(l)).first;
       if (started_) watch(it->second.fd, kTagListener | listener_tag(key));
     }
@@ -218,11 +236,17 @@ class DataplaneImpl final : public Dataplane {
     i.listener = key;
     if (i.cfg.mac == 0) i.cfg.mac = generated_mac(cfg.name);
     i.segment = acquire_segment(cfg.network, cfg.vlan);
+    if (auto s = adopt_sessions_.find(session_key(key, cfg.id)); s != adopt_sessions_.end()) {
+      handover::SessionState state = std::move(s->second);
+      adopt_sessions_.erase(s);
+      adopt_session(index, std::move(state));
+    }
     return index;
   }
 
   Result<uint32_t> add_afxdp(const AfXdpInterfaceConfig& cfg) override {
     std::lock_guard g(mu_);
+    if (handed_over_) return make_error(Errc::kBusy, "this memswitchd handed its interfaces over and is exiting");
     if (cfg.name.empty()) return make_error(Errc::kInvalidArgument, "interface name is empty");
     if (!networks_.count(cfg.network)) return make_error(Errc::kNotFound, "no network " + std::to_string(cfg.network));
     if (cfg.vlan > 4094) return make_error(Errc::kInvalidArgument, "vlan must be 0-4094");
@@ -386,11 +410,57 @@ class DataplaneImpl final : public Dataplane {
 
   uint64_t fib_evictions() override { return fib_.evictions(); }
 
+  Status listen_for_handover(const std::string& path) override {
+    std::lock_guard g(mu_);
+    if (handover_fd_ >= 0) return make_error(Errc::kAlreadyExists, "already serving handover requests");
+    Result<SocketAddress> addr = SocketAddress::parse(path);
+    if (!addr) return addr.error();
+    if (addr->abstract) return make_error(Errc::kInvalidArgument, "handover socket must be a path: only root may take the sessions");
+    Result<int> fd = listen_seqpacket(*addr);
+    if (!fd) return fd.error();
+    chmod(addr->name.c_str(), 0600);
+    handover_listener_ = Listener{path, *addr, *fd, {}, {}};
+    handover_fd_ = *fd;
+    if (started_) watch(handover_fd_, kTagHandover);
+    return Status::ok();
+  }
+
+  Result<TakeoverSummary> take_over(const std::string& path, std::chrono::milliseconds timeout) override {
+    std::lock_guard g(mu_);
+    if (started_ || !ifaces_.empty()) return make_error(Errc::kBusy, "take over before start() and before adding interfaces");
+    Result<SocketAddress> addr = SocketAddress::parse(path);
+    if (!addr) return addr.error();
+    Result<int> conn = connect_seqpacket(*addr);
+    if (!conn) return make_error(Errc::kNotFound, "no memswitchd serves handover requests on " + path);
+    const int fd = *conn;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    Result<TakeoverSummary> r = receive_handover(fd, timeout);
+    if (!r) {
+      // Nothing acknowledged: the old process keeps (or takes back) everything.
+      drop_adopted(/*completed=*/false);
+      close(fd);
+      return r;
+    }
+    // The old process holds the API socket and our netdevs until it exits; the
+    // connection's EOF says it has.
+    Result<handover::Record> eof = handover::recv_record(fd, timeout);
+    close(fd);
+    if (eof) return make_error(Errc::kProtocol, "handover: unexpected record after the acknowledgement");
+    if (eof.error().code == Errc::kTimeout) return make_error(Errc::kTimeout, "the previous memswitchd handed over but did not exit");
+    return r;
+  }
+
+  uint32_t finish_takeover() override {
+    std::lock_guard g(mu_);
+    return drop_adopted(/*completed=*/true);
+  }
+
  private:
   static constexpr uint64_t kTagWake = 1ull << 62;
   static constexpr uint64_t kTagTimer = 2ull << 62;
   static constexpr uint64_t kTagListener = 3ull << 62;
   static constexpr uint64_t kTagMask = 3ull << 62;
+  static constexpr uint64_t kTagHandover = kTagWake | 1;  // in the wake tag's space
 
   struct Segment {
     uint16_t id;
@@ -458,12 +528,14 @@ class DataplaneImpl final : public Dataplane {
       PortView& v = t->ports[idx];
       v.segment = i.segment;
       v.vlan = i.cfg.vlan;
-      if (!i.admin_up || !(i.session || i.xdp)) continue;
-      v.session = i.session.get();
+      // Handed over: another process forwards on the sessions now; we must not touch them.
+      Session* session = handed_over_ ? nullptr : i.session.get();
+      if (!i.admin_up || !(session || i.xdp)) continue;
+      v.session = session;
       v.xdp = i.xdp.get();
       t->flood[i.segment].push_back(idx);
-      if (i.session)
-        for (RxRing& r : i.session->rx) t->per_worker[next_worker++ % workers_.size()].push_back({idx, &r, nullptr});
+      if (session)
+        for (RxRing& r : session->rx) t->per_worker[next_worker++ % workers_.size()].push_back({idx, &r, nullptr});
       if (i.xdp)
         for (auto& q : i.xdp->queues()) t->per_worker[next_worker++ % workers_.size()].push_back({idx, nullptr, q.get()});
     }
@@ -530,10 +602,10 @@ class DataplaneImpl final : public Dataplane {
     if (had_session) publish();
   }
 
-  void close_listener(Listener& l) {
+  void close_listener(Listener& l, bool unlink_file = true) {
     if (l.fd >= 0) close(l.fd);
     l.fd = -1;
-    if (!l.addr.abstract) unlink(l.addr.name.c_str());
+    if (unlink_file && !l.addr.abstract) unlink(l.addr.name.c_str());
   }
 
   void control_loop() {
@@ -546,7 +618,9 @@ class DataplaneImpl final : public Dataplane {
       for (int k = 0; k < n; ++k) {
         const uint64_t tag = evs[k].data.u64;
         switch (tag & kTagMask) {
-          case kTagWake: break;
+          case kTagWake:
+            if (tag == kTagHandover) on_handover_request();
+            break;
           case kTagTimer: {
             uint64_t ticks;
             [[maybe_unused]] ssize_t r = read(timer_, &ticks, sizeof ticks);
@@ -573,7 +647,7 @@ class DataplaneImpl final : public Dataplane {
     std::vector<std::pair<int64_t, ProtocolError>> doomed;
     for (auto& [id, c] : conns_) {
       if (c->state != Conn::State::kConnected && now > c->deadline) doomed.push_back({id, ProtocolError::handshake_timeout});
-      if (c->state == Conn::State::kConnected && c->iface >= 0) {
+      if (c->state == Conn::State::kConnected && c->iface >= 0 && !handed_over_) {
         Interface& i = ifaces_[uint32_t(c->iface)];
         if (i.session && i.session->bad_peer.load()) doomed.push_back({id, ProtocolError::bad_ring_index});
         if (i.session && std::any_of(i.session->regions.begin(), i.session->regions.end(), [](const SharedMemory& r) { return r.faulted(); }))
@@ -721,6 +795,27 @@ class DataplaneImpl final : public Dataplane {
     ack(id, c);
   }
 
+  // Why a ring's eventfd cannot be used, or nullptr. The fd is written from a worker: it
+  // must really be an eventfd, and nonblocking so a peer that saturates the counter can
+  // never stall a worker.
+  static const char* eventfd_problem(int fd) {
+    char link[64] = {};
+    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    if (readlink(path.c_str(), link, sizeof link - 1) <= 0 || std::strcmp(link, "anon_inode:[eventfd]") != 0)
+      return "Ring fd is not an eventfd";
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return nullptr;
+  }
+
+  // Why a ring cannot be used, or nullptr: the same checks for a handshake and a takeover.
+  static const char* ring_problem(const PendingRing& p, const std::vector<SharedMemory>& regions) {
+    if (p.region >= regions.size()) return "Invalid ring region";
+    if (p.log2 < 1 || p.log2 > memif::kMaxLog2RingSize) return "Invalid ring size";
+    if (p.offset % 64 != 0 || uint64_t(p.offset) + memif::ring_bytes(p.log2) > regions[p.region].size())
+      return "Ring outside its region";
+    return nullptr;
+  }
+
   void on_add_ring(int64_t id, Conn& c, const memif::MsgAddRing& msg, int fd) {
     if (fd < 0) return fail(id, c, ProtocolError::bad_fd, "Missing ring eventfd");
     auto reject = [&](ProtocolError e, const char* why) {
@@ -728,38 +823,29 @@ class DataplaneImpl final : public Dataplane {
       fail(id, c, e, why);
     };
     if (c.state != Conn::State::kSetup) return reject(ProtocolError::unexpected_message, "Unexpected ADD_RING");
-    // The eventfd is written from a worker: it must really be an eventfd, and it must
-    // be nonblocking so a peer that saturates the counter can never stall a worker.
-    char link[64] = {};
-    const std::string path = "/proc/self/fd/" + std::to_string(fd);
-    if (readlink(path.c_str(), link, sizeof link - 1) <= 0 || std::strcmp(link, "anon_inode:[eventfd]") != 0)
-      return reject(ProtocolError::bad_fd, "Ring fd is not an eventfd");
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (const char* why = eventfd_problem(fd)) return reject(ProtocolError::bad_fd, why);
     const bool is_c2s = msg.flags & memif::kAddRingFlagC2S;
     auto& rings = is_c2s ? c.c2s : c.s2c;
     if (msg.index != rings.size() || msg.index > memif::kMaxRingIndex) return reject(ProtocolError::bad_ring, "Invalid ring index");
-    if (msg.region >= c.regions.size()) return reject(ProtocolError::bad_ring, "Invalid ring region");
-    if (msg.log2_ring_size < 1 || msg.log2_ring_size > memif::kMaxLog2RingSize)
-      return reject(ProtocolError::bad_ring, "Invalid ring size");
     if (msg.private_hdr_size != 0) return reject(ProtocolError::bad_ring, "Private headers not supported");
-    const uint64_t region_size = c.regions[msg.region].size();
-    if (msg.offset % 64 != 0 || uint64_t(msg.offset) + memif::ring_bytes(msg.log2_ring_size) > region_size)
-      return reject(ProtocolError::bad_ring, "Ring outside its region");
-    rings.push_back({msg.region, msg.offset, msg.log2_ring_size, fd});
+    const PendingRing ring{msg.region, msg.offset, msg.log2_ring_size, fd};
+    if (const char* why = ring_problem(ring, c.regions)) return reject(ProtocolError::bad_ring, why);
+    rings.push_back(ring);
     ack(id, c);
   }
 
-  void on_connect(int64_t id, Conn& c, const memif::MsgConnect& msg) {
-    if (c.state != Conn::State::kSetup) return fail(id, c, ProtocolError::unexpected_message, "Unexpected CONNECT");
-    if (c.regions.empty() || c.c2s.empty() || c.s2c.empty())
-      return fail(id, c, ProtocolError::incomplete_setup, "Missing region or rings");
-    auto s = std::make_unique<Session>();
+  // The session a connection's regions and rings describe; it takes them (and the
+  // rings' eventfds) from the connection. nullptr after failing the connection.
+  std::unique_ptr<Session> make_session(int64_t id, Conn& c) {
     for (auto* list : {&c.c2s, &c.s2c})
       for (const PendingRing& p : *list) {
         auto* hdr = reinterpret_cast<memif::RingHeader*>(c.regions[p.region].data() + p.offset);
-        if (std::atomic_ref<uint32_t>(hdr->cookie).load() != memif::kCookie)
-          return fail(id, c, ProtocolError::bad_ring_cookie, "Wrong ring cookie");
+        if (std::atomic_ref<uint32_t>(hdr->cookie).load() != memif::kCookie) {
+          fail(id, c, ProtocolError::bad_ring_cookie, "Wrong ring cookie");
+          return nullptr;
+        }
       }
+    auto s = std::make_unique<Session>();
     for (const SharedMemory& r : c.regions) s->bounds.push_back({r.data(), r.size()});
     for (const PendingRing& p : c.c2s) {
       auto* hdr = reinterpret_cast<memif::RingHeader*>(c.regions[p.region].data() + p.offset);
@@ -787,6 +873,15 @@ class DataplaneImpl final : public Dataplane {
     c.c2s.clear();
     c.s2c.clear();  // eventfds now belong to the session
     s->regions = std::move(c.regions);
+    return s;
+  }
+
+  void on_connect(int64_t id, Conn& c, const memif::MsgConnect& msg) {
+    if (c.state != Conn::State::kSetup) return fail(id, c, ProtocolError::unexpected_message, "Unexpected CONNECT");
+    if (c.regions.empty() || c.c2s.empty() || c.s2c.empty())
+      return fail(id, c, ProtocolError::incomplete_setup, "Missing region or rings");
+    std::unique_ptr<Session> s = make_session(id, c);
+    if (!s) return;
     Interface& i = ifaces_[uint32_t(c.iface)];
     i.peer_if_name = wire_string(msg.if_name, sizeof msg.if_name);
     i.peer_name = c.peer_name;
@@ -804,6 +899,174 @@ class DataplaneImpl final : public Dataplane {
       return;
     }
     emit(EventKind::kConnected, i.cfg.name, c.listener, i.peer_name);
+  }
+
+  // ---- Planned restarts: the old process's side ----
+
+  static std::string session_key(const std::string& listener, uint32_t id) { return listener + "#" + std::to_string(id); }
+
+  void on_handover_request() {
+    const int fd = accept4(handover_fd_, nullptr, nullptr, SOCK_CLOEXEC);  // blocking: a short, bounded exchange
+    if (fd < 0) return;
+    Result<handover::Record> req = handover::recv_record(fd, kHandoverTimeout);
+    if (!req || req->type != handover::RecordType::kRequest || handed_over_) {
+      close(fd);
+      return;
+    }
+    uint32_t sessions = 0;
+    for (auto& [idx, i] : ifaces_) sessions += i.session != nullptr;
+    if (Status s = hand_over(fd); !s) {
+      close(fd);
+      emit(EventKind::kProtocolError, "", handover_listener_.key, "handover failed, keeping every session: " + s.error().message);
+      return;
+    }
+    handover_conn_ = fd;  // closed last in stop(): its EOF tells the new process we are gone
+    emit(EventKind::kHandedOver, "", handover_listener_.key,
+         std::to_string(sessions) + " memif sessions and " + std::to_string(listeners_.size()) + " sockets handed over");
+  }
+
+  Status hand_over(int fd) {
+    handed_over_ = true;
+    publish();  // workers let go of every session before the new process polls them
+    Status sent = stalled_.empty() ? send_state(fd) : Status(make_error(Errc::kBusy, "a worker is stalled inside a poll"));
+    Result<handover::Record> ack = sent ? handover::recv_record(fd, kHandoverTimeout) : Result<handover::Record>(sent.error());
+    if (!ack || ack->type != handover::RecordType::kAck) {
+      handed_over_ = false;
+      publish();
+      return ack ? make_error(Errc::kProtocol, "expected an acknowledgement") : ack.error();
+    }
+    // The new process owns the sockets now: stop accepting and reading on them.
+    for (auto& [key, l] : listeners_) epoll_ctl(epoll_, EPOLL_CTL_DEL, l.fd, nullptr);
+    for (auto& [id, c] : conns_) epoll_ctl(epoll_, EPOLL_CTL_DEL, c->fd, nullptr);
+    return Status::ok();
+  }
+
+  Status send_state(int fd) {
+    for (auto& [key, l] : listeners_)
+      if (Status s = handover::send_listener(fd, {key, l.addr.spec(), l.fd}); !s) return s;
+    for (auto& [idx, i] : ifaces_) {
+      if (!i.session || i.conn < 0) continue;
+      if (Status s = handover::send_session(fd, export_session(i, *conns_.at(i.conn))); !s) return s;
+    }
+    return handover::send_record(fd, handover::RecordType::kEnd);
+  }
+
+  // A live session as the handshake described it, plus the ring indices we reached.
+  // The fds stay ours; sending duplicates them into the new process.
+  static handover::SessionState export_session(const Interface& i, const Conn& c) {
+    handover::SessionState st;
+    st.listener = i.listener;
+    st.id = i.cfg.id;
+    st.peer_name = i.peer_name;
+    st.peer_if_name = i.peer_if_name;
+    st.fds.push_back(c.fd);
+    const Session& s = *i.session;
+    for (const SharedMemory& r : s.regions) st.region_sizes.push_back(r.size()), st.fds.push_back(r.fd());
+    auto place = [&](const memif::RingHeader* hdr, uint16_t size, uint16_t index) {
+      const auto* p = reinterpret_cast<const uint8_t*>(hdr);
+      handover::RingState r{0, 0, uint8_t(std::countr_zero(size)), index};
+      for (uint16_t k = 0; k < s.bounds.size(); ++k)
+        if (p >= s.bounds[k].base && p < s.bounds[k].base + s.bounds[k].size) r.region = k, r.offset = uint32_t(p - s.bounds[k].base);
+      return r;
+    };
+    for (const RxRing& r : s.rx) st.c2s.push_back(place(r.hdr, r.size, r.last_head)), st.fds.push_back(r.eventfd);
+    for (uint32_t k = 0; k < s.n_tx; ++k) st.s2c.push_back(place(s.tx[k].hdr, s.tx[k].size, s.tx[k].tail)), st.fds.push_back(s.tx[k].eventfd);
+    return st;
+  }
+
+  // ---- Planned restarts: the new process's side ----
+
+  Result<TakeoverSummary> receive_handover(int fd, std::chrono::milliseconds timeout) {
+    if (Status s = handover::send_record(fd, handover::RecordType::kRequest); !s) return s.error();
+    TakeoverSummary sum;
+    for (;;) {
+      Result<handover::Record> r = handover::recv_record(fd, timeout);
+      if (!r) return r.error();
+      switch (r->type) {
+        case handover::RecordType::kListener: {
+          auto [it, inserted] = adopt_listeners_.try_emplace(r->listener.key, r->listener);
+          if (!inserted) close(r->listener.fd);
+          sum.listeners += inserted;
+          break;
+        }
+        case handover::RecordType::kSession: {
+          auto [it, inserted] = adopt_sessions_.try_emplace(session_key(r->session.listener, r->session.id), std::move(r->session));
+          if (!inserted) handover::close_fds(r->session.fds);
+          sum.sessions += inserted;
+          break;
+        }
+        case handover::RecordType::kEnd:
+          if (Status s = handover::send_record(fd, handover::RecordType::kAck); !s) return s.error();
+          return sum;
+        default:
+          return make_error(Errc::kProtocol, "handover: unexpected record");
+      }
+    }
+  }
+
+  // A session taken over from the previous process, validated like a handshake (memfds
+  // of the claimed size, eventfds, rings inside their regions with their cookie), then
+  // polled from the ring indices the previous process reached. No CONNECTED: for the
+  // peer the session never ended.
+  void adopt_session(uint32_t index, handover::SessionState st) {
+    Interface& i = ifaces_[index];
+    auto owned = std::make_unique<Conn>();
+    owned->fd = std::exchange(st.fds[0], -1);
+    owned->listener = i.listener;
+    owned->state = Conn::State::kSetup;
+    owned->iface = index;
+    owned->peer_name = st.peer_name;
+    const int64_t id = next_conn_++;
+    Conn& c = *(conns_[id] = std::move(owned));
+    i.conn = id;
+    if (started_) watch(c.fd, uint64_t(id));
+    size_t k = 1;
+    for (uint64_t size : st.region_sizes) {
+      Result<SharedMemory> mem = SharedMemory::map_peer(std::exchange(st.fds[k++], -1), size);
+      if (!mem) {
+        handover::close_fds(st.fds);
+        return fail(id, c, ProtocolError::bad_region, mem.error().message);
+      }
+      c.regions.push_back(std::move(*mem));
+    }
+    for (const handover::RingState& r : st.c2s) c.c2s.push_back({r.region, r.offset, r.log2, std::exchange(st.fds[k++], -1)});
+    for (const handover::RingState& r : st.s2c) c.s2c.push_back({r.region, r.offset, r.log2, std::exchange(st.fds[k++], -1)});
+    if (c.regions.empty() || c.c2s.empty() || c.s2c.empty()) return fail(id, c, ProtocolError::incomplete_setup, "Missing region or rings");
+    for (auto* rings : {&c.c2s, &c.s2c})
+      for (const PendingRing& p : *rings) {
+        if (const char* why = eventfd_problem(p.eventfd)) return fail(id, c, ProtocolError::bad_fd, why);
+        if (const char* why = ring_problem(p, c.regions)) return fail(id, c, ProtocolError::bad_ring, why);
+      }
+    std::unique_ptr<Session> s = make_session(id, c);
+    if (!s) return;
+    for (size_t q = 0; q < s->rx.size(); ++q) s->rx[q].last_head = st.c2s[q].index;
+    for (uint32_t q = 0; q < s->n_tx; ++q) s->tx[q].tail = st.s2c[q].index;
+    i.peer_if_name = st.peer_if_name;
+    i.peer_name = st.peer_name;
+    i.session = std::move(s);
+    i.connects++;
+    c.state = Conn::State::kConnected;
+    publish();
+    emit(EventKind::kConnected, i.cfg.name, c.listener, i.peer_name);
+  }
+
+  // What was taken over but not claimed by an interface. After a completed takeover the
+  // peers are told and the socket files removed; after a failed one the previous process
+  // still serves them, so our copies just close.
+  uint32_t drop_adopted(bool completed) {
+    uint32_t n = 0;
+    for (auto& [key, st] : adopt_sessions_) {
+      if (completed) send_disconnect(st.fds[0], "interface not configured after restart"), ++n;
+      handover::close_fds(st.fds);
+    }
+    adopt_sessions_.clear();
+    for (auto& [key, l] : adopt_listeners_) {
+      close(l.fd);
+      Result<SocketAddress> a = SocketAddress::parse(l.spec);
+      if (completed && a && !a->abstract) unlink(a->name.c_str());
+    }
+    adopt_listeners_.clear();
+    return n;
   }
 
   DataplaneOptions opts_;
@@ -833,6 +1096,13 @@ class DataplaneImpl final : public Dataplane {
   std::vector<std::unique_ptr<XdpPort>> retired_xdp_;
   std::vector<const Topology*> stalled_;
   uint32_t last_age_s_ = 0;
+  // Planned restarts (see listen_for_handover / take_over).
+  Listener handover_listener_;
+  int handover_fd_ = -1;
+  int handover_conn_ = -1;
+  bool handed_over_ = false;
+  std::map<std::string, handover::ListenerState> adopt_listeners_;
+  std::map<std::string, handover::SessionState> adopt_sessions_;  // by session_key()
 };
 
 }  // namespace

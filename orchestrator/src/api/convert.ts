@@ -153,6 +153,7 @@ const eventKinds: Record<SwitchEventKind, m.EventKind> = {
   interface_deleted: 'EVENT_KIND_INTERFACE_DELETED',
   network_created: 'EVENT_KIND_NETWORK_CREATED',
   network_deleted: 'EVENT_KIND_NETWORK_DELETED',
+  handed_over: 'EVENT_KIND_HANDED_OVER',
 };
 const knownEventKinds = new Set<unknown>(Object.values(eventKinds));
 

@@ -16,7 +16,8 @@ export type EventKind =
   | 'EVENT_KIND_INTERFACE_CREATED'
   | 'EVENT_KIND_INTERFACE_DELETED'
   | 'EVENT_KIND_NETWORK_CREATED'
-  | 'EVENT_KIND_NETWORK_DELETED';
+  | 'EVENT_KIND_NETWORK_DELETED'
+  | 'EVENT_KIND_HANDED_OVER';
 
 export interface Network {
   name: string;

@@ -133,6 +133,19 @@ export const configSchema = z
       .object({ enabled: z.boolean().default(true), listen: hostPort.default('127.0.0.1:9464') })
       .strict()
       .default({}),
+    // Planned restarts: `memswitchd --takeover` takes the memif sessions of the running
+    // daemon over this socket (default: handover.sock next to the API socket).
+    handover: z
+      .object({
+        socket: z
+          .string()
+          .max(107, 'must be at most 107 characters (the unix socket path limit)')
+          .refine((s) => s.startsWith('/'), 'must be an absolute path')
+          .optional(),
+        timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+      })
+      .strict()
+      .default({}),
     store: z
       .object({
         path: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/var/lib/memswitch/state.db'),

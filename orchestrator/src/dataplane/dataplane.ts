@@ -11,6 +11,7 @@ import {
   type NativeDataplaneOptions,
   type NativeEvent,
   type NativeInterfaceInfo,
+  type TakeoverSummary,
 } from './native.js';
 
 export interface InterfaceStatus extends Omit<NativeInterfaceInfo, 'index' | 'network' | 'kind'> {
@@ -51,9 +52,35 @@ export class Dataplane {
     this.native.start();
   }
 
-  /** Sends DISCONNECT to every peer, removes socket files and joins all threads. */
+  /** Sends DISCONNECT to every peer, removes socket files and joins all threads (after a
+   * handover: neither; the successor owns them). */
   stop(): void {
     this.native.stop();
+  }
+
+  /** Serves a successor's takeover request on `socket` (a planned restart). */
+  listenForHandover(socket: string): void {
+    try {
+      this.native.listenForHandover(socket);
+    } catch (err) {
+      throw fromNativeError(err, 'handover.socket');
+    }
+  }
+
+  /** Takes the memif sessions and listeners of the memswitchd serving `socket`, waiting
+   * for it to exit; undefined when none serves it. Before start() and any interface. */
+  takeOver(socket: string, timeoutMs: number): TakeoverSummary | undefined {
+    try {
+      return this.native.takeOver(socket, timeoutMs);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') return undefined;
+      throw fromNativeError(err, 'handover.socket');
+    }
+  }
+
+  /** Disconnects taken-over sessions no interface claimed; returns how many. */
+  finishTakeover(): number {
+    return this.native.finishTakeover();
   }
 
   addNetwork(name: string): void {

@@ -41,7 +41,7 @@ export interface NativeInterfaceInfo {
 }
 
 export interface NativeEvent {
-  kind: 'connected' | 'disconnected' | 'protocol_error' | 'worker_stalled';
+  kind: 'connected' | 'disconnected' | 'protocol_error' | 'worker_stalled' | 'handed_over';
   interface: string;
   socket: string;
   detail: string;
@@ -111,6 +111,15 @@ export interface NativeDataplane {
   interfaces(): number[];
   sockets(): { socket: string; protocolErrors: DropCounts }[];
   workers(): { index: number; cpu: number; polls: number; busyPolls: number; sleeps: number }[];
+  listenForHandover(path: string): void;
+  takeOver(path: string, timeoutMs: number): TakeoverSummary;
+  finishTakeover(): number;
+}
+
+/** What a takeover received from the previous memswitchd. */
+export interface TakeoverSummary {
+  listeners: number;
+  sessions: number;
 }
 
 export interface MemifClientConfig {

@@ -40,7 +40,8 @@ export type SwitchEventKind =
   | 'interface_created'
   | 'interface_deleted'
   | 'network_created'
-  | 'network_deleted';
+  | 'network_deleted'
+  | 'handed_over';
 
 export interface SwitchEvent {
   timeUnixMs: number;
@@ -73,6 +74,7 @@ const nativeEventKinds: Record<NativeEvent['kind'], SwitchEventKind> = {
   disconnected: 'peer_disconnected',
   protocol_error: 'protocol_error',
   worker_stalled: 'worker_stalled',
+  handed_over: 'handed_over',
 };
 
 /** zod in, a domain error naming the field out. */

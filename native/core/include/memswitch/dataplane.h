@@ -79,7 +79,8 @@ struct WorkerInfo {
   uint64_t sleeps;  // times it went to sleep for lack of traffic (adaptive polling)
 };
 
-enum class EventKind { kConnected, kDisconnected, kProtocolError, kWorkerStalled };
+// kHandedOver: a new memswitchd took this one's memif sessions; this one should exit.
+enum class EventKind { kConnected, kDisconnected, kProtocolError, kWorkerStalled, kHandedOver };
 struct Event {
   EventKind kind;
   std::string interface;  // empty when not known yet
@@ -87,6 +88,11 @@ struct Event {
   std::string detail;
 };
 using EventHandler = std::function<void(const Event&)>;  // called on the control thread
+
+struct TakeoverSummary {
+  uint32_t listeners = 0;
+  uint32_t sessions = 0;
+};
 
 class Dataplane {
  public:
@@ -129,6 +135,20 @@ class Dataplane {
   virtual std::vector<SocketInfo> sockets() = 0;
   virtual std::vector<WorkerInfo> workers() = 0;
   virtual uint64_t fib_evictions() = 0;
+
+  // Planned restarts that keep memif peers connected (DPDK's net_memif never reconnects).
+  // The running process serves takeover requests on `path` (a filesystem socket, 0600).
+  // When it has handed its sessions over it emits kHandedOver and stops forwarding on
+  // them; its stop() then neither disconnects peers nor removes socket files.
+  virtual Status listen_for_handover(const std::string& path) = 0;
+  // The new process, before start() and before adding interfaces: takes the listening
+  // sockets and live memif sessions of the process serving `path`, then waits up to
+  // `timeout` for that process to exit. add_memif() adopts them by socket and id,
+  // validating each like a fresh handshake. kNotFound when nobody serves `path`.
+  virtual Result<TakeoverSummary> take_over(const std::string& path, std::chrono::milliseconds timeout) = 0;
+  // After the interfaces are added: disconnects the taken-over sessions and closes the
+  // listeners that no interface claimed. Returns the number of sessions disconnected.
+  virtual uint32_t finish_takeover() = 0;
 };
 
 }  // namespace memswitch

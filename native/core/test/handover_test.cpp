@@ -1,0 +1,135 @@
+// Planned restarts: a second Dataplane takes the live memif sessions and listeners of a
+// first one over the handover socket, while our client keeps sending, and the client
+// never sees its session end.
+#include <sys/stat.h>
+
+#include <future>
+
+#include "test_util.h"
+
+using namespace memswitch;
+using namespace memswitch::test;
+
+namespace {
+constexpr Mac kMacA = 0x020000000001, kMacB = 0x020000000002;
+
+std::string handover_path() {
+  static int n = 0;
+  return "/tmp/msw-handover-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".sock";
+}
+
+std::unique_ptr<Dataplane> make_dataplane() {
+  DataplaneOptions o;
+  o.handshake_timeout_ms = 1000;
+  auto r = Dataplane::create(o);
+  EXPECT_TRUE(r);
+  return r ? std::move(*r) : nullptr;
+}
+
+uint32_t add(Dataplane& dp, uint32_t net, const std::string& name, const std::string& socket, uint32_t id) {
+  MemifInterfaceConfig c;
+  c.name = name;
+  c.network = net;
+  c.socket = socket;
+  c.id = id;
+  auto r = dp.add_memif(c);
+  EXPECT_TRUE(r) << (r ? "" : r.error().message);
+  return r ? *r : 0;
+}
+}  // namespace
+
+TEST(Handover, NewProcessTakesLiveSessionsWithoutLosingAFrame) {
+  const std::string path = handover_path();
+  const std::string sock = unique_socket("handover");
+  auto old_dp = make_dataplane();
+  std::promise<std::string> handed_over;
+  old_dp->set_event_handler([&](const Event& e) {
+    if (e.kind == EventKind::kHandedOver) handed_over.set_value(e.detail);
+  });
+  const uint32_t old_net = *old_dp->add_network("blue");
+  add(*old_dp, old_net, "a", sock, 0);
+  add(*old_dp, old_net, "b", sock, 1);
+  add(*old_dp, old_net, "gone", sock, 2);  // not in the new process's config
+  ASSERT_TRUE(old_dp->listen_for_handover(path));
+  ASSERT_TRUE(old_dp->start());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  auto a = connect_client(sock, 0);
+  auto b = connect_client(sock, 1);
+  auto gone = connect_client(sock, 2);
+  ASSERT_TRUE(a && b && gone);
+  TrafficEngine e;
+  constexpr uint64_t kFrames = 60000;
+  e.add_generator(a.get(), {.pps = 100000, .count = kFrames, .src = kMacA, .dst = kMacB});
+  const size_t sink = e.add_sink(b.get(), {});
+  e.start();
+  ASSERT_TRUE(eventually([&] { return e.stats(sink).rx_packets > 5000; }));
+
+  // The new process: takes over before it starts or adds anything.
+  auto new_dp = make_dataplane();
+  auto takeover = std::async(std::launch::async, [&] { return new_dp->take_over(path, std::chrono::milliseconds(5000)); });
+  auto handed = handed_over.get_future();
+  ASSERT_EQ(handed.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(handed.get(), "3 memif sessions and 1 sockets handed over");
+  const uint64_t at_handover = e.stats(sink).rx_packets;
+  old_dp->stop();  // what the old process does on kHandedOver: exit, telling nobody
+  Result<TakeoverSummary> taken = takeover.get();
+  ASSERT_TRUE(taken) << taken.error().message;
+  EXPECT_EQ(taken->sessions, 3u);
+  EXPECT_EQ(taken->listeners, 1u);
+  EXPECT_EQ(old_dp->add_memif({}).error().code, Errc::kBusy);
+
+  const uint32_t net = *new_dp->add_network("blue");
+  const uint32_t ia = add(*new_dp, net, "a", sock, 0);
+  const uint32_t ib = add(*new_dp, net, "b", sock, 1);
+  ASSERT_TRUE(new_dp->start());
+  EXPECT_EQ(new_dp->finish_takeover(), 1u);  // "gone": told, disconnected
+
+  ASSERT_TRUE(eventually([&] { return e.generators_done() && e.stats(sink).rx_packets >= kFrames; }, std::chrono::seconds(10)))
+      << e.stats(sink).rx_packets << " of " << kFrames;
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  e.stop();
+  const TaskStats s = e.stats(sink);
+  EXPECT_LT(at_handover, kFrames);  // the handover happened mid-stream
+  // Ring indices carried over exactly: nothing lost, duplicated or reordered.
+  EXPECT_EQ(s.rx_packets, kFrames);
+  EXPECT_EQ(s.lost, 0u);
+  EXPECT_EQ(s.reordered, 0u);
+  EXPECT_TRUE(s.connected);
+  EXPECT_TRUE(a->poll_control());
+  EXPECT_TRUE(b->poll_control());
+  EXPECT_FALSE(gone->poll_control());
+  EXPECT_EQ(gone->disconnect_reason(), "interface not configured after restart");
+
+  const InterfaceInfo ia_info = *new_dp->interface_info(ia);
+  EXPECT_TRUE(ia_info.connected);
+  EXPECT_EQ(ia_info.peer_name, "memswitch-client");
+  EXPECT_EQ(ia_info.peer_if_name, "memif0");
+  EXPECT_GT(total(*new_dp->interface_info(ib), &InterfaceCounters::tx_packets), 0u);
+
+  // The socket itself came over: a client that reconnects later finds the new process.
+  gone.reset();
+  a->disconnect("bye");
+  ASSERT_TRUE(eventually([&] { return !new_dp->interface_info(ia)->connected; }));
+  auto again = connect_client(sock, 0);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(eventually([&] { return new_dp->interface_info(ia)->connected; }));
+  new_dp->stop();
+  EXPECT_NE(stat(path.c_str(), &st), 0);
+}
+
+TEST(Handover, NobodyToTakeOverFrom) {
+  auto dp = make_dataplane();
+  Result<TakeoverSummary> r = dp->take_over(handover_path(), std::chrono::milliseconds(500));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kNotFound);
+}
+
+TEST(Handover, AbstractHandoverSocketIsRefused) {
+  auto dp = make_dataplane();
+  Status s = dp->listen_for_handover("@msw-handover");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, Errc::kInvalidArgument);
+}

@@ -9,7 +9,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Testpmd, dpdkAvailable } from '../../bench/testpmd.js';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
-import { Daemon } from '../helpers/daemon.js';
+import { Daemon, repoRoot } from '../helpers/daemon.js';
+import { Netns } from '../helpers/netns.js';
 import { addon } from '../helpers/switch.js';
 
 const MAC_A = '02:00:00:00:0a:01';
@@ -27,6 +28,7 @@ interfaces:
 `;
 
 const daemons: Daemon[] = [];
+const net = new Netns();
 let testpmd: Testpmd | undefined;
 let client: MemswitchClient | undefined;
 
@@ -41,6 +43,7 @@ afterEach(async () => {
   await testpmd?.stop();
   testpmd = undefined;
   for (const d of daemons.splice(0)) await d.stop('SIGTERM');
+  net.cleanup();
 });
 
 async function until(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -117,15 +120,35 @@ describe('memswitchd --takeover', () => {
     const old = await start(['--takeover']);
     expect(old.lines.some((l) => l.msg === 'no memswitchd to take over from')).toBe(true);
     const peer = new addon.MemifClient({ socket: sock, id: 0, hugepages: false });
+    // A pod's memif, as the CNI plugin makes it: an abstract socket inside the pod's netns,
+    // created over the API (so it comes back from the state database), with a workload
+    // in that netns that reports if its session ever ends.
+    const pod = net.add('takeover');
+    const podSock = `@msw-takeover-${process.pid}`;
+    client = await connect(old.apiSocket);
+    await client.createInterface({ spec: { name: 'p0', network: 'blue', kind: 'memif', memif: { socket: podSock, id: 0, netns: pod.path } } });
+    client.close();
+    client = undefined;
+    const workload = net.spawn(pod.name, [process.execPath, '-e', `
+      const m = require(${JSON.stringify(path.join(repoRoot, 'build/addon/Release/memswitch.node'))});
+      const c = new m.MemifClient({ socket: ${JSON.stringify(podSock)}, id: 0, hugepages: false });
+      console.log('ready');
+      setInterval(() => { if (!c.pollControl()) { console.log('disconnected'); process.exit(1); } }, 20);`]);
+    let out = '';
+    workload.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await until(async () => out.includes('ready'), 10_000, 'the pod workload connected');
     try {
       const next = await start(['--takeover']);
-      expect(await next.waitFor((l) => l.msg === 'took over from the previous memswitchd')).toMatchObject({ sessions: 1, listeners: 1 });
+      expect(await next.waitFor((l) => l.msg === 'took over from the previous memswitchd')).toMatchObject({ sessions: 2, listeners: 2 });
       await until(async () => old.proc.exitCode !== null, 5000, 'the old daemon to exit by itself');
       expect(old.proc.exitCode).toBe(0);
       expect(peer.pollControl()).toBe(true); // no DISCONNECT reached the peer
       client = await connect(next.apiSocket);
       expect((await client.getInterface({ name: 'm0' })).interface.state).toMatchObject({ connected: true, peerName: 'memswitch-client' });
       expect((await client.getInterface({ name: 'm1' })).interface.state.connected).toBe(false);
+      expect((await client.getInterface({ name: 'p0' })).interface.state).toMatchObject({ connected: true, peerName: 'memswitch-client' });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(out).not.toMatch(/disconnected/);
     } finally {
       peer.close();
     }

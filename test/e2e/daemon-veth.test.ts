@@ -34,7 +34,20 @@ interfaces:
   expect((await daemon.stop('SIGTERM')).code).toBe(0);
   expect(xdpProgram(host)).toBeUndefined(); // the program is detached on shutdown
 
+  const ifindex = (ns: string) => (JSON.parse(net.exec(ns, ['ip', '-j', 'link', 'show', 'dev', 'eth0'])) as { ifindex: number; mtu: number }[])[0]!;
+  const before = ifindex(a.name);
+  // An address lost while memswitchd was down is put back on start.
+  net.exec(a.name, ['ip', 'addr', 'flush', 'dev', 'eth0']);
   daemon = await Daemon.start(config);
   expect(net.exec(a.name, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.76.0.2'])).toMatch(/3 received/);
   expect(linkExists(host)).toBe(true);
+  // The intact pair was kept, not replaced: the container's interface never went away.
+  expect(ifindex(a.name)).toEqual(before);
+
+  // A changed configuration replaces the pair.
+  await daemon.stop('SIGTERM');
+  daemon = await Daemon.start(config.replace('mac: "02:00:00:76:00:01" }', 'mac: "02:00:00:76:00:01", mtu: 1400 }'));
+  expect(ifindex(a.name)).toMatchObject({ mtu: 1400 });
+  expect(ifindex(a.name).ifindex).not.toBe(before.ifindex);
+  expect(net.exec(a.name, ['ping', '-c', '2', '-i', '0.2', '-W', '2', '10.76.0.2'])).toMatch(/2 received/);
 });

@@ -52,24 +52,67 @@ export function deleteVeth(name: string): void {
   deleteLink(hostIfname(name));
 }
 
-/** Creates and configures the pair; returns the host end for the AF_XDP attachment. */
+interface IpLink {
+  ifindex: number;
+  link_index?: number; // a veth's peer, in the other namespace
+  mtu: number;
+  address: string;
+}
+
+function ipLink(netns: string | undefined, ifname: string): IpLink | undefined {
+  const cmd = netns ? ['nsenter', `--net=${netns}`, 'ip'] : ['ip'];
+  try {
+    const out = execFileSync(cmd[0]!, [...cmd.slice(1), '-j', 'link', 'show', 'dev', ifname], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    return (JSON.parse(out.toString()) as IpLink[])[0];
+  } catch {
+    return undefined;
+  }
+}
+
+// The pair a previous run of memswitchd made for this interface, still joined and as
+// configured: it is kept, so a restart (planned or not) leaves the container's interface
+// and its connections alone instead of replacing it.
+function intactPair(cfg: VethInterface, host: string): boolean {
+  if (!linkExists(host)) return false;
+  const h = ipLink(undefined, host);
+  const c = ipLink(cfg.netns, cfg.ifname);
+  return (
+    h !== undefined &&
+    c !== undefined &&
+    h.link_index === c.ifindex &&
+    c.link_index === h.ifindex &&
+    h.mtu === cfg.mtu &&
+    c.mtu === cfg.mtu &&
+    (!cfg.mac || c.address === cfg.mac.toLowerCase())
+  );
+}
+
+/** Creates and configures the pair, or keeps an intact one from a previous run; returns
+ * the host end for the AF_XDP attachment. */
 export function createVeth(cfg: VethInterface): string {
   if (!existsSync(cfg.netns)) throw new InvalidConfigError(`netns: ${cfg.netns} does not exist`, 'netns');
   const host = hostIfname(cfg.name);
+  const kept = intactPair(cfg, host);
   const peer = tempPeerName(cfg.name);
-  deleteVeth(cfg.name);
-  deleteLink(peer);
+  if (!kept) {
+    deleteVeth(cfg.name);
+    deleteLink(peer);
+  }
   try {
-    run('ip', ['link', 'add', host, 'mtu', String(cfg.mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(cfg.mtu)]);
-    run('ip', ['link', 'set', peer, 'netns', cfg.netns]);
+    if (!kept) {
+      run('ip', ['link', 'add', host, 'mtu', String(cfg.mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(cfg.mtu)]);
+      run('ip', ['link', 'set', peer, 'netns', cfg.netns]);
+    }
+    // A kept pair gets the same configuration again, idempotently ("replace"): what
+    // drifted while memswitchd was down is repaired.
+    const verb = kept ? 'replace' : 'add';
     const inside = [
-      `link set ${peer} name ${cfg.ifname}`,
-      ...(cfg.mac ? [`link set ${cfg.ifname} address ${cfg.mac}`] : []),
+      ...(kept ? [] : [`link set ${peer} name ${cfg.ifname}`, ...(cfg.mac ? [`link set ${cfg.ifname} address ${cfg.mac}`] : [])]),
       `link set ${cfg.ifname} up`,
       // IPv6 without duplicate address detection: IPAM made the address unique, and DAD
       // would leave it tentative (unusable) for a second or more after ADD returned.
-      ...cfg.addresses.map((a) => `addr add ${a} dev ${cfg.ifname}${a.includes(':') ? ' nodad' : ''}`),
-      ...cfg.routes.map((r) => `route add ${r.dst}${r.via ? ` via ${r.via}` : ''} dev ${cfg.ifname}`),
+      ...cfg.addresses.map((a) => `addr ${verb} ${a} dev ${cfg.ifname}${a.includes(':') ? ' nodad' : ''}`),
+      ...cfg.routes.map((r) => `route ${verb} ${r.dst}${r.via ? ` via ${r.via}` : ''} dev ${cfg.ifname}`),
     ];
     try {
       run('nsenter', [`--net=${cfg.netns}`, 'ip', '-batch', '-'], inside.join('\n') + '\n');

@@ -908,7 +908,8 @@ class DataplaneImpl final : public Dataplane {
   void on_handover_request() {
     const int fd = accept4(handover_fd_, nullptr, nullptr, SOCK_CLOEXEC);  // blocking: a short, bounded exchange
     if (fd < 0) return;
-    Result<handover::Record> req = handover::recv_record(fd, kHandoverTimeout);
+    // A successor asks at once; anything else must not hold the control thread long.
+    Result<handover::Record> req = handover::recv_record(fd, std::chrono::milliseconds(1000));
     if (!req || req->type != handover::RecordType::kRequest || handed_over_) {
       close(fd);
       return;

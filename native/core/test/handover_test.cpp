@@ -1,10 +1,14 @@
 // Planned restarts: a second Dataplane takes the live memif sessions and listeners of a
 // first one over the handover socket, while our client keeps sending, and the client
 // never sees its session end.
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <future>
 
+#include "../src/handover.h"
+#include "memswitch/unix_socket.h"
 #include "test_util.h"
 
 using namespace memswitch;
@@ -132,4 +136,66 @@ TEST(Handover, AbstractHandoverSocketIsRefused) {
   Status s = dp->listen_for_handover("@msw-handover");
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, Errc::kInvalidArgument);
+}
+
+// A successor that dies after receiving the sessions but before acknowledging them (or
+// a stranger speaking garbage on the handover socket): the running process keeps every
+// session and keeps forwarding.
+TEST(Handover, UnacknowledgedHandoverKeepsEverything) {
+  const std::string path = handover_path();
+  const std::string sock = unique_socket("handover-abort");
+  auto dp = make_dataplane();
+  std::atomic<int> handed{0}, failed{0};
+  dp->set_event_handler([&](const Event& e) {
+    if (e.kind == EventKind::kHandedOver) handed++;
+    if (e.kind == EventKind::kProtocolError) failed++;
+  });
+  const uint32_t net = *dp->add_network("blue");
+  const uint32_t ia = add(*dp, net, "a", sock, 0);
+  add(*dp, net, "b", sock, 1);
+  ASSERT_TRUE(dp->listen_for_handover(path));
+  ASSERT_TRUE(dp->start());
+  auto a = connect_client(sock, 0);
+  auto b = connect_client(sock, 1);
+  ASSERT_TRUE(a && b);
+  TrafficEngine e;
+  constexpr uint64_t kFrames = 40000;
+  e.add_generator(a.get(), {.pps = 100000, .count = kFrames, .src = kMacA, .dst = kMacB});
+  const size_t sink = e.add_sink(b.get(), {});
+  e.start();
+
+  {  // garbage: not a takeover request
+    Result<int> c = connect_seqpacket(*SocketAddress::parse(path));
+    ASSERT_TRUE(c);
+    const char junk[] = "not a handover record";
+    ASSERT_EQ(send(*c, junk, sizeof junk, MSG_NOSIGNAL), ssize_t(sizeof junk));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    close(*c);
+  }
+  {  // a successor that takes everything and then dies without acknowledging
+    Result<int> c = connect_seqpacket(*SocketAddress::parse(path));
+    ASSERT_TRUE(c);
+    fcntl(*c, F_SETFL, fcntl(*c, F_GETFL) & ~O_NONBLOCK);
+    ASSERT_TRUE(handover::send_record(*c, handover::RecordType::kRequest));
+    int sessions = 0;
+    for (;;) {
+      Result<handover::Record> r = handover::recv_record(*c, std::chrono::milliseconds(2000));
+      ASSERT_TRUE(r) << r.error().message;
+      if (r->type == handover::RecordType::kEnd) break;
+      if (r->type == handover::RecordType::kSession) ++sessions, handover::close_fds(r->session.fds);
+      if (r->type == handover::RecordType::kListener) close(r->listener.fd);
+    }
+    EXPECT_EQ(sessions, 2);
+    close(*c);
+  }
+  ASSERT_TRUE(eventually([&] { return failed.load() == 1; }));
+  EXPECT_EQ(handed.load(), 0);
+  ASSERT_TRUE(eventually([&] { return e.generators_done() && e.stats(sink).rx_packets >= kFrames; }, std::chrono::seconds(10)))
+      << e.stats(sink).rx_packets;
+  e.stop();
+  EXPECT_EQ(e.stats(sink).lost, 0u);
+  EXPECT_TRUE(a->poll_control());
+  EXPECT_TRUE(dp->interface_info(ia)->connected);
+  EXPECT_EQ(dp->interface_info(ia)->connects, 1u);
+  dp->stop();
 }

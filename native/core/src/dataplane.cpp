@@ -649,9 +649,12 @@ class DataplaneImpl final : public Dataplane {
       if (c->state != Conn::State::kConnected && now > c->deadline) doomed.push_back({id, ProtocolError::handshake_timeout});
       if (c->state == Conn::State::kConnected && c->iface >= 0 && !handed_over_) {
         Interface& i = ifaces_[uint32_t(c->iface)];
-        if (i.session && i.session->bad_peer.load()) doomed.push_back({id, ProtocolError::bad_ring_index});
+        // A truncated region comes first: the zero pages that replaced it also make ring
+        // indices look out of range, and the truncation is the cause worth reporting.
         if (i.session && std::any_of(i.session->regions.begin(), i.session->regions.end(), [](const SharedMemory& r) { return r.faulted(); }))
           doomed.push_back({id, ProtocolError::bad_region});
+        else if (i.session && i.session->bad_peer.load())
+          doomed.push_back({id, ProtocolError::bad_ring_index});
       }
     }
     for (auto& [id, why] : doomed) {

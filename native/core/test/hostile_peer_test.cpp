@@ -15,7 +15,7 @@ using memif::Msg;
 using memif::MsgType;
 
 namespace {
-constexpr Mac kMacA = 0x020000000001, kMacB = 0x020000000002;
+constexpr Mac kMacA = 0x020000000001, kMacB = 0x020000000002, kMacC = 0x020000000003;
 
 // A raw control-channel peer that says exactly what the test tells it to.
 struct RawPeer {
@@ -301,12 +301,17 @@ TEST_F(Hostile, PeerTruncatingItsMemoryIsDisconnectedNotFatal) {
   cfg.seal_memory = false;  // DPDK sends unsealed regions too
   auto h = connect_client(sock, 2, cfg);
   ASSERT_TRUE(h);
+  // Its own client: `a` already transmits from the fixture's engine, and two threads
+  // producing on one ring would corrupt it.
+  sw.add("c", sock, 3);
+  auto c = connect_client(sock, 3);
+  ASSERT_TRUE(c);
   // Keep only the first page (ring headers); the buffers the switch writes into are gone.
   ASSERT_EQ(ftruncate(h->memory_fd(), 4096), 0);
-  // Broadcasts from the good client flood to the hostile one: the switch writes into the
+  // Broadcasts from a good client flood to the hostile one: the switch writes into the
   // truncated buffers, which would be SIGBUS without the guard.
   TrafficEngine flood;
-  flood.add_generator(a.get(), {.pps = 100000, .count = 2000, .src = kMacA, .dst = 0xFFFFFFFFFFFF});
+  flood.add_generator(c.get(), {.pps = 100000, .count = 2000, .src = kMacC, .dst = 0xFFFFFFFFFFFF});
   flood.start();
   ASSERT_TRUE(eventually([&] { return !sw.info(ih).connected; }));
   flood.stop();

@@ -24,14 +24,26 @@
 # from elsewhere. With --network host set MEMSWITCH_METRICS_LISTEN=127.0.0.1:9464.
 #
 # Debian 12 with Node 20 (Debian's own nodejs is 18, below our engines range).
+# Build stage: the set-up script CI uses, in its runtime profile (no test peers).
+FROM node:20-bookworm-slim AS build
+WORKDIR /opt/memswitch
+# Native modules (better-sqlite3) build against the headers the node image ships, so the
+# build needs the npm registry and Debian's mirrors only (no header or prebuild downloads).
+ENV npm_config_nodedir=/usr/local
+COPY . .
+RUN scripts/setup.sh --runtime && npm prune --omit=dev \
+  && rm -rf build/addon/CMakeFiles build/addon/*.ninja* node_modules/better-sqlite3/deps
+
+# Run stage: the built tree and the shared libraries it loads, no compilers.
 FROM node:20-bookworm-slim
 WORKDIR /opt/memswitch
-COPY . .
-RUN scripts/setup.sh && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libxdp1 libbpf1 iproute2 ethtool \
+  && rm -rf /var/lib/apt/lists/* \
   && useradd --system --uid 10001 --home-dir /var/lib/memswitch memswitch \
   && mkdir -p /run/memswitch /var/lib/memswitch \
   && chown memswitch:memswitch /run/memswitch /var/lib/memswitch \
   && ln -s /opt/memswitch/bin/memswitch /usr/local/bin/memswitch
+COPY --from=build /opt/memswitch /opt/memswitch
 ENV MEMSWITCH_METRICS_LISTEN=0.0.0.0:9464
 VOLUME ["/run/memswitch", "/var/lib/memswitch"]
 EXPOSE 9464

@@ -2,10 +2,20 @@
 # One idempotent set-up step for npm start, npm test, npm run bench, .ci/run and the
 # Dockerfile: installs missing Debian packages and node modules, and rebuilds the
 # addon and the TypeScript only when their sources changed. A no-op run takes < 1 s.
+# `--runtime` (the Dockerfile) installs only what building and running memswitchd
+# needs: no test peers (DPDK, podman, cnitool, iperf3), no C++ unit tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(cmake g++ make ninja-build pkg-config libgtest-dev iproute2 dpdk dpdk-dev libxdp-dev libbpf-dev ethtool iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc busybox-static)
+RUNTIME_ONLY=0
+[ "${1:-}" = --runtime ] && RUNTIME_ONLY=1
+
+# Building the addon (and better-sqlite3 from source when no prebuilt binary can be
+# fetched: python3 for node-gyp), and what memswitchd runs: iproute2/ethtool (veth
+# set-up), util-linux's nsenter, libxdp/libbpf (AF_XDP).
+APT_PACKAGES=(cmake g++ make ninja-build pkg-config python3 libxdp-dev libbpf-dev iproute2 ethtool util-linux)
+# Tests and benchmarks: their peers and tools.
+((RUNTIME_ONLY)) || APT_PACKAGES+=(libgtest-dev dpdk dpdk-dev iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc busybox-static)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -49,7 +59,9 @@ fi
 
 if stale addon build/addon/Release/memswitch.node native; then
   echo "setup: building the native addon" >&2
-  npx cmake-js compile --directory native --out build/addon --parallel "$(nproc)" >build/addon-build.log 2>&1 \
+  tests=ON
+  ((RUNTIME_ONLY)) && tests=OFF
+  npx cmake-js compile --directory native --out build/addon --parallel "$(nproc)" --CDMEMSWITCH_TESTS=$tests >build/addon-build.log 2>&1 \
     || { tail -50 build/addon-build.log >&2; echo "setup: addon build failed (full log: build/addon-build.log)" >&2; exit 1; }
   record addon
 fi
@@ -70,4 +82,4 @@ fi
 
 # cnitool (libcni's client) for the CNI tests, built offline from Debian's source package.
 # Needs the network once (apt-get source); without it the cnitool test fails, saying so.
-if [ "$(id -u)" = 0 ]; then scripts/install-cnitool.sh || echo "setup: could not build cnitool; the cnitool test will fail" >&2; fi
+if ((!RUNTIME_ONLY)) && [ "$(id -u)" = 0 ]; then scripts/install-cnitool.sh || echo "setup: could not build cnitool; the cnitool test will fail" >&2; fi

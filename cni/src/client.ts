@@ -50,6 +50,7 @@ export class DaemonClient {
   detach = (req: m.DetachRequest): Promise<m.DetachResponse> => this.call('AttachmentService', 'Detach', req);
   get = (req: m.GetAttachmentRequest): Promise<m.GetAttachmentResponse> => this.call('AttachmentService', 'GetAttachment', req);
   list = (req: m.ListAttachmentsRequest): Promise<m.ListAttachmentsResponse> => this.call('AttachmentService', 'ListAttachments', req);
+  info = (): Promise<m.GetDaemonInfoResponse> => this.call('DaemonService', 'GetDaemonInfo', {});
   gc = (req: m.GcAttachmentsRequest): Promise<m.GcAttachmentsResponse> => this.call('AttachmentService', 'GcAttachments', req);
 
   close(): void {

@@ -174,6 +174,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     'memswitchd running',
   );
 
+  const stopWatch = sw.watchWorkers();
   const last = new Map<string, string>();
   const timer = setInterval(() => {
     summarize(dp, log, last);
@@ -187,6 +188,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     if (stopping) return;
     stopping = true;
     clearInterval(timer);
+    stopWatch();
     log.info({ signal }, 'shutting down');
     api.close();
     metricsServer?.close();

@@ -88,6 +88,7 @@ void Worker::run() {
     const auto& mine = t->per_worker[index_];
     if (mine.empty()) {
       idle_wait(100);  // nothing to poll: the control thread wakes us when that changes
+      bump(polls_);    // a pass all the same: polls advancing is how the daemon sees we live
       continue;
     }
     const uint32_t now = sh_.now_s->load(std::memory_order_relaxed);

@@ -130,6 +130,7 @@ export interface WorkerStats {
   polls: number;
   busyPolls: number;
   busyRatio: number;
+  stalled: boolean;
 }
 
 export interface SocketErrors {

@@ -265,7 +265,7 @@ export async function main(argv: string[]): Promise<number> {
       run(async (g) => {
         const r = await api(g).getDaemonInfo();
         emit(g, r.workers, () =>
-          table(['WORKER', 'CPU', 'POLLS', 'BUSY POLLS', 'BUSY'], r.workers.map((w) => [w.index, w.cpu < 0 ? '-' : w.cpu, w.polls, w.busyPolls, `${(w.busyRatio * 100).toFixed(1)}%`])),
+          table(['WORKER', 'CPU', 'POLLS', 'BUSY POLLS', 'BUSY', 'STATE'], r.workers.map((w) => [w.index, w.cpu < 0 ? '-' : w.cpu, w.polls, w.busyPolls, `${(w.busyRatio * 100).toFixed(1)}%`, w.stalled ? 'STALLED' : 'ok'])),
         );
       }),
     );

@@ -13,6 +13,7 @@ import type { NativeEvent } from '../dataplane/native.js';
 import type { Logger } from '../log.js';
 import type { Store, StoredStaticMac } from '../store/store.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
+import { WorkerWatch } from './worker-watch.js';
 
 /** Where an interface is defined: the config file, the API, or a CNI attachment. */
 export type Source = 'config' | 'api' | 'cni';
@@ -59,6 +60,7 @@ export interface WorkerView {
   busyPolls: number;
   busyRatio: number;
   sleeps: number; // adaptive polling: times it slept for lack of traffic
+  stalled: boolean; // no progress for STALL_AFTER_MS: stuck inside a poll
 }
 
 export interface StatsView {
@@ -108,6 +110,7 @@ export class Switch {
   private readonly staticMacs = new Map<string, StoredStaticMac>();
   private readonly listeners = new Set<(e: SwitchEvent) => void>();
   private readonly log: Logger;
+  private readonly watch: WorkerWatch;
 
   constructor(
     private readonly dp: Dataplane,
@@ -118,6 +121,20 @@ export class Switch {
     dp.onEvent((e) =>
       this.emit({ kind: nativeEventKinds[e.kind], interface: e.interface || undefined, socket: e.socket || undefined, detail: e.detail || undefined }),
     );
+    this.watch = new WorkerWatch(
+      () => dp.workers(),
+      (worker, stalled, forMs) => {
+        if (stalled) this.emit({ kind: 'worker_stalled', detail: `worker ${worker} made no progress for ${forMs} ms` });
+        else this.log.info({ worker, stalledMs: forMs }, 'worker making progress again');
+      },
+    );
+  }
+
+  /** Samples worker liveness every `intervalMs` until the returned function is called. */
+  watchWorkers(intervalMs = 500): () => void {
+    const timer = setInterval(() => this.watch.check(), intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Receives every event until the returned function is called. */
@@ -369,7 +386,7 @@ export class Switch {
   // ---- counters ----
 
   workers(): WorkerView[] {
-    return this.dp.workers().map((w) => ({ ...w, busyRatio: w.polls > 0 ? w.busyPolls / w.polls : 0 }));
+    return this.dp.workers().map((w) => ({ ...w, busyRatio: w.polls > 0 ? w.busyPolls / w.polls : 0, stalled: this.watch.isStalled(w.index) }));
   }
 
   stats(): StatsView {

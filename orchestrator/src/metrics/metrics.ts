@@ -64,6 +64,9 @@ export function createMetrics(sw: Switch, version: string): Metrics {
   mirror('memswitch_worker_busy_polls_total', 'Poll iterations that found packets; busy ratio = rate(busy) / rate(polls).', ['worker'], (s, set) => {
     for (const w of s.workers) set({ worker: String(w.index) }, w.busyPolls);
   });
+  gauge('memswitch_worker_stalled', '1 while a worker has made no progress for 2 s (stuck inside a poll), else 0.', ['worker'], (s, set) => {
+    for (const w of s.workers) set({ worker: String(w.index) }, w.stalled ? 1 : 0);
+  });
   mirror('memswitch_worker_sleeps_total', 'Times an idle worker went to sleep on its queues (adaptive polling).', ['worker'], (s, set) => {
     for (const w of s.workers) set({ worker: String(w.index) }, w.sleeps);
   });

@@ -1,0 +1,89 @@
+// A worker that stops making progress, for real: the cgroup v1 freezer freezes just that
+// thread of memswitchd. The daemon notices within seconds (daemon info, the stalled
+// gauge, an event, CNI STATUS 51 for a network with containers) and notices again when
+// the thread thaws.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
+import { connect } from '../helpers/api.js';
+import { CniEnv } from '../helpers/cni.js';
+import { Daemon } from '../helpers/daemon.js';
+import { Netns } from '../helpers/netns.js';
+
+const FREEZER = '/sys/fs/cgroup/freezer';
+const cgroup = `${FREEZER}/msw-vitest-${process.pid}`;
+
+let env: CniEnv | undefined;
+let daemon: Daemon | undefined;
+let client: MemswitchClient | undefined;
+const net = new Netns();
+
+beforeAll(() => {
+  if (!existsSync(`${FREEZER}/tasks`)) throw new Error(`the worker-stall test needs the cgroup v1 freezer at ${FREEZER} to freeze one thread`);
+});
+afterEach(async () => {
+  thaw();
+  client?.close();
+  client = undefined;
+  await daemon?.stop('SIGTERM');
+  daemon = undefined;
+  net.cleanup();
+  env?.cleanup();
+});
+
+function freeze(pid: number, comm: string): void {
+  const tid = readdirSync(`/proc/${pid}/task`).find((t) => readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() === comm);
+  if (!tid) throw new Error(`no thread ${comm} in memswitchd`);
+  mkdirSync(cgroup, { recursive: true });
+  writeFileSync(`${cgroup}/tasks`, tid);
+  writeFileSync(`${cgroup}/freezer.state`, 'FROZEN');
+}
+
+function thaw(): void {
+  if (!existsSync(cgroup)) return;
+  writeFileSync(`${cgroup}/freezer.state`, 'THAWED');
+  for (const tid of readFileSync(`${cgroup}/tasks`, 'utf8').split('\n').filter(Boolean)) writeFileSync(`${FREEZER}/tasks`, tid);
+  rmdirSync(cgroup);
+}
+
+async function until(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stalledGauge(port: number): Promise<string | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return /^memswitch_worker_stalled\{worker="0"\} (\d+)$/m.exec(text)?.[1];
+}
+
+describe('a stalled worker', () => {
+  it('is reported by daemon info, the stalled gauge, an event and CNI STATUS, and cleared when it moves again', async () => {
+    env = new CniEnv();
+    daemon = await Daemon.start(env.daemonConfig(['msw-net']), env.daemonEnv());
+    client = await connect(daemon.apiSocket);
+    const status = env.conf({ cniVersion: '1.1.0' }, null);
+    const ns = net.add('stall');
+    expect(env.run({ command: 'ADD', containerId: 'ctr-stall', netns: ns.path, ifname: 'net1' }, status).code).toBe(0);
+    expect(env.run({ command: 'STATUS' }, status).code).toBe(0);
+    expect((await client.getDaemonInfo()).workers[0]).toMatchObject({ stalled: false });
+    expect(await stalledGauge(daemon.metricsPort!)).toBe('0');
+
+    freeze(daemon.proc.pid!, 'msw-worker-0');
+    await until(async () => (await client!.getDaemonInfo()).workers[0]!.stalled, 6000, 'the worker reported stalled');
+    expect(await stalledGauge(daemon.metricsPort!)).toBe('1');
+    expect(daemon.lines.some((l) => l.msg === 'worker stalled' && /worker 0 made no progress/.test(String(l.detail)))).toBe(true);
+    const r = env.run({ command: 'STATUS' }, status);
+    expect(r.json).toMatchObject({ code: 51, msg: expect.stringMatching(/datapath is stalled: worker 0 makes no progress; 1 attachment/) });
+    // A network with no containers yet cannot serve ADD: 50.
+    expect(env.run({ command: 'STATUS' }, { ...status, name: 'msw-empty', vswitchNetwork: 'msw-net' }).json).toMatchObject({ code: 50 });
+
+    thaw();
+    await until(async () => !(await client!.getDaemonInfo()).workers[0]!.stalled, 6000, 'the worker reported moving again');
+    expect(daemon.lines.some((l) => l.msg === 'worker making progress again')).toBe(true);
+    expect(env.run({ command: 'STATUS' }, status).code).toBe(0);
+    expect(env.run({ command: 'DEL', containerId: 'ctr-stall', netns: ns.path, ifname: 'net1' }, status).code).toBe(0);
+  });
+});

@@ -11,7 +11,7 @@ import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { Daemon, repoRoot } from '../helpers/daemon.js';
 import { Netns } from '../helpers/netns.js';
-import { addon } from '../helpers/switch.js';
+import { addon, eventually } from '../helpers/switch.js';
 
 const MAC_A = '02:00:00:00:0a:01';
 const MAC_B = '02:00:00:00:0a:02';
@@ -46,14 +46,6 @@ afterEach(async () => {
   net.cleanup();
 });
 
-async function until(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Frames the switch sent on an interface, from the stats snapshot. */
 async function txPackets(name: string): Promise<number> {
   const { snapshot } = await client!.getStats({});
@@ -86,7 +78,7 @@ describe('memswitchd --takeover', () => {
       memory: 'nohuge',
     });
     client = await connect(env.MEMSWITCH_API_SOCKET);
-    await until(async () => (await txPackets('m1')) > 100_000, 15_000, 'frames looping through the switch');
+    await eventually(async () => (await txPackets('m1')) > 100_000, 15_000, 'frames looping through the switch');
     client.close();
     client = undefined;
 
@@ -105,7 +97,7 @@ describe('memswitchd --takeover', () => {
     client = await connect(next.apiSocket);
     expect((await client.getInterface({ name: 'm0' })).interface.state).toMatchObject({ connected: true, connects: 1, peerInterface: expect.stringMatching(/net_memif/) });
     // Forwarding resumed in the new process: counters start at zero there and climb.
-    await until(async () => (await txPackets('m0')) > 100_000 && (await txPackets('m1')) > 100_000, 15_000, 'frames looping through the new daemon');
+    await eventually(async () => (await txPackets('m0')) > 100_000 && (await txPackets('m1')) > 100_000, 15_000, 'frames looping through the new daemon');
     const before = [testpmd.rxPackets(0), testpmd.rxPackets(1)];
     await testpmd.waitForSamples(testpmd.periods + 2, 10_000);
     expect(testpmd.rxPackets(0)).toBeGreaterThan(before[0]!);
@@ -136,11 +128,11 @@ describe('memswitchd --takeover', () => {
       setInterval(() => { if (!c.pollControl()) { console.log('disconnected'); process.exit(1); } }, 20);`]);
     let out = '';
     workload.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await until(async () => out.includes('ready'), 10_000, 'the pod workload connected');
+    await eventually(() => out.includes('ready'), 10_000, 'the pod workload connected');
     try {
       const next = await start(['--takeover']);
       expect(await next.waitFor((l) => l.msg === 'took over from the previous memswitchd')).toMatchObject({ sessions: 2, listeners: 2 });
-      await until(async () => old.proc.exitCode !== null, 5000, 'the old daemon to exit by itself');
+      await eventually(() => old.proc.exitCode !== null, 5000, 'the old daemon to exit by itself');
       expect(old.proc.exitCode).toBe(0);
       expect(peer.pollControl()).toBe(true); // no DISCONNECT reached the peer
       client = await connect(next.apiSocket);

@@ -9,6 +9,7 @@ import { connect } from '../helpers/api.js';
 import { CniEnv } from '../helpers/cni.js';
 import { Daemon } from '../helpers/daemon.js';
 import { Netns } from '../helpers/netns.js';
+import { eventually } from '../helpers/switch.js';
 
 const FREEZER = '/sys/fs/cgroup/freezer';
 const cgroup = `${FREEZER}/msw-vitest-${process.pid}`;
@@ -46,14 +47,6 @@ function thaw(): void {
   rmdirSync(cgroup);
 }
 
-async function until(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function stalledGauge(port: number): Promise<string | undefined> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return /^memswitch_worker_stalled\{worker="0"\} (\d+)$/m.exec(text)?.[1];
@@ -72,7 +65,7 @@ describe('a stalled worker', () => {
     expect(await stalledGauge(daemon.metricsPort!)).toBe('0');
 
     freeze(daemon.proc.pid!, 'msw-worker-0');
-    await until(async () => (await client!.getDaemonInfo()).workers[0]!.stalled, 6000, 'the worker reported stalled');
+    await eventually(async () => (await client!.getDaemonInfo()).workers[0]!.stalled, 6000, 'the worker reported stalled');
     expect(await stalledGauge(daemon.metricsPort!)).toBe('1');
     expect(daemon.lines.some((l) => l.msg === 'worker stalled' && /worker 0 made no progress/.test(String(l.detail)))).toBe(true);
     const r = env.run({ command: 'STATUS' }, status);
@@ -81,7 +74,7 @@ describe('a stalled worker', () => {
     expect(env.run({ command: 'STATUS' }, { ...status, name: 'msw-empty', vswitchNetwork: 'msw-net' }).json).toMatchObject({ code: 50 });
 
     thaw();
-    await until(async () => !(await client!.getDaemonInfo()).workers[0]!.stalled, 6000, 'the worker reported moving again');
+    await eventually(async () => !(await client!.getDaemonInfo()).workers[0]!.stalled, 6000, 'the worker reported moving again');
     expect(daemon.lines.some((l) => l.msg === 'worker making progress again')).toBe(true);
     expect(env.run({ command: 'STATUS' }, status).code).toBe(0);
     expect(env.run({ command: 'DEL', containerId: 'ctr-stall', netns: ns.path, ifname: 'net1' }, status).code).toBe(0);

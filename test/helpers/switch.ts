@@ -54,13 +54,13 @@ export class TestSwitch {
   }
 }
 
-export async function eventually(pred: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function eventually(pred: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (pred()) return;
+    if (await pred()) return;
     await new Promise((r) => setTimeout(r, 10));
   }
-  if (!pred()) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  if (!(await pred())) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 /** Starts the engine, waits until its generators finished and every sink has `expect` frames. */

@@ -1,7 +1,7 @@
 // bin/memswitch against a running memswitchd: every command, its --json parsed, and
 // the table output people read.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NativeMemifClient } from '../../orchestrator/src/dataplane/native.js';
@@ -129,6 +129,33 @@ describe('memswitch CLI', () => {
     const events = out.trimEnd().split('\n').map((l) => JSON.parse(l) as { kind: string; network: string });
     expect(events).toHaveLength(2);
     expect(events.every((e) => e.kind === 'EVENT_KIND_NETWORK_CREATED' && /^w\d+$/.test(e.network))).toBe(true);
+  });
+
+  it('doctor checks the node against what the kernel says, and fails when memswitchd is down', () => {
+    type Check = { name: string; verdict: string; detail: string; fix?: string };
+    const doctor = () => Object.fromEntries(json<Check[]>('doctor', '--cni-dir', `${dir}/no-cni`).map((c) => [c.name, c]));
+    const by = doctor();
+    expect(Object.keys(by)).toEqual(['kernel', 'hugepages', 'bpffs', 'capabilities', 'memlock', 'run directory', 'memswitchd', 'CNI plugin']);
+    const nrFile = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
+    const nr = readFileSync(nrFile, 'utf8').trim();
+    expect(by.hugepages!.detail).toContain(`${nr} reserved`);
+    const bpf = readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => / \/sys\/fs\/bpf bpf /.test(l));
+    expect(by.bpffs!.verdict).toBe(bpf ? 'ok' : 'warn');
+    expect(by.capabilities!.verdict).toBe('ok'); // tests run as root
+    expect(by.memswitchd).toMatchObject({ verdict: 'ok', detail: expect.stringMatching(/^\d+\.\d+\.\d+ on .*: \d+ interfaces, 1 workers/) });
+    expect(by['CNI plugin']).toMatchObject({ verdict: 'warn', fix: expect.stringContaining('memswitch install-cni') });
+
+    // No hugepages reserved: a warning that says how to reserve them.
+    writeFileSync(nrFile, '0');
+    try {
+      expect(doctor().hugepages).toMatchObject({ verdict: 'warn', detail: expect.stringContaining('0 reserved'), fix: expect.stringContaining('/proc/sys/vm/nr_hugepages') });
+    } finally {
+      writeFileSync(nrFile, nr);
+    }
+    expect(run('doctor').stdout).toMatch(/^CHECK +RESULT +DETAIL\n/);
+    const down = spawnSync(cli, ['--api', `${dir}/absent.sock`, 'doctor'], { encoding: 'utf8' });
+    expect(down.status).toBe(1);
+    expect(down.stdout).toMatch(/memswitchd +fail +not answering on .*absent\.sock/);
   });
 
   it('reports errors on stderr with the status and a non-zero exit', () => {

@@ -1,4 +1,5 @@
-// memswitch: the command line over the gRPC API (nothing else: no files, no addon).
+// memswitch: the command line over the gRPC API (no addon; only install-cni writes files
+// and doctor reads /proc and /sys).
 // Tables for people, --json for scripts (one JSON document per command, or one JSON
 // line per update for `watch`).
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import {
   type Interface,
   type StatsSnapshot,
 } from '../sdk/index.js';
+import { runDoctor } from './doctor.js';
 
 interface Globals {
   api: string;
@@ -401,6 +403,24 @@ export async function main(argv: string[]): Promise<number> {
       }),
     );
 
+  let exitCode = 0;
+  program
+    .command('doctor')
+    .description('check this node for what memswitchd needs (hugepages, bpffs, capabilities, ...) and say how to fix what is missing; run it as the user memswitchd runs as; exit 1 on a failure')
+    .option('--cni-dir <dir>', 'CNI plugin directory', '/opt/cni/bin')
+    .option('--conf-dir <dir>', 'CNI network config directory', '/etc/cni/net.d')
+    .action(
+      run(async (g, o: { cniDir: string; confDir: string }) => {
+        const checks = await runDoctor(api(g), g.api, { binDir: o.cniDir, confDir: o.confDir });
+        emit(g, checks, () =>
+          table(['CHECK', 'RESULT', 'DETAIL'], checks.map((c) => [c.name, c.verdict, c.detail])) +
+          checks.filter((c) => c.fix).map((c) => `\n${c.name}: ${c.fix}`).join('') +
+          (checks.some((c) => c.fix) ? '\n' : ''),
+        );
+        if (checks.some((c) => c.verdict === 'fail')) exitCode = 1;
+      }),
+    );
+
   const watch = program.command('watch').description('follow counters or events until interrupted');
   const follow = async <T>(stream: { cancel(): void } & AsyncIterable<T>, count: number | undefined, print: (t: T) => void): Promise<void> => {
     const stop = (): void => stream.cancel();
@@ -444,7 +464,7 @@ export async function main(argv: string[]): Promise<number> {
 
   try {
     await program.parseAsync(argv);
-    return 0;
+    return exitCode;
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 2; // commander printed it

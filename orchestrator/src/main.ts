@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { ConfigError, defaultConfigYaml, loadConfig } from './config/load.js';
+import { preflight } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { Dataplane, type InterfaceStatus } from './dataplane/dataplane.js';
 import { loadAddon } from './dataplane/native.js';
@@ -99,6 +100,11 @@ export function main(argv: string[]): void {
     return;
   }
 
+  if (opts.takeover) {
+    const problems = preflight(config);
+    for (const p of problems) process.stderr.write(`memswitchd: config: ${p} (not taking over: the running memswitchd keeps serving)\n`);
+    if (problems.length) process.exit(EXIT_CONFIG);
+  }
   void run(config, version, { takeover: opts.takeover ?? false, idleAfterHandover: opts.idleAfterHandover ?? false });
 }
 

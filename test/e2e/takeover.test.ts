@@ -52,8 +52,8 @@ async function txPackets(name: string): Promise<number> {
   return snapshot.interfaces.find((i) => i.interface === name)?.txPackets ?? 0;
 }
 
-async function start(args: string[] = []): Promise<Daemon> {
-  const d = await Daemon.start(config, env, args);
+async function start(args: string[] = [], cfg = config): Promise<Daemon> {
+  const d = await Daemon.start(cfg, env, args);
   daemons.push(d);
   return d;
 }
@@ -112,6 +112,12 @@ describe('memswitchd --takeover', () => {
     const old = await start(['--takeover']);
     expect(old.lines.some((l) => l.msg === 'no memswitchd to take over from')).toBe(true);
     const peer = new addon.MemifClient({ socket: sock, id: 0, hugepages: false });
+    // A successor whose config cannot start (a netdev that is not there) is refused
+    // before it asks for anything: the running daemon and its peers never notice.
+    const broken = `${config}  - { name: up9, kind: afxdp, network: blue, netdev: msw-missing0 }\n`;
+    await expect(start(['--takeover'], broken)).rejects.toThrow(/interfaces\.2\.netdev: msw-missing0 does not exist \(not taking over/);
+    expect(old.proc.exitCode).toBe(null);
+    expect(peer.pollControl()).toBe(true);
     // A pod's memif, as the CNI plugin makes it: an abstract socket inside the pod's netns,
     // created over the API (so it comes back from the state database), with a workload
     // in that netns that reports if its session ever ends.

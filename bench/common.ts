@@ -11,6 +11,20 @@ export function fmt(n: number, digits = 2): string {
   return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
 }
 
+/** A memswitchd config for a benchmark: one worker pinned to `cpu`, network blue with memif
+ * interfaces m0..m(n-1) on `dir`/memif.sock, and its API socket and state in `dir`. */
+export function benchDaemonConfig(dir: string, cpu: number, interfaces: number, logLevel = 'info'): string {
+  const memifs = Array.from({ length: interfaces }, (_, i) => `  - { name: m${i}, kind: memif, network: blue, socket: ${dir}/memif.sock, id: ${i} }\n`).join('');
+  return `dataplane: { workers: 1, cpus: [${cpu}] }
+networks: [{ name: blue }]
+interfaces:
+${memifs}api: { socket: ${dir}/api.sock }
+metrics: { enabled: false }
+store: { path: ${dir}/state.db }
+log: { level: ${logLevel} }
+`;
+}
+
 export interface Window {
   samples: number[]; // Mpps, both generator ports together, one per second
   loss: number; // 1 - Δrx/Δtx of the generator over the window

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../orchestrator/src/dataplane/native.js';
 import { MemswitchClient } from '../orchestrator/src/sdk/index.js';
+import { benchDaemonConfig } from './common.js';
 import { ensureHugepages } from './testpmd.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -30,20 +31,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
 
 async function startDaemon(dir: string): Promise<{ proc: ChildProcess; api: string }> {
   const config = path.join(dir, 'config.yaml');
-  writeFileSync(
-    config,
-    `dataplane: { workers: 1, cpus: [${WORKER_CPU}] }
-networks: [{ name: blue }]
-interfaces:
-  - { name: m0, kind: memif, network: blue, socket: ${dir}/memif.sock, id: 0 }
-  - { name: m1, kind: memif, network: blue, socket: ${dir}/memif.sock, id: 1 }
-  - { name: m2, kind: memif, network: blue, socket: ${dir}/memif.sock, id: 2 }
-api: { socket: ${dir}/api.sock }
-metrics: { enabled: false }
-store: { path: ${dir}/state.db }
-log: { level: warn }
-`,
-  );
+  writeFileSync(config, benchDaemonConfig(dir, WORKER_CPU, 3, 'warn'));
   const proc = spawn(path.join(repoRoot, 'bin/memswitchd'), ['--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
   const client = new MemswitchClient(`${dir}/api.sock`);
   for (let i = 0; ; i++) {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../orchestrator/src/dataplane/native.js';
-import { fmt } from './common.js';
+import { benchDaemonConfig, fmt } from './common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
@@ -51,18 +51,7 @@ async function main(): Promise<void> {
   const addon = loadAddon();
   const dir = mkdtempSync(path.join(tmpdir(), 'msw-bench-takeover-'));
   const config = path.join(dir, 'config.yaml');
-  writeFileSync(
-    config,
-    `dataplane: { workers: 1, cpus: [${WORKER_CPU}] }
-networks: [{ name: blue }]
-interfaces:
-  - { name: m0, kind: memif, network: blue, socket: ${dir}/memif.sock, id: 0 }
-  - { name: m1, kind: memif, network: blue, socket: ${dir}/memif.sock, id: 1 }
-api: { socket: ${dir}/api.sock }
-metrics: { enabled: false }
-store: { path: ${dir}/state.db }
-`,
-  );
+  writeFileSync(config, benchDaemonConfig(dir, WORKER_CPU, 2));
   let daemon = await startDaemon(config, []);
   // Deep rings: frames sent while no process polls wait there instead of being refused.
   const a = new addon.MemifClient({ socket: `${dir}/memif.sock`, id: 0, hugepages: false, log2RingSize: 14 });

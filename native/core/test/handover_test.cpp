@@ -2,6 +2,8 @@
 // first one over the handover socket, while our client keeps sending, and the client
 // never sees its session end.
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -203,5 +205,67 @@ TEST(Handover, UnacknowledgedHandoverKeepsEverything) {
   EXPECT_TRUE(a->poll_control());
   EXPECT_TRUE(dp->interface_info(ia)->connected);
   EXPECT_EQ(dp->interface_info(ia)->connects, 1u);
+  dp->stop();
+}
+
+// The other side of a takeover is checked like any memif peer: a session whose "region"
+// is not a memory file is refused when its interface adopts it, counted, and the peer
+// told, and the interface serves new clients as usual.
+TEST(Handover, BogusSessionIsRefusedLikeABadHandshake) {
+  const std::string path = handover_path();
+  const std::string sock = unique_socket("handover-bogus");
+  Result<int> listener = listen_seqpacket({path, false});
+  ASSERT_TRUE(listener);
+  int peer_pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, peer_pair), 0);
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  // A stand-in for the old process, speaking the handover protocol with bad contents.
+  std::thread old_side([&] {
+    pollfd p{*listener, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    const int c = accept4(*listener, nullptr, nullptr, SOCK_CLOEXEC);
+    ASSERT_GE(c, 0);
+    Result<handover::Record> req = handover::recv_record(c, std::chrono::milliseconds(2000));
+    ASSERT_TRUE(req && req->type == handover::RecordType::kRequest);
+    handover::SessionState s;
+    s.listener = sock;
+    s.id = 0;
+    s.peer_name = "impostor";
+    s.region_sizes = {1 << 20};
+    s.c2s = {{0, 0, 10, 0}};
+    s.s2c = {{0, 16384 + 64, 10, 0}};
+    s.fds = {peer_pair[1], pipe_fds[0], eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC)};
+    EXPECT_TRUE(handover::send_session(c, s));
+    EXPECT_TRUE(handover::send_record(c, handover::RecordType::kEnd));
+    Result<handover::Record> ack = handover::recv_record(c, std::chrono::milliseconds(2000));
+    EXPECT_TRUE(ack && ack->type == handover::RecordType::kAck);
+    close(s.fds[2]), close(s.fds[3]);
+    close(c);  // "exited"
+  });
+  auto dp = make_dataplane();
+  Result<TakeoverSummary> taken = dp->take_over(path, std::chrono::milliseconds(5000));
+  old_side.join();
+  close(*listener);
+  unlink(path.c_str());
+  ASSERT_TRUE(taken) << taken.error().message;
+  EXPECT_EQ(taken->sessions, 1u);
+
+  const uint32_t net = *dp->add_network("blue");
+  const uint32_t ia = add(*dp, net, "a", sock, 0);
+  ASSERT_TRUE(dp->start());
+  const InterfaceInfo info = *dp->interface_info(ia);
+  EXPECT_FALSE(info.connected);
+  EXPECT_EQ(info.protocol_errors[size_t(ProtocolError::bad_region)], 1u);
+  memif::Msg m;
+  Received r = recv_msg(peer_pair[0], &m);  // the peer was told why
+  ASSERT_EQ(r.status, RecvStatus::kMessage);
+  EXPECT_EQ(memif::MsgType(m.type), memif::MsgType::kDisconnect);
+  EXPECT_EQ(dp->finish_takeover(), 0u);
+  // The interface itself works: a real client connects.
+  auto client = connect_client(sock, 0);
+  ASSERT_TRUE(client);
+  EXPECT_TRUE(eventually([&] { return dp->interface_info(ia)->connected; }));
+  close(peer_pair[0]), close(pipe_fds[1]);
   dp->stop();
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../orchestrator/src/dataplane/native.js';
 import { MemswitchClient } from '../orchestrator/src/sdk/index.js';
-import { benchDaemonConfig } from './common.js';
+import { benchDaemonConfig, median } from './common.js';
 import { ensureHugepages } from './testpmd.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -27,7 +27,6 @@ const TRAFFIC_CPU = 1;
 const MAC_A = '02:00:00:00:0a:01';
 const MAC_B = '02:00:00:00:0b:01';
 const churnMac = (i: number): string => `02:cc:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 async function startDaemon(dir: string): Promise<{ proc: ChildProcess; api: string }> {
   const config = path.join(dir, 'config.yaml');

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../orchestrator/src/dataplane/native.js';
-import { benchDaemonConfig, fmt } from './common.js';
+import { benchDaemonConfig, fmt, median } from './common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
@@ -21,7 +21,6 @@ const PPS = 100_000;
 const WINDOW_MS = 1000;
 const WORKER_CPU = 0;
 const TRAFFIC_CPU = 1;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 interface Daemon {
   proc: ChildProcess;

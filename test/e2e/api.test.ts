@@ -12,19 +12,13 @@ import {
   type Event,
 } from '../../orchestrator/src/sdk/index.js';
 import { connect, healthCheck, reflectedServices } from '../helpers/api.js';
-import { Daemon } from '../helpers/daemon.js';
+import { Daemon, memifPairConfig } from '../helpers/daemon.js';
 import { addon, eventually, mac } from '../helpers/switch.js';
 import type { NativeMemifClient, NativeTrafficEngine } from '../../orchestrator/src/dataplane/native.js';
 
 const dir = `/run/msw-api-test-${process.pid}`;
 const sock = `${dir}/memif.sock`;
-const config = `
-dataplane: { workers: 1 }
-networks: [{ name: blue }]
-interfaces:
-  - { name: m0, kind: memif, network: blue, socket: ${sock}, id: 0 }
-  - { name: m1, kind: memif, network: blue, socket: ${sock}, id: 1 }
-`;
+const config = memifPairConfig(sock);
 
 let daemon: Daemon | undefined;
 let client: MemswitchClient | undefined;

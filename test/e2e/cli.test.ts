@@ -5,18 +5,13 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NativeMemifClient } from '../../orchestrator/src/dataplane/native.js';
-import { Daemon, repoRoot } from '../helpers/daemon.js';
+import { Daemon, memifPairConfig, repoRoot } from '../helpers/daemon.js';
 import { addon, mac, runUntil } from '../helpers/switch.js';
 
 const cli = path.join(repoRoot, 'bin/memswitch');
 const dir = `/run/msw-cli-test-${process.pid}`;
 const sock = `${dir}/memif.sock`;
-const config = `
-networks: [{ name: blue }]
-interfaces:
-  - { name: m0, kind: memif, network: blue, socket: ${sock}, id: 0 }
-  - { name: m1, kind: memif, network: blue, socket: ${sock}, id: 1 }
-`;
+const config = memifPairConfig(sock);
 
 let daemon: Daemon;
 const peers: NativeMemifClient[] = [];

@@ -43,25 +43,12 @@ function writeConflists(): string {
   const memswitch = { type: 'memswitch', apiSocket: env.apiSocket, spoolDir: env.spoolDir, vswitchNetwork: 'blue', timeoutMs: 5000 };
   writeFileSync(
     path.join(dir, '10-veth.conflist'),
-    JSON.stringify({
-      cniVersion: '1.0.0',
-      cniVersions: ['0.4.0', '1.0.0', '1.1.0'],
-      name: NET,
-      plugins: [
-        { ...memswitch, interface: 'veth', mtu: 1450, ipam: { type: 'host-local', ranges: [[{ subnet: '10.68.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: env.ipamDir } },
-        { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.arp_notify': '1' } },
-      ],
-    }),
+    env.conflist(NET, [
+      { ...memswitch, interface: 'veth', mtu: 1450, ipam: { type: 'host-local', ranges: [[{ subnet: '10.68.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: env.ipamDir } },
+      { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.arp_notify': '1' } },
+    ]),
   );
-  writeFileSync(
-    path.join(dir, '20-memif.conflist'),
-    JSON.stringify({
-      cniVersion: '1.0.0',
-      cniVersions: ['0.4.0', '1.0.0', '1.1.0'],
-      name: MEMIF_NET,
-      plugins: [{ ...memswitch, interface: 'memif', capabilities: { mac: true } }],
-    }),
-  );
+  writeFileSync(path.join(dir, '20-memif.conflist'), env.conflist(MEMIF_NET, [{ ...memswitch, interface: 'memif', capabilities: { mac: true } }]));
   return dir;
 }
 

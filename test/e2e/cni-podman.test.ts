@@ -53,11 +53,10 @@ function setUpPodman(): void {
   mkdirSync(netd);
   const memswitch = { type: 'memswitch', apiSocket: env.apiSocket, spoolDir: env.spoolDir, vswitchNetwork: 'blue', timeoutMs: 5000 };
   const ipam = (subnet: string) => ({ type: 'host-local', ranges: [[{ subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: env.ipamDir });
-  const list = (name: string, plugin: object) => JSON.stringify({ cniVersion: '1.0.0', cniVersions: ['0.4.0', '1.0.0', '1.1.0'], name, plugins: [plugin] });
-  writeFileSync(path.join(netd, `${VETH_NET}.conflist`), list(VETH_NET, { ...memswitch, interface: 'veth', ipam: ipam('10.69.0.0/24') }));
-  writeFileSync(path.join(netd, `${MEMIF_NET}.conflist`), list(MEMIF_NET, { ...memswitch, interface: 'memif' }));
+  writeFileSync(path.join(netd, `${VETH_NET}.conflist`), env.conflist(VETH_NET, [{ ...memswitch, interface: 'veth', ipam: ipam('10.69.0.0/24') }]));
+  writeFileSync(path.join(netd, `${MEMIF_NET}.conflist`), env.conflist(MEMIF_NET, [{ ...memswitch, interface: 'memif' }]));
   // A network whose memswitch network does not exist: every ADD fails after IPAM ran.
-  writeFileSync(path.join(netd, `${BROKEN_NET}.conflist`), list(BROKEN_NET, { ...memswitch, vswitchNetwork: 'nowhere', interface: 'veth', ipam: ipam('10.70.0.0/24') }));
+  writeFileSync(path.join(netd, `${BROKEN_NET}.conflist`), env.conflist(BROKEN_NET, [{ ...memswitch, vswitchNetwork: 'nowhere', interface: 'veth', ipam: ipam('10.70.0.0/24') }]));
 
   // Why each setting: this machine has hybrid cgroups (crun refuses them; runc with
   // cgroupfs takes them) and no CAP_SYS_RESOURCE (podman's default rlimits exceed ours).

@@ -6,17 +6,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { NativeMemifClient } from '../../orchestrator/src/dataplane/native.js';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
-import { Daemon } from '../helpers/daemon.js';
+import { Daemon, memifPairConfig } from '../helpers/daemon.js';
 import { addon, mac, runUntil } from '../helpers/switch.js';
 
 const dir = `/run/msw-metrics-test-${process.pid}`;
 const sock = `${dir}/memif.sock`;
-const config = `
-networks: [{ name: blue }]
-interfaces:
-  - { name: m0, kind: memif, network: blue, socket: ${sock}, id: 0 }
-  - { name: m1, kind: memif, network: blue, socket: ${sock}, id: 1 }
-`;
+const config = memifPairConfig(sock);
 
 let daemon: Daemon | undefined;
 let client: MemswitchClient | undefined;

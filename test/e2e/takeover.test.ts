@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Testpmd, dpdkAvailable } from '../../bench/testpmd.js';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
-import { Daemon, repoRoot } from '../helpers/daemon.js';
+import { Daemon, memifPairConfig, repoRoot } from '../helpers/daemon.js';
 import { Netns } from '../helpers/netns.js';
 import { addon, eventually } from '../helpers/switch.js';
 
@@ -19,13 +19,7 @@ const MAC_B = '02:00:00:00:0a:02';
 const dir = mkdtempSync(path.join(tmpdir(), 'msw-takeover-'));
 const sock = path.join(dir, 'memif.sock');
 const env = { MEMSWITCH_API_SOCKET: path.join(dir, 'api.sock'), MEMSWITCH_STATE_DB: path.join(dir, 'state.db') };
-const config = `
-dataplane: { workers: 1 }
-networks: [{ name: blue }]
-interfaces:
-  - { name: m0, kind: memif, network: blue, socket: ${sock}, id: 0 }
-  - { name: m1, kind: memif, network: blue, socket: ${sock}, id: 1 }
-`;
+const config = memifPairConfig(sock);
 
 const daemons: Daemon[] = [];
 const net = new Netns();

@@ -76,6 +76,11 @@ cni: { infoDir: ${this.infoDir}, spoolDir: ${this.spoolDir}, socketDir: ${this.d
     };
   }
 
+  /** A conflist as the shipped one is written: 1.0.0, accepted by 0.4.0 to 1.1.0 runtimes. */
+  conflist(name: string, plugins: object[]): string {
+    return JSON.stringify({ cniVersion: '1.0.0', cniVersions: ['0.4.0', '1.0.0', '1.1.0'], name, plugins });
+  }
+
   private env(c: CniCall): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,

@@ -14,6 +14,15 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
+/** The config most daemon tests start from: network blue with memif m0 and m1 on `sock`. */
+export const memifPairConfig = (sock: string): string => `
+dataplane: { workers: 1 }
+networks: [{ name: blue }]
+interfaces:
+  - { name: m0, kind: memif, network: blue, socket: ${sock}, id: 0 }
+  - { name: m1, kind: memif, network: blue, socket: ${sock}, id: 1 }
+`;
+
 export class Daemon {
   readonly lines: LogLine[] = [];
   stderr = '';

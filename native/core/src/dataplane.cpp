@@ -134,7 +134,7 @@ class DataplaneImpl final : public Dataplane {
     watch(timer_, kTagTimer);
     for (auto& [spec, l] : listeners_) watch(l.fd, kTagListener | listener_tag(spec));
     for (auto& [id, c] : conns_) watch(c->fd, uint64_t(id));  // sessions taken over before start
-    if (handover_fd_ >= 0) watch(handover_fd_, kTagHandover);
+    if (handover_listener_.fd >= 0) watch(handover_listener_.fd, kTagHandover);
     running_.store(true);
     for (auto& w : workers_) w->start();
     control_ = std::thread([this] { control_loop(); });
@@ -145,7 +145,7 @@ class DataplaneImpl final : public Dataplane {
   void stop() override {
     {
       std::lock_guard g(mu_);
-      if (!started_ && listeners_.empty() && adopt_listeners_.empty() && adopt_sessions_.empty() && handover_fd_ < 0) return;
+      if (!started_ && listeners_.empty() && adopt_listeners_.empty() && adopt_sessions_.empty() && handover_listener_.fd < 0) return;
     }
     if (control_.joinable()) {
       stopping_.store(true);
@@ -166,7 +166,7 @@ class DataplaneImpl final : public Dataplane {
     for (auto& [spec, l] : listeners_) close_listener(l, /*unlink_file=*/!handed_over_);
     listeners_.clear();
     drop_adopted(/*completed=*/true);
-    if (handover_fd_ >= 0) close_listener(handover_listener_, true), handover_fd_ = -1;
+    if (handover_listener_.fd >= 0) close_listener(handover_listener_);
     // Last: its EOF tells the new process that this one has let go of everything.
     if (handover_conn_ >= 0) close(handover_conn_), handover_conn_ = -1;
     for (int* fd : {&epoll_, &wake_, &timer_})
@@ -412,7 +412,7 @@ class DataplaneImpl final : public Dataplane {
 
   Status listen_for_handover(const std::string& path) override {
     std::lock_guard g(mu_);
-    if (handover_fd_ >= 0) return make_error(Errc::kAlreadyExists, "already serving handover requests");
+    if (handover_listener_.fd >= 0) return make_error(Errc::kAlreadyExists, "already serving handover requests");
     Result<SocketAddress> addr = SocketAddress::parse(path);
     if (!addr) return addr.error();
     if (addr->abstract) return make_error(Errc::kInvalidArgument, "handover socket must be a path: only root may take the sessions");
@@ -420,8 +420,7 @@ class DataplaneImpl final : public Dataplane {
     if (!fd) return fd.error();
     chmod(addr->name.c_str(), 0600);
     handover_listener_ = Listener{path, *addr, *fd, {}, {}};
-    handover_fd_ = *fd;
-    if (started_) watch(handover_fd_, kTagHandover);
+    if (started_) watch(handover_listener_.fd, kTagHandover);
     return Status::ok();
   }
 
@@ -909,7 +908,7 @@ class DataplaneImpl final : public Dataplane {
   static std::string session_key(const std::string& listener, uint32_t id) { return listener + "#" + std::to_string(id); }
 
   void on_handover_request() {
-    const int fd = accept4(handover_fd_, nullptr, nullptr, SOCK_CLOEXEC);  // blocking: a short, bounded exchange
+    const int fd = accept4(handover_listener_.fd, nullptr, nullptr, SOCK_CLOEXEC);  // blocking: a short, bounded exchange
     if (fd < 0) return;
     // A successor asks at once; anything else must not hold the control thread long.
     Result<handover::Record> req = handover::recv_record(fd, std::chrono::milliseconds(1000));
@@ -932,16 +931,25 @@ class DataplaneImpl final : public Dataplane {
   Status hand_over(int fd) {
     handed_over_ = true;
     publish();  // workers let go of every session before the new process polls them
-    Status sent = stalled_.empty() ? send_state(fd) : Status(make_error(Errc::kBusy, "a worker is stalled inside a poll"));
-    Result<handover::Record> ack = sent ? handover::recv_record(fd, kHandoverTimeout) : Result<handover::Record>(sent.error());
-    if (!ack || ack->type != handover::RecordType::kAck) {
-      handed_over_ = false;
+    Status done = acknowledged_state(fd);
+    if (!done) {
+      handed_over_ = false;  // not taken: forward on every session again
       publish();
-      return ack ? make_error(Errc::kProtocol, "expected an acknowledgement") : ack.error();
+      return done;
     }
     // The new process owns the sockets now: stop accepting and reading on them.
     for (auto& [key, l] : listeners_) epoll_ctl(epoll_, EPOLL_CTL_DEL, l.fd, nullptr);
     for (auto& [id, c] : conns_) epoll_ctl(epoll_, EPOLL_CTL_DEL, c->fd, nullptr);
+    return Status::ok();
+  }
+
+  // Sends everything and waits for the successor to take it.
+  Status acknowledged_state(int fd) {
+    if (!stalled_.empty()) return make_error(Errc::kBusy, "a worker is stalled inside a poll");
+    if (Status s = send_state(fd); !s) return s;
+    Result<handover::Record> ack = handover::recv_record(fd, kHandoverTimeout);
+    if (!ack) return ack.error();
+    if (ack->type != handover::RecordType::kAck) return make_error(Errc::kProtocol, "expected an acknowledgement");
     return Status::ok();
   }
 
@@ -1102,7 +1110,6 @@ class DataplaneImpl final : public Dataplane {
   uint32_t last_age_s_ = 0;
   // Planned restarts (see listen_for_handover / take_over).
   Listener handover_listener_;
-  int handover_fd_ = -1;
   int handover_conn_ = -1;
   bool handed_over_ = false;
   std::map<std::string, handover::ListenerState> adopt_listeners_;

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadAddon } from '../orchestrator/src/dataplane/native.js';
+import { loadTestingAddon } from './testing-addon.js';
 import { MemswitchClient } from '../orchestrator/src/sdk/index.js';
 import { benchDaemonConfig, median } from './common.js';
 import { ensureHugepages } from './testpmd.js';
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const { proc, api } = await startDaemon(dir);
   const c = new MemswitchClient(api);
-  const addon = loadAddon();
+  const testing = loadTestingAddon();
   try {
     // 1. creation rates
     const created: Record<string, { sequential: number; concurrent32: number }> = {};
@@ -83,9 +83,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < mac; i++) await c.removeStaticMac({ network: 'blue', mac: churnMac(i) });
 
     // 2. forwarding with and without MAC churn
-    const a = new addon.MemifClient({ socket: `${dir}/memif.sock`, id: 0, hugepages: true, queues: 1 });
-    const b = new addon.MemifClient({ socket: `${dir}/memif.sock`, id: 1, hugepages: true, queues: 1 });
-    const engine = new addon.TrafficEngine();
+    const a = new testing.MemifClient({ socket: `${dir}/memif.sock`, id: 0, hugepages: true, queues: 1 });
+    const b = new testing.MemifClient({ socket: `${dir}/memif.sock`, id: 1, hugepages: true, queues: 1 });
+    const engine = new testing.TrafficEngine();
     const loop = engine.addLoop(a, b, { frameSize: 64, initialBurst: 256, aMac: MAC_A, bMac: MAC_B });
     engine.start(TRAFFIC_CPU);
     await new Promise((r) => setTimeout(r, 1000)); // warm-up: MACs learned, caches warm

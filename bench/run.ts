@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Dataplane } from '../orchestrator/src/dataplane/dataplane.js';
-import { loadAddon } from '../orchestrator/src/dataplane/native.js';
+import { loadTestingAddon } from './testing-addon.js';
 import { runAfxdpBench } from './afxdp.js';
 import { runCniBench } from './cni.js';
 import { fmt, measureLoop, median } from './common.js';
@@ -32,7 +32,7 @@ const MAC_B = '02:00:00:00:0b:01';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
-const addon = loadAddon();
+const testing = loadTestingAddon();
 
 interface Measurement {
   system: 'memswitch' | 'testpmd-io';
@@ -111,7 +111,7 @@ async function measureWithRetry(system: System, frameSize: number, round: number
 async function measure(system: System, frameSize: number, round: number, attempt: number): Promise<Measurement> {
   const sock = `@msw-bench-${process.pid}-${system}-${round}-${frameSize}-${attempt}`;
   // Measured while nothing else polls: it tells how the host treats the two vCPUs now.
-  const pingPongNs = addon.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
+  const pingPongNs = testing.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
   const sut = await systems[system](sock);
   try {
     const { gen, window } = await startLoop(sock, frameSize);
@@ -127,10 +127,10 @@ async function measure(system: System, frameSize: number, round: number, attempt
 async function runLatency(frameSize: number, inFlight: number): Promise<{ frameSize: number; inFlight: number; mpps: number; p50Ns: number; p99Ns: number }> {
   const sock = `@msw-bench-lat-${process.pid}-${frameSize}-${inFlight}`;
   const dp = startMemswitch(sock);
-  const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: true });
-  const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: true });
+  const a = new testing.MemifClient({ socket: sock, id: 0, hugepages: true });
+  const b = new testing.MemifClient({ socket: sock, id: 1, hugepages: true });
   for (const c of [a, b]) if (!c.info().hugepages) console.error('warning: no free hugepages; the client regions use 4 KiB pages');
-  const eng = new addon.TrafficEngine();
+  const eng = new testing.TrafficEngine();
   const task = eng.addLoop(a, b, { frameSize, initialBurst: inFlight, aMac: MAC_A, bMac: MAC_B });
   try {
     eng.start(TRAFFIC_CPU);
@@ -156,14 +156,14 @@ async function runIdle(poll: 'busy' | 'adaptive'): Promise<{ poll: string; idleC
   dp.addMemif({ name: 'a', kind: 'memif', network: 'bench', socket: sock, id: 0 });
   dp.addMemif({ name: 'b', kind: 'memif', network: 'bench', socket: sock, id: 1 });
   dp.start();
-  const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: true });
-  const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: true });
+  const a = new testing.MemifClient({ socket: sock, id: 0, hugepages: true });
+  const b = new testing.MemifClient({ socket: sock, id: 1, hugepages: true });
   try {
     await new Promise((r) => setTimeout(r, 200));
     const before = process.cpuUsage();
     await new Promise((r) => setTimeout(r, 2000));
     const used = process.cpuUsage(before);
-    const eng = new addon.TrafficEngine();
+    const eng = new testing.TrafficEngine();
     eng.addGenerator(a, { src: MAC_A, dst: MAC_B, pps: 100, count: 300 });
     const s = eng.addSink(b);
     eng.start(TRAFFIC_CPU);

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadAddon } from '../orchestrator/src/dataplane/native.js';
+import { loadTestingAddon } from './testing-addon.js';
 import { benchDaemonConfig, fmt, median } from './common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -47,15 +47,15 @@ function startDaemon(config: string, args: string[]): Promise<Daemon> {
 }
 
 async function main(): Promise<void> {
-  const addon = loadAddon();
+  const testing = loadTestingAddon();
   const dir = mkdtempSync(path.join(tmpdir(), 'msw-bench-takeover-'));
   const config = path.join(dir, 'config.yaml');
   writeFileSync(config, benchDaemonConfig(dir, WORKER_CPU, 2));
   let daemon = await startDaemon(config, []);
   // Deep rings: frames sent while no process polls wait there instead of being refused.
-  const a = new addon.MemifClient({ socket: `${dir}/memif.sock`, id: 0, hugepages: false, log2RingSize: 14 });
-  const b = new addon.MemifClient({ socket: `${dir}/memif.sock`, id: 1, hugepages: false, log2RingSize: 14 });
-  const eng = new addon.TrafficEngine();
+  const a = new testing.MemifClient({ socket: `${dir}/memif.sock`, id: 0, hugepages: false, log2RingSize: 14 });
+  const b = new testing.MemifClient({ socket: `${dir}/memif.sock`, id: 1, hugepages: false, log2RingSize: 14 });
+  const eng = new testing.TrafficEngine();
   eng.addGenerator(a, { src: '02:00:00:00:0a:01', dst: '02:00:00:00:0b:01', pps: PPS });
   const sink = eng.addSink(b);
   const window = async () => {

@@ -1,5 +1,5 @@
 // memswitchd: load the config, build the switch, run until SIGTERM/SIGINT.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -129,7 +129,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     dp = createDataplane(config, version);
     // A planned restart: the running daemon hands over its memif sessions, then exits
     // (freeing the API socket and our netdevs); re-created interfaces adopt them.
-    const taken = restart.takeover ? dp.takeOver(handoverSocket, config.handover.timeoutMs) : undefined;
+    const taken = restart.takeover ? await dp.takeOver(handoverSocket, config.handover.timeoutMs) : undefined;
     if (restart.takeover) log.info({ from: handoverSocket, ...(taken ?? { sessions: 0, listeners: 0 }) }, taken ? 'took over from the previous memswitchd' : 'no memswitchd to take over from');
     sw = new Switch(dp, store, log);
     logEvents(sw, log);
@@ -138,6 +138,8 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     attachments = att;
     const orphans = taken ? dp.finishTakeover() : 0;
     if (orphans > 0) log.warn({ sessions: orphans }, 'disconnected taken-over sessions whose interface is no longer configured');
+    // /run is a tmpfs: after a boot only a memif socket path would have created the directory.
+    mkdirSync(path.dirname(handoverSocket), { recursive: true, mode: 0o755 });
     dp.listenForHandover(handoverSocket);
     dp.start();
   } catch (err) {

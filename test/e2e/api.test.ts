@@ -13,8 +13,8 @@ import {
 } from '../../orchestrator/src/sdk/index.js';
 import { connect, healthCheck, reflectedServices } from '../helpers/api.js';
 import { Daemon, memifPairConfig } from '../helpers/daemon.js';
-import { addon, eventually, mac } from '../helpers/switch.js';
-import type { NativeMemifClient, NativeTrafficEngine } from '../../orchestrator/src/dataplane/native.js';
+import { eventually, mac, testing } from '../helpers/switch.js';
+import type { NativeMemifClient, NativeTrafficEngine } from '../../bench/testing-addon.js';
 
 const dir = `/run/msw-api-test-${process.pid}`;
 const sock = `${dir}/memif.sock`;
@@ -37,7 +37,7 @@ afterEach(async () => {
 });
 
 function peer(id: number, log2RingSize?: number): NativeMemifClient {
-  const c = new addon.MemifClient({ socket: sock, id, hugepages: false, log2RingSize });
+  const c = new testing.MemifClient({ socket: sock, id, hugepages: false, log2RingSize });
   peers.push(c);
   return c;
 }
@@ -64,7 +64,7 @@ describe('memswitch.v1 API', () => {
     const b = peer(1, 13);
     // The switch forwards to a port once its side of the handshake is done.
     await eventually(() => ['m0', 'm1'].every((i) => events.some((e) => e.kind === 'EVENT_KIND_PEER_CONNECTED' && e.interface === i)), 5000, 'm0 and m1 connected');
-    const eng = new addon.TrafficEngine();
+    const eng = new testing.TrafficEngine();
     engines.push(eng);
     eng.addGenerator(a, { src: mac(1), dst: mac(2), count: 60_000, pps: 60_000 });
     const sink = eng.addSink(b);

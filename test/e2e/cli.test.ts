@@ -4,9 +4,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NativeMemifClient } from '../../orchestrator/src/dataplane/native.js';
+import type { NativeMemifClient } from '../../bench/testing-addon.js';
 import { Daemon, memifPairConfig, repoRoot } from '../helpers/daemon.js';
-import { addon, mac, runUntil } from '../helpers/switch.js';
+import { mac, runUntil, testing } from '../helpers/switch.js';
 
 const cli = path.join(repoRoot, 'bin/memswitch');
 const dir = `/run/msw-cli-test-${process.pid}`;
@@ -31,11 +31,11 @@ beforeAll(async () => {
   mkdirSync(dir, { recursive: true });
   daemon = await Daemon.start(config);
   // Real frames, so counters, the MAC table and busy polls have something to show.
-  const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: false });
-  const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: false });
+  const a = new testing.MemifClient({ socket: sock, id: 0, hugepages: false });
+  const b = new testing.MemifClient({ socket: sock, id: 1, hugepages: false });
   peers.push(a, b);
   await daemon.waitFor((l) => l.msg === 'peer connected' && l.interface === 'm1');
-  const eng = new addon.TrafficEngine();
+  const eng = new testing.TrafficEngine();
   eng.addGenerator(a, { src: mac(1), dst: mac(2), count: 1000, pps: 100_000 });
   const sink = eng.addSink(b);
   await runUntil(eng, [sink], 1000);

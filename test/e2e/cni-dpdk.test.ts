@@ -48,7 +48,7 @@ describe('dpdk-testpmd on a CNI memif attachment', () => {
     const ia = info('ctr-dpdk');
     const ib = info('ctr-sink');
 
-    const addon = path.join(repoRoot, 'build/addon/Release/memswitch.node');
+    const addon = path.join(repoRoot, 'build/addon/Release/memswitch_testing.node');
     const sink = net.spawn(b.name, [process.execPath, '-e', `
       const m = require(${JSON.stringify(addon)});
       const c = new m.MemifClient({ socket: ${JSON.stringify(ib.memif.socket)}, id: ${ib.memif.id}, secret: ${JSON.stringify(ib.memif.secret)}, hugepages: false });

@@ -185,7 +185,7 @@ describe('memswitch CNI plugin', () => {
     const ib = info('ctr-mb');
     // The workloads: our native memif client in a child process inside each netns, with
     // the socket and secret from its attachment file.
-    const addon = path.join(repoRoot, 'build/addon/Release/memswitch.node');
+    const addon = path.join(repoRoot, 'build/addon/Release/memswitch_testing.node');
     const workload = (ns: string, i: typeof ia, role: string) =>
       net.spawn(ns, [process.execPath, '-e', `
         const m = require(${JSON.stringify(addon)});

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { Daemon } from '../helpers/daemon.js';
-import { addon, mac } from '../helpers/switch.js';
+import { mac, testing } from '../helpers/switch.js';
 
 const dir = `/run/msw-crash-test-${process.pid}`;
 const sock = `${dir}/memif.sock`;
@@ -43,7 +43,7 @@ async function verify(c: MemswitchClient, acked: Acked): Promise<void> {
   // And a peer can connect to an acknowledged interface (its socket is served again).
   const last = [...acked.interfaces].at(-1);
   if (last) {
-    const peer = new addon.MemifClient({ socket: sock, id: last[1], hugepages: false });
+    const peer = new testing.MemifClient({ socket: sock, id: last[1], hugepages: false });
     try {
       expect(peer.info().connected, `a peer on ${last[0]}`).toBe(true);
     } finally {

@@ -1,6 +1,9 @@
 // memswitchd from a config file with kernel interfaces: two containers (network
 // namespaces) get veth interfaces with addresses, talk through the switch, and the
 // daemon can stop and start again on the same netdevs.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { hostIfname } from '../../orchestrator/src/domain/veth.js';
 import { Daemon } from '../helpers/daemon.js';
@@ -50,4 +53,27 @@ interfaces:
   expect(ifindex(a.name)).toMatchObject({ mtu: 1400 });
   expect(ifindex(a.name).ifindex).not.toBe(before.ifindex);
   expect(net.exec(a.name, ['ping', '-c', '2', '-i', '0.2', '-W', '2', '10.76.0.2'])).toMatch(/2 received/);
+});
+
+it('starts with only veth interfaces when its run directory does not exist yet (a fresh boot)', async () => {
+  const a = net.add('fa');
+  const tag = `${process.pid % 10000}`;
+  const run = mkdtempSync(path.join(tmpdir(), 'msw-boot-'));
+  try {
+    // /run is a tmpfs: on a fresh boot /run/memswitch does not exist, and no memif socket creates it.
+    const apiSocket = path.join(run, 'memswitch', 'api.sock');
+    daemon = await Daemon.start(
+      `networks: [{ name: blue }]
+interfaces:
+  - { name: vf${tag}, kind: veth, network: blue, netns: ${a.path}, ifname: eth0, addresses: [10.77.0.1/24] }
+`,
+      { MEMSWITCH_API_SOCKET: apiSocket },
+    );
+    expect(daemon.apiSocket).toBe(apiSocket);
+    expect(existsSync(path.join(run, 'memswitch', 'handover.sock'))).toBe(true);
+  } finally {
+    await daemon?.stop('SIGKILL');
+    daemon = undefined;
+    rmSync(run, { recursive: true, force: true });
+  }
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon, daemonBin, repoRoot } from '../helpers/daemon.js';
-import { addon, eventually, mac, runUntil } from '../helpers/switch.js';
+import { eventually, mac, runUntil, testing } from '../helpers/switch.js';
 import { hugepagesFree } from '../../bench/testpmd.js';
 
 function runWithConfig(yaml: string): { status: number | null; stderr: string } {
@@ -75,11 +75,11 @@ interfaces:
   it('forwards between two clients and shuts down cleanly on SIGTERM', async () => {
     daemon = await Daemon.start(config);
     expect(existsSync(sock)).toBe(true);
-    const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: true });
-    const b = new addon.MemifClient({ socket: sock, id: 1, secret: 's3cret', hugepages: true });
+    const a = new testing.MemifClient({ socket: sock, id: 0, hugepages: true });
+    const b = new testing.MemifClient({ socket: sock, id: 1, secret: 's3cret', hugepages: true });
     expect(a.info().serverName).toMatch(/^memswitch /);
     await daemon.waitFor((l) => l.msg === 'peer connected' && l.interface === 'm1');
-    const eng = new addon.TrafficEngine();
+    const eng = new testing.TrafficEngine();
     eng.addGenerator(a, { src: mac(1), dst: mac(2), count: 1000, pps: 200_000 });
     const s = eng.addSink(b);
     await runUntil(eng, [s], 1000);
@@ -102,7 +102,7 @@ interfaces:
     daemon = await Daemon.start(config);
     // A container that connects with hugepage memory and is then killed -9.
     const peer = spawn(process.execPath, ['-e', `
-      const m = require(${JSON.stringify(path.join(repoRoot, 'build/addon/Release/memswitch.node'))});
+      const m = require(${JSON.stringify(path.join(repoRoot, 'build/addon/Release/memswitch_testing.node'))});
       const c = new m.MemifClient({ socket: ${JSON.stringify(sock)}, id: 0, hugepages: true });
       console.log(JSON.stringify(c.info()));
       setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -134,7 +134,7 @@ interfaces:
     expect(code).toBe(1);
     expect(out).toMatch(/is in use by another process/);
     expect(existsSync(sock)).toBe(true); // the first daemon's socket survived
-    const c = new addon.MemifClient({ socket: sock, id: 0, hugepages: false });
+    const c = new testing.MemifClient({ socket: sock, id: 0, hugepages: false });
     expect(c.info().connected).toBe(true);
     c.close();
   });

@@ -3,11 +3,11 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import parsePrometheus, { type PromMetricFamily } from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { NativeMemifClient } from '../../orchestrator/src/dataplane/native.js';
+import type { NativeMemifClient } from '../../bench/testing-addon.js';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { Daemon, memifPairConfig } from '../helpers/daemon.js';
-import { addon, mac, runUntil } from '../helpers/switch.js';
+import { mac, runUntil, testing } from '../helpers/switch.js';
 
 const dir = `/run/msw-metrics-test-${process.pid}`;
 const sock = `${dir}/memif.sock`;
@@ -52,12 +52,12 @@ describe('Prometheus metrics', () => {
     for (const name of ['memswitch_worker_polls_total', 'memswitch_worker_busy_polls_total', 'memswitch_memory_hugepage_bytes', 'memswitch_memory_fallback_bytes', 'memswitch_interface_drops_total', 'memswitch_interface_protocol_errors_total'])
       expect(m.has(name), name).toBe(true);
 
-    const a = new addon.MemifClient({ socket: sock, id: 0, hugepages: false });
+    const a = new testing.MemifClient({ socket: sock, id: 0, hugepages: false });
     // A deep sink ring: a descheduled test process must not turn into switch drops.
-    const b = new addon.MemifClient({ socket: sock, id: 1, hugepages: false, log2RingSize: 13 });
+    const b = new testing.MemifClient({ socket: sock, id: 1, hugepages: false, log2RingSize: 13 });
     peers.push(a, b);
     await daemon.waitFor((l) => l.msg === 'peer connected' && l.interface === 'm1');
-    const eng = new addon.TrafficEngine();
+    const eng = new testing.TrafficEngine();
     eng.addGenerator(a, { src: mac(1), dst: mac(2), count: 5000, pps: 100_000, frameSize: 128 });
     const sink = eng.addSink(b);
     await runUntil(eng, [sink], 5000);

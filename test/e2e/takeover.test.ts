@@ -11,7 +11,7 @@ import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { Daemon, memifPairConfig, repoRoot } from '../helpers/daemon.js';
 import { Netns } from '../helpers/netns.js';
-import { addon, eventually } from '../helpers/switch.js';
+import { eventually, testing } from '../helpers/switch.js';
 
 const MAC_A = '02:00:00:00:0a:01';
 const MAC_B = '02:00:00:00:0a:02';
@@ -105,7 +105,7 @@ describe('memswitchd --takeover', () => {
   it('starts afresh when no daemon runs; without --idle-after-handover the old daemon exits by itself', async () => {
     const old = await start(['--takeover']);
     expect(old.lines.some((l) => l.msg === 'no memswitchd to take over from')).toBe(true);
-    const peer = new addon.MemifClient({ socket: sock, id: 0, hugepages: false });
+    const peer = new testing.MemifClient({ socket: sock, id: 0, hugepages: false });
     // A successor whose config cannot start (a netdev that is not there) is refused
     // before it asks for anything: the running daemon and its peers never notice.
     const broken = `${config}  - { name: up9, kind: afxdp, network: blue, netdev: msw-missing0 }\n`;
@@ -122,7 +122,7 @@ describe('memswitchd --takeover', () => {
     client.close();
     client = undefined;
     const workload = net.spawn(pod.name, [process.execPath, '-e', `
-      const m = require(${JSON.stringify(path.join(repoRoot, 'build/addon/Release/memswitch.node'))});
+      const m = require(${JSON.stringify(path.join(repoRoot, 'build/addon/Release/memswitch_testing.node'))});
       const c = new m.MemifClient({ socket: ${JSON.stringify(podSock)}, id: 0, hugepages: false });
       console.log('ready');
       setInterval(() => { if (!c.pollControl()) { console.log('disconnected'); process.exit(1); } }, 20);`]);

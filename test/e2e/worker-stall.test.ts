@@ -1,15 +1,18 @@
 // A worker that stops making progress, for real: the cgroup v1 freezer freezes just that
 // thread of memswitchd. The daemon notices within seconds (daemon info, the stalled
 // gauge, an event, CNI STATUS 51 for a network with containers) and notices again when
-// the thread thaws.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+// the thread thaws. Meanwhile the API answers as quickly as ever.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { CniEnv } from '../helpers/cni.js';
-import { Daemon } from '../helpers/daemon.js';
+import { Daemon, memifPairConfig } from '../helpers/daemon.js';
 import { Netns } from '../helpers/netns.js';
-import { eventually } from '../helpers/switch.js';
+import { eventually, testing } from '../helpers/switch.js';
+import type { NativeMemifClient } from '../../bench/testing-addon.js';
 
 const FREEZER = '/sys/fs/cgroup/freezer';
 const cgroup = `${FREEZER}/msw-vitest-${process.pid}`;
@@ -17,6 +20,7 @@ const cgroup = `${FREEZER}/msw-vitest-${process.pid}`;
 let env: CniEnv | undefined;
 let daemon: Daemon | undefined;
 let client: MemswitchClient | undefined;
+let peer: NativeMemifClient | undefined;
 const net = new Netns();
 
 beforeAll(() => {
@@ -78,5 +82,51 @@ describe('a stalled worker', () => {
     expect(daemon.lines.some((l) => l.msg === 'worker making progress again')).toBe(true);
     expect(env.run({ command: 'STATUS' }, status).code).toBe(0);
     expect(env.run({ command: 'DEL', containerId: 'ctr-stall', netns: ns.path, ifname: 'net1' }, status).code).toBe(0);
+  });
+});
+
+describe('the API while a worker is frozen', () => {
+  // Every change publishes a new snapshot; what the old one reached is freed only after
+  // every worker passed a quiescent point, which a frozen worker never does. Changes
+  // must answer at once all the same (they used to wait 2 s each on the JS thread).
+  it('answers reads and changes within 100 ms each, and frees nothing under the frozen worker', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'msw-frozen-'));
+    try {
+      // Busy polling with a peer: the worker is online (inside its poll loop) when frozen.
+      const sock = path.join(dir, 'memif.sock');
+      daemon = await Daemon.start(memifPairConfig(sock).replace('workers: 1', 'workers: 1, poll: busy'));
+      client = await connect(daemon.apiSocket);
+      peer = new testing.MemifClient({ socket: sock, id: 0, hugepages: false });
+      await client.createNetwork({ name: 'red' });
+      freeze(daemon.proc.pid!, 'msw-worker-0');
+      const timed = async (what: string, call: () => Promise<unknown>): Promise<number> => {
+        const t0 = performance.now();
+        await call();
+        const ms = performance.now() - t0;
+        expect(ms, `${what} took ${ms.toFixed(1)} ms`).toBeLessThan(100);
+        return ms;
+      };
+      const c = client;
+      for (let round = 0; round < 3; round++) {
+        await timed('SetInterfaceAdminState down', () => c.setInterfaceAdminState({ name: 'm0', adminState: 'ADMIN_STATE_DOWN' }));
+        await timed('GetInterface', () => c.getInterface({ name: 'm0' }));
+        await timed('SetInterfaceAdminState up', () => c.setInterfaceAdminState({ name: 'm0', adminState: 'ADMIN_STATE_UP' }));
+        await timed('CreateInterface', () => c.createInterface({ spec: { name: `r${round}`, network: 'red', kind: 'memif', memif: { socket: path.join(dir, 'red.sock'), id: round } } }));
+        await timed('DeleteInterface', () => c.deleteInterface({ name: `r${round}` }));
+        await timed('GetStats', () => c.getStats());
+      }
+      // It really was stuck inside a poll all along.
+      await eventually(async () => (await c.getDaemonInfo()).workers[0]!.stalled, 6000, 'the worker reported stalled');
+      // The frozen worker still holds the old snapshots: thawed, it carries on with them,
+      // and the daemon answers as before.
+      thaw();
+      await eventually(async () => !(await c.getDaemonInfo()).workers[0]!.stalled, 6000, 'the worker moving again');
+      expect((await c.getInterface({ name: 'm0' })).interface.adminState).toBe('ADMIN_STATE_UP');
+      expect(daemon.proc.exitCode).toBeNull();
+    } finally {
+      peer?.close();
+      peer = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

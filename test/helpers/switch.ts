@@ -1,14 +1,12 @@
 // Builds a real in-process switch (the addon, its worker and control threads) plus our
 // native memif clients, and tears everything down even when a test fails.
 import { Dataplane } from '../../orchestrator/src/dataplane/dataplane.js';
-import {
-  loadAddon,
-  type MemifClientConfig,
-  type NativeMemifClient,
-  type NativeTrafficEngine,
-} from '../../orchestrator/src/dataplane/native.js';
+import { loadAddon } from '../../orchestrator/src/dataplane/native.js';
+import { loadTestingAddon, type MemifClientConfig, type NativeMemifClient, type NativeTrafficEngine } from '../../bench/testing-addon.js';
 
+/** The product addon (the switch) and the testing addon (our memif clients, traffic engine). */
 export const addon = loadAddon();
+export const testing = loadTestingAddon();
 
 let seq = 0;
 /** A fresh abstract socket name: nothing on disk to clean up, nothing shared between tests. */
@@ -36,13 +34,13 @@ export class TestSwitch {
   }
 
   client(cfg: MemifClientConfig): NativeMemifClient {
-    const c = new addon.MemifClient({ hugepages: false, ...cfg });
+    const c = new testing.MemifClient({ hugepages: false, ...cfg });
     this.clients.push(c);
     return c;
   }
 
   engine(): NativeTrafficEngine {
-    const e = new addon.TrafficEngine();
+    const e = new testing.TrafficEngine();
     this.engines.push(e);
     return e;
   }

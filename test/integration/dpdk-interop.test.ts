@@ -3,7 +3,7 @@
 // memif server our own client talks to.
 import { rmSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestSwitch, abstractSocket, addon, eventually, mac } from '../helpers/switch.js';
+import { TestSwitch, abstractSocket, eventually, mac, testing } from '../helpers/switch.js';
 import { Testpmd, dpdkAvailable } from '../../bench/testpmd.js';
 
 const running: Testpmd[] = [];
@@ -66,9 +66,9 @@ describe('dpdk-testpmd as the memif server, our client as the container', () => 
       forwardingCpu: 1,
       memory: 'nohuge',
     });
-    const c = new addon.MemifClient({ socket: sock, id: 1, hugepages: false });
+    const c = new testing.MemifClient({ socket: sock, id: 1, hugepages: false });
     expect(c.info().serverName).toMatch(/DPDK/);
-    const eng = new addon.TrafficEngine();
+    const eng = new testing.TrafficEngine();
     eng.addGenerator(c, { src: mac(1), dst: mac(2), count: 50_000, pps: 500_000 });
     eng.start();
     await eventually(() => eng.generatorsDone(), 10_000, 'generator done');
@@ -80,8 +80,8 @@ describe('dpdk-testpmd as the memif server, our client as the container', () => 
     running.splice(0);
 
     const txServer = await testpmd({ vdevs: [{ role: 'server', socket: sock, id: 0 }], forwardMode: 'txonly', txPkts: 128, forwardingCpu: 1, memory: 'nohuge' });
-    const sinkClient = new addon.MemifClient({ socket: sock, id: 0, hugepages: false });
-    const sinkEngine = new addon.TrafficEngine();
+    const sinkClient = new testing.MemifClient({ socket: sock, id: 0, hugepages: false });
+    const sinkEngine = new testing.TrafficEngine();
     const s = sinkEngine.addSink(sinkClient);
     sinkEngine.start();
     await eventually(() => sinkEngine.stats(s).rxPackets > 10_000, 10_000, 'frames from testpmd');

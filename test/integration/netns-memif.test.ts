@@ -30,7 +30,7 @@ it('serves an abstract memif socket inside the pod netns only', async () => {
   const sink = eng.addSink(host);
   eng.start();
   // A workload inside the pod: a separate process in that netns, sending 1000 frames.
-  const addonPath = path.join(repoRoot, 'build/addon/Release/memswitch.node');
+  const addonPath = path.join(repoRoot, 'build/addon/Release/memswitch_testing.node');
   const child = net.spawn(pod.name, [process.execPath, '-e', `
     const m = require(${JSON.stringify(addonPath)});
     const c = new m.MemifClient({ socket: ${JSON.stringify(podSock)}, id: 0, hugepages: false });

@@ -9,7 +9,7 @@
 
 #include <future>
 
-#include "../src/handover.h"
+#include "memif/handover.h"
 #include "memswitch/unix_socket.h"
 #include "test_util.h"
 
@@ -50,7 +50,7 @@ TEST(Handover, NewProcessTakesLiveSessionsWithoutLosingAFrame) {
   auto old_dp = make_dataplane();
   std::promise<std::string> handed_over;
   old_dp->set_event_handler([&](const Event& e) {
-    if (e.kind == EventKind::kHandedOver) handed_over.set_value(e.detail);
+    if (e.kind == EventKind::handed_over) handed_over.set_value(e.detail);
   });
   const uint32_t old_net = *old_dp->add_network("blue");
   add(*old_dp, old_net, "a", sock, 0);
@@ -84,7 +84,7 @@ TEST(Handover, NewProcessTakesLiveSessionsWithoutLosingAFrame) {
   ASSERT_EQ(handed.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(handed.get(), "3 memif sessions and 1 sockets handed over");
   const uint64_t at_handover = e.stats(sink).rx_packets;
-  old_dp->stop();  // what the old process does on kHandedOver: exit, telling nobody
+  old_dp->stop();  // what the old process does on handed_over: exit, telling nobody
   Result<TakeoverSummary> taken = takeover.get();
   ASSERT_TRUE(taken) << taken.error().message;
   EXPECT_EQ(taken->sessions, 3u);
@@ -153,8 +153,8 @@ TEST(Handover, UnacknowledgedHandoverKeepsEverything) {
   auto dp = make_dataplane();
   std::atomic<int> handed{0}, failed{0};
   dp->set_event_handler([&](const Event& e) {
-    if (e.kind == EventKind::kHandedOver) handed++;
-    if (e.kind == EventKind::kProtocolError) failed++;
+    if (e.kind == EventKind::handed_over) handed++;
+    if (e.kind == EventKind::protocol_error) failed++;
   });
   const uint32_t net = *dp->add_network("blue");
   const uint32_t ia = add(*dp, net, "a", sock, 0);
@@ -267,5 +267,58 @@ TEST(Handover, BogusSessionIsRefusedLikeABadHandshake) {
   ASSERT_TRUE(client);
   EXPECT_TRUE(eventually([&] { return dp->interface_info(ia)->connected; }));
   close(peer_pair[0]), close(pipe_fds[1]);
+  dp->stop();
+}
+
+// The old process waits up to 5 s for a successor's acknowledgement. Meanwhile the API
+// the daemon's JS thread calls must keep answering: reads at once, changes at once with
+// kUnavailable (the exchange reads the registries, so they may not move under it).
+TEST(Handover, TheApiAnswersWhileASuccessorTakesItsTime) {
+  const std::string path = handover_path();
+  const std::string sock = unique_socket("handover-slow");
+  auto dp = make_dataplane();
+  std::atomic<int> failed{0};
+  dp->set_event_handler([&](const Event& e) {
+    if (e.kind == EventKind::protocol_error) failed++;
+  });
+  const uint32_t net = *dp->add_network("blue");
+  const uint32_t ia = add(*dp, net, "a", sock, 0);
+  add(*dp, net, "b", sock, 1);
+  ASSERT_TRUE(dp->listen_for_handover(path));
+  ASSERT_TRUE(dp->start());
+  auto a = connect_client(sock, 0);
+  auto b = connect_client(sock, 1);
+  ASSERT_TRUE(a && b);
+
+  Result<int> c = connect_seqpacket(*SocketAddress::parse(path));
+  ASSERT_TRUE(c);
+  fcntl(*c, F_SETFL, fcntl(*c, F_GETFL) & ~O_NONBLOCK);
+  ASSERT_TRUE(handover::send_record(*c, handover::RecordType::kRequest));
+  for (;;) {  // take everything, then think about it
+    Result<handover::Record> r = handover::recv_record(*c, std::chrono::milliseconds(2000));
+    ASSERT_TRUE(r) << r.error().message;
+    if (r->type == handover::RecordType::kEnd) break;
+    if (r->type == handover::RecordType::kSession) handover::close_fds(r->session.fds);
+    if (r->type == handover::RecordType::kListener) close(r->listener.fd);
+  }
+  // The old process now waits for the acknowledgement.
+  auto within_100ms = [](auto&& call) {
+    const auto t0 = std::chrono::steady_clock::now();
+    call();
+    return std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(100);
+  };
+  for (int round = 0; round < 5; ++round) {
+    EXPECT_TRUE(within_100ms([&] { EXPECT_TRUE(dp->interface_info(ia)); }));
+    EXPECT_TRUE(within_100ms([&] { EXPECT_EQ(dp->interfaces().size(), 2u); }));
+    EXPECT_TRUE(within_100ms([&] { (void)dp->mac_table(); }));
+    EXPECT_TRUE(within_100ms([&] { EXPECT_EQ(dp->add_network("red").error().code, Errc::kUnavailable); }));
+    EXPECT_TRUE(within_100ms([&] { EXPECT_EQ(dp->set_admin_up(ia, false).error().code, Errc::kUnavailable); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  close(*c);  // the successor gives up: the old process keeps everything
+  ASSERT_TRUE(eventually([&] { return failed.load() == 1; }));
+  EXPECT_TRUE(dp->add_network("red"));
+  EXPECT_TRUE(dp->interface_info(ia)->connected);
+  EXPECT_TRUE(a->poll_control());
   dp->stop();
 }

@@ -8,7 +8,7 @@
 
 #include "memswitch/dataplane.h"
 #include "memswitch/memif_client.h"
-#include "memswitch/traffic.h"
+#include "traffic.h"
 
 namespace memswitch::test {
 

@@ -2,7 +2,8 @@
 import type { InterfaceStatus } from '../dataplane/dataplane.js';
 import type { AttachInput, AttachmentView } from '../domain/attachments.js';
 import { InvalidConfigError } from '../domain/errors.js';
-import type { InterfaceView, NetworkView, Source as DomainSource, StatsView, SwitchEvent, SwitchEventKind, WorkerView } from '../domain/switch.js';
+import { EVENT_KINDS, wireEventKind } from '../domain/events.js';
+import type { InterfaceView, NetworkView, Source as DomainSource, StatsView, SwitchEvent, WorkerView } from '../domain/switch.js';
 import type * as m from './messages.js';
 
 const source = (s: DomainSource): m.Source => (s === 'config' ? 'SOURCE_CONFIG' : s === 'cni' ? 'SOURCE_CNI' : 'SOURCE_API');
@@ -142,24 +143,11 @@ export const toSnapshot = (s: StatsView): m.StatsSnapshot => ({
   memory: s.memory,
 });
 
-const eventKinds: Record<SwitchEventKind, m.EventKind> = {
-  peer_connected: 'EVENT_KIND_PEER_CONNECTED',
-  peer_disconnected: 'EVENT_KIND_PEER_DISCONNECTED',
-  protocol_error: 'EVENT_KIND_PROTOCOL_ERROR',
-  worker_stalled: 'EVENT_KIND_WORKER_STALLED',
-  interface_up: 'EVENT_KIND_INTERFACE_UP',
-  interface_down: 'EVENT_KIND_INTERFACE_DOWN',
-  interface_created: 'EVENT_KIND_INTERFACE_CREATED',
-  interface_deleted: 'EVENT_KIND_INTERFACE_DELETED',
-  network_created: 'EVENT_KIND_NETWORK_CREATED',
-  network_deleted: 'EVENT_KIND_NETWORK_DELETED',
-  handed_over: 'EVENT_KIND_HANDED_OVER',
-};
-const knownEventKinds = new Set<unknown>(Object.values(eventKinds));
+const knownEventKinds = new Set<unknown>(EVENT_KINDS.map(wireEventKind));
 
 export const toEvent = (e: SwitchEvent): m.Event => ({
   timeUnixMs: e.timeUnixMs,
-  kind: eventKinds[e.kind],
+  kind: wireEventKind(e.kind),
   interface: e.interface ?? '',
   network: e.network ?? '',
   socket: e.socket ?? '',

@@ -2,22 +2,11 @@
 // (camelCase fields, enum names as strings, uint64 as number, oneof name in `kind`).
 // Keep in step with protos/memswitch/v1/*.proto. Requests are Partial: proto3 fills
 // every missing field with its zero value.
+import type { WireEventKind } from '../domain/events.js';
 
 export type Source = 'SOURCE_UNSPECIFIED' | 'SOURCE_CONFIG' | 'SOURCE_API' | 'SOURCE_CNI';
 export type AdminState = 'ADMIN_STATE_UNSPECIFIED' | 'ADMIN_STATE_UP' | 'ADMIN_STATE_DOWN';
-export type EventKind =
-  | 'EVENT_KIND_UNSPECIFIED'
-  | 'EVENT_KIND_PEER_CONNECTED'
-  | 'EVENT_KIND_PEER_DISCONNECTED'
-  | 'EVENT_KIND_PROTOCOL_ERROR'
-  | 'EVENT_KIND_WORKER_STALLED'
-  | 'EVENT_KIND_INTERFACE_UP'
-  | 'EVENT_KIND_INTERFACE_DOWN'
-  | 'EVENT_KIND_INTERFACE_CREATED'
-  | 'EVENT_KIND_INTERFACE_DELETED'
-  | 'EVENT_KIND_NETWORK_CREATED'
-  | 'EVENT_KIND_NETWORK_DELETED'
-  | 'EVENT_KIND_HANDED_OVER';
+export type EventKind = 'EVENT_KIND_UNSPECIFIED' | WireEventKind;
 
 export interface Network {
   name: string;

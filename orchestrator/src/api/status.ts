@@ -10,6 +10,7 @@ import {
   NotFoundError,
   NotReadyError,
   ResourceExhaustedError,
+  UnavailableError,
 } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 
@@ -19,7 +20,7 @@ export function toStatus(err: unknown, log: Logger): Pick<StatusObject, 'code' |
   if (err instanceof AlreadyExistsError) return { code: status.ALREADY_EXISTS, details: err.message };
   if (err instanceof FailedPreconditionError || err instanceof BusyError) return { code: status.FAILED_PRECONDITION, details: err.message };
   if (err instanceof ResourceExhaustedError) return { code: status.RESOURCE_EXHAUSTED, details: err.message };
-  if (err instanceof NotReadyError) return { code: status.UNAVAILABLE, details: err.message };
+  if (err instanceof NotReadyError || err instanceof UnavailableError) return { code: status.UNAVAILABLE, details: err.message };
   log.error({ err }, 'unhandled error in a gRPC handler');
   return { code: status.INTERNAL, details: 'internal error' };
 }

@@ -6,6 +6,7 @@ import { createVeth, deleteVeth } from '../domain/veth.js';
 import {
   loadAddon,
   type DropCounts,
+  type MemoryCounters,
   type NativeAddon,
   type NativeDataplane,
   type NativeDataplaneOptions,
@@ -35,8 +36,8 @@ export class Dataplane {
 
   private constructor(private readonly native: NativeDataplane) {}
 
-  static create(opts: NativeDataplaneOptions): Dataplane {
-    const addon = loadAddon();
+  /** `addon`: another build of the product addon (a benchmark's before/after). */
+  static create(opts: NativeDataplaneOptions, addon: NativeAddon = loadAddon()): Dataplane {
     try {
       return new Dataplane(new addon.Dataplane(opts));
     } catch (err) {
@@ -49,7 +50,11 @@ export class Dataplane {
   }
 
   start(): void {
-    this.native.start();
+    try {
+      this.native.start();
+    } catch (err) {
+      throw fromNativeError(err, 'dataplane');
+    }
   }
 
   /** Sends DISCONNECT to every peer, removes socket files and joins all threads (after a
@@ -69,9 +74,9 @@ export class Dataplane {
 
   /** Takes the memif sessions and listeners of the memswitchd serving `socket`, waiting
    * for it to exit; undefined when none serves it. Before start() and any interface. */
-  takeOver(socket: string, timeoutMs: number): TakeoverSummary | undefined {
+  async takeOver(socket: string, timeoutMs: number): Promise<TakeoverSummary | undefined> {
     try {
-      return this.native.takeOver(socket, timeoutMs);
+      return await this.native.takeOver(socket, timeoutMs);
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return undefined;
       throw fromNativeError(err, 'handover.socket');
@@ -170,7 +175,11 @@ export class Dataplane {
   removeInterface(name: string): void {
     const entry = this.interfaces.get(name);
     if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
-    this.native.removeInterface(entry.index);
+    try {
+      this.native.removeInterface(entry.index);
+    } catch (err) {
+      throw fromNativeError(err, 'interfaces.name');
+    }
     this.interfaces.delete(name);
     if (entry.kind === 'veth') deleteVeth(name);
   }
@@ -178,13 +187,22 @@ export class Dataplane {
   setAdminUp(name: string, up: boolean): void {
     const entry = this.interfaces.get(name);
     if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
-    this.native.setAdminUp(entry.index, up);
+    try {
+      this.native.setAdminUp(entry.index, up);
+    } catch (err) {
+      throw fromNativeError(err, 'adminUp');
+    }
   }
 
   interface(name: string): InterfaceStatus {
     const entry = this.interfaces.get(name);
     if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
-    const i = this.native.interfaceInfo(entry.index);
+    let i: NativeInterfaceInfo;
+    try {
+      i = this.native.interfaceInfo(entry.index);
+    } catch (err) {
+      throw fromNativeError(err, 'interfaces.name');
+    }
     const total = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: {} as DropCounts };
     for (const w of i.perWorker) {
       total.rxPackets += w.rxPackets;
@@ -244,11 +262,16 @@ export class Dataplane {
 
   /** Removes the learned entries of a network (static ones stay); returns how many. */
   flushMacTable(network: string): number {
-    return this.native.flushMacTable(this.networkId(network));
+    const id = this.networkId(network);
+    try {
+      return this.native.flushMacTable(id);
+    } catch (err) {
+      throw fromNativeError(err, 'network');
+    }
   }
 
   /** Shared memory the switch itself allocated: hugepages, and the 4 KiB fallback. */
-  memory(): ReturnType<NativeAddon['memoryCounters']> {
+  memory(): MemoryCounters {
     return loadAddon().memoryCounters();
   }
 

@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import type { SwitchEventKind } from '../domain/events.js';
 
 export type DropCounts = Record<string, number>;
 
@@ -41,7 +42,8 @@ export interface NativeInterfaceInfo {
 }
 
 export interface NativeEvent {
-  kind: 'connected' | 'disconnected' | 'protocol_error' | 'worker_stalled' | 'handed_over';
+  /** One of MEMSWITCH_EVENT_KINDS, named as in the domain's list. */
+  kind: SwitchEventKind;
   interface: string;
   socket: string;
   detail: string;
@@ -112,7 +114,8 @@ export interface NativeDataplane {
   sockets(): { socket: string; protocolErrors: DropCounts }[];
   workers(): { index: number; cpu: number; polls: number; busyPolls: number; sleeps: number }[];
   listenForHandover(path: string): void;
-  takeOver(path: string, timeoutMs: number): TakeoverSummary;
+  /** Resolves once the previous memswitchd handed over and exited. */
+  takeOver(path: string, timeoutMs: number): Promise<TakeoverSummary>;
   finishTakeover(): number;
 }
 
@@ -122,116 +125,42 @@ export interface TakeoverSummary {
   sessions: number;
 }
 
-export interface MemifClientConfig {
-  socket: string;
-  id?: number;
-  secret?: string;
-  name?: string;
-  ifName?: string;
-  queues?: number;
-  log2RingSize?: number;
-  bufferSize?: number;
-  hugepages?: boolean;
-  interruptMode?: boolean;
-  timeoutMs?: number;
-}
-
-export interface NativeMemifClient {
-  disconnect(reason?: string): void;
-  /** Disconnects and unmaps the client's shared memory now (not at garbage collection). */
-  close(): void;
-  pollControl(): boolean;
-  info(): {
-    connected: boolean;
-    disconnectReason: string;
-    serverName: string;
-    hugepages: boolean;
-    rxBadDescriptors: number;
-    eventfdSignals: number;
-  };
-  setInterruptMode(on: boolean): void;
-  waitRx(queue: number, timeoutMs: number): boolean;
-  injectBadTx(
-    kind: 'region' | 'offset' | 'length' | 'zero_length' | 'chain_past_head' | 'huge_frame',
-    n: number,
-  ): number;
-  injectBadHead(): void;
-  /** Fault injection: shrink the memfd the switch mapped (needs seal-free memory: hugepages). */
-  injectTruncate(bytes: number): void;
-}
-
-export interface GeneratorSpec {
-  queue?: number;
-  frameSize?: number;
-  pps?: number;
-  count?: number;
-  src: string;
-  dst: string;
-  vlan?: number;
-  stream?: number;
-}
-
-export interface LoopSpec {
-  frameSize?: number;
-  initialBurst?: number;
-  aMac: string;
-  bMac: string;
-}
-
-export interface TrafficStats {
-  txPackets: number;
-  txBytes: number;
-  txRingFull: number;
-  rxPackets: number;
-  rxBytes: number;
-  rxForeign: number;
-  lost: number;
-  reordered: number;
-  latencySamples: number;
-  p50Ns: number;
-  p90Ns: number;
-  p99Ns: number;
-  maxNs: number;
-  connected: boolean;
-}
-
-export interface NativeTrafficEngine {
-  addGenerator(client: NativeMemifClient, spec: GeneratorSpec): number;
-  addSink(client: NativeMemifClient): number;
-  addLoop(a: NativeMemifClient, b: NativeMemifClient, spec: LoopSpec): number;
-  start(cpu?: number): void;
-  /** Stops for good and releases the clients (they may be closed afterwards). */
-  stop(): void;
-  stats(task: number): TrafficStats;
-  resetStats(): void;
-  generatorsDone(): boolean;
+export interface MemoryCounters {
+  hugepageBytes: number;
+  fallbackBytes: number;
+  fallbackRegions: number;
 }
 
 export interface NativeAddon {
   Dataplane: new (opts: NativeDataplaneOptions) => NativeDataplane;
-  MemifClient: new (cfg: MemifClientConfig) => NativeMemifClient;
-  TrafficEngine: new () => NativeTrafficEngine;
   dropReasons: { name: string; help: string }[];
   protocolErrors: { name: string; help: string }[];
-  memoryCounters(): { hugepageBytes: number; fallbackBytes: number; fallbackRegions: number };
-  /** One-way cache-line transfer latency between two CPUs (blocks for `ms`). */
-  cacheLinePingPongNs(cpuA: number, cpuB: number, ms: number): number;
+  eventKinds: string[];
+  /** Shared memory this addon's core allocated (the switch's UMEMs). */
+  memoryCounters(): MemoryCounters;
 }
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 // dist/orchestrator/src/dataplane -> repo root is one level further up than the source.
 const root = path.basename(repoRoot) === 'dist' ? path.dirname(repoRoot) : repoRoot;
 
-let cached: NativeAddon | undefined;
-export function loadAddon(): NativeAddon {
-  if (!cached) {
+/** build/addon/Release/<name>.node: the product addon, or the testing one. */
+export function addonPath(name: 'memswitch' | 'memswitch_testing'): string {
+  return path.join(root, `build/addon/Release/${name}.node`);
+}
+
+const loaded = new Map<string, unknown>();
+export function loadNative<T>(name: 'memswitch' | 'memswitch_testing'): T {
+  if (!loaded.has(name)) {
     const require = createRequire(import.meta.url);
-    const file = path.join(root, 'build/addon/Release/memswitch.node');
+    const file = addonPath(name);
     try {
-      cached = require(file) as NativeAddon;
+      loaded.set(name, require(file));
     } catch (err) {
-      throw new Error(`cannot load the memswitch addon from ${file} (run scripts/setup.sh): ${(err as Error).message}`);
+      throw new Error(`cannot load the ${name} addon from ${file} (run scripts/setup.sh): ${(err as Error).message}`);
     }
   }
-  return cached;
+  return loaded.get(name) as T;
 }
+
+export const loadAddon = (): NativeAddon => loadNative<NativeAddon>('memswitch');

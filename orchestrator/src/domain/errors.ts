@@ -11,6 +11,9 @@ export class InvalidConfigError extends DomainError {}
 export class ResourceExhaustedError extends DomainError {}
 export class NotReadyError extends DomainError {}
 export class BusyError extends DomainError {}
+/** Refused for now (a planned restart is handing over), a syscall failed, or it timed
+ * out: worth retrying. */
+export class UnavailableError extends DomainError {}
 /** The request is well formed but the system is not in a state that allows it. */
 export class FailedPreconditionError extends DomainError {}
 
@@ -24,6 +27,10 @@ export function fromNativeError(err: unknown, field?: string): Error {
     case 'EINVAL': return new InvalidConfigError(err.message, field);
     case 'ENOSPC': return new ResourceExhaustedError(err.message, field);
     case 'EBUSY': return new BusyError(err.message, field);
-    default: return err;
+    case 'EPROTO': return new FailedPreconditionError(err.message, field);
+    case 'EAGAIN':
+    case 'EIO':
+    case 'ETIMEDOUT': return new UnavailableError(err.message, field);
+    default: return err; // not from the core (a bug): the API answers INTERNAL and logs it
   }
 }

@@ -9,10 +9,10 @@ import path from 'node:path';
 import { z, type ZodType, type ZodTypeDef } from 'zod';
 import { interfaceSchema, macAddress, name as nameSchema, type Config, type InterfaceConfig } from '../config/schema.js';
 import type { Dataplane, InterfaceStatus } from '../dataplane/dataplane.js';
-import type { NativeEvent } from '../dataplane/native.js';
 import type { Logger } from '../log.js';
 import type { Store, StoredStaticMac } from '../store/store.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
+import type { SwitchEventKind } from './events.js';
 import { WorkerWatch } from './worker-watch.js';
 
 /** Where an interface is defined: the config file, the API, or a CNI attachment. */
@@ -31,18 +31,7 @@ export interface InterfaceView {
   status: InterfaceStatus;
 }
 
-export type SwitchEventKind =
-  | 'peer_connected'
-  | 'peer_disconnected'
-  | 'protocol_error'
-  | 'worker_stalled'
-  | 'interface_up'
-  | 'interface_down'
-  | 'interface_created'
-  | 'interface_deleted'
-  | 'network_created'
-  | 'network_deleted'
-  | 'handed_over';
+export type { SwitchEventKind };
 
 export interface SwitchEvent {
   timeUnixMs: number;
@@ -70,14 +59,6 @@ export interface StatsView {
   sockets: ReturnType<Dataplane['socketErrors']>;
   memory: ReturnType<Dataplane['memory']> & { fallbackInUse: boolean };
 }
-
-const nativeEventKinds: Record<NativeEvent['kind'], SwitchEventKind> = {
-  connected: 'peer_connected',
-  disconnected: 'peer_disconnected',
-  protocol_error: 'protocol_error',
-  worker_stalled: 'worker_stalled',
-  handed_over: 'handed_over',
-};
 
 /** zod in, a domain error naming the field out. */
 function validate<T>(schema: ZodType<T, ZodTypeDef, unknown>, input: unknown, prefix?: string): T {
@@ -119,7 +100,7 @@ export class Switch {
   ) {
     this.log = log.child({ component: 'domain' });
     dp.onEvent((e) =>
-      this.emit({ kind: nativeEventKinds[e.kind], interface: e.interface || undefined, socket: e.socket || undefined, detail: e.detail || undefined }),
+      this.emit({ kind: e.kind, interface: e.interface || undefined, socket: e.socket || undefined, detail: e.detail || undefined }),
     );
     this.watch = new WorkerWatch(
       () => dp.workers(),

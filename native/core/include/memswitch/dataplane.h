@@ -2,6 +2,7 @@
 // and the control thread that runs every memif control channel. Thread-safe: any
 // thread may call the control methods; workers never take the control lock.
 #pragma once
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -79,8 +80,26 @@ struct WorkerInfo {
   uint64_t sleeps;  // times it went to sleep for lack of traffic (adaptive polling)
 };
 
-// kHandedOver: a new memswitchd took this one's memif sessions; this one should exit.
-enum class EventKind { kConnected, kDisconnected, kProtocolError, kWorkerStalled, kHandedOver };
+// What the dataplane reports to the daemon, which adds its own kinds (interface_up, ...)
+// under the same names (orchestrator/src/domain/events.ts, EventKind in types.proto).
+#define MEMSWITCH_EVENT_KINDS(X)                                                      \
+  X(peer_connected, "a memif peer finished its handshake, or an AF_XDP port attached") \
+  X(peer_disconnected, "a memif peer left or was disconnected")                        \
+  X(protocol_error, "a memif peer broke the protocol and was refused")                 \
+  X(worker_stalled, "a worker did not pass a quiescent point in time")                 \
+  X(handed_over, "a new memswitchd took this one's memif sessions: this one exits")
+
+enum class EventKind : uint8_t {
+#define X(name, help) name,
+  MEMSWITCH_EVENT_KINDS(X)
+#undef X
+      kCount
+};
+constexpr std::array<const char*, size_t(EventKind::kCount)> kEventKinds = {{
+#define X(name, help) #name,
+    MEMSWITCH_EVENT_KINDS(X)
+#undef X
+}};
 struct Event {
   EventKind kind;
   std::string interface;  // empty when not known yet
@@ -138,7 +157,7 @@ class Dataplane {
 
   // Planned restarts that keep memif peers connected (DPDK's net_memif never reconnects).
   // The running process serves takeover requests on `path` (a filesystem socket, 0600).
-  // When it has handed its sessions over it emits kHandedOver and stops forwarding on
+  // When it has handed its sessions over it emits handed_over and stops forwarding on
   // them; its stop() then neither disconnects peers nor removes socket files.
   virtual Status listen_for_handover(const std::string& path) = 0;
   // The new process, before start() and before adding interfaces: takes the listening

@@ -1,6 +1,6 @@
-// Quiescent-state-based reclamation: the control thread swaps a pointer, then waits
-// until every online worker has passed quiescent() before freeing what the old
-// pointer reached. Workers pay one relaxed load and one release store per poll loop.
+// Quiescent-state-based reclamation: the control thread swaps a pointer and starts a
+// grace period; what the old pointer reached is freed once every online worker has
+// passed quiescent() since. Workers pay one relaxed load and one release store per poll.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -22,8 +22,12 @@ class Qsbr {
     slots_[t].seen.store(gp_.load(std::memory_order_acquire), std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);  // publish before loading any pointer
   }
-  // True when every online thread passed quiescent() after this call started.
-  bool synchronize(std::chrono::milliseconds timeout);
+  // Starts a grace period and returns its ticket: it has passed once every thread was
+  // offline or passed quiescent() after this call.
+  uint64_t start_grace() noexcept { return gp_.fetch_add(1, std::memory_order_seq_cst) + 1; }
+  bool passed(uint64_t ticket) const noexcept;
+  // Waits up to `timeout` for `ticket` to pass (yielding); true when it did.
+  bool wait(uint64_t ticket, std::chrono::milliseconds timeout) const;
 
  private:
   static constexpr uint64_t kOffline = UINT64_MAX;

@@ -16,6 +16,7 @@ enum class Errc {
   kProtocol,          // EPROTO: a memif peer broke the protocol
   kTimeout,           // ETIMEDOUT
   kBusy,              // EBUSY: an object is still in use
+  kUnavailable,       // EAGAIN: refused for now (a planned restart is under way); retry
 };
 
 const char* errc_code(Errc e);  // "EINVAL", "ENOENT", ...

@@ -17,7 +17,7 @@
 #include <algorithm>
 #include <cstdarg>
 
-#include "afxdp_rings.h"
+#include "xdp/afxdp_rings.h"
 
 namespace memswitch {
 

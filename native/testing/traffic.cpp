@@ -1,4 +1,4 @@
-#include "memswitch/traffic.h"
+#include "traffic.h"
 
 #include <pthread.h>
 #include <sched.h>

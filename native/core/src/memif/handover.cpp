@@ -1,4 +1,4 @@
-#include "handover.h"
+#include "memif/handover.h"
 
 #include <poll.h>
 #include <sys/socket.h>

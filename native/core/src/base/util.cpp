@@ -20,6 +20,7 @@ const char* errc_code(Errc e) {
     case Errc::kProtocol: return "EPROTO";
     case Errc::kTimeout: return "ETIMEDOUT";
     case Errc::kBusy: return "EBUSY";
+    case Errc::kUnavailable: return "EAGAIN";
   }
   return "EIO";
 }
@@ -53,16 +54,19 @@ std::string format_mac(Mac m) {
 
 Qsbr::Qsbr(size_t n_threads) : n_(n_threads), slots_(std::make_unique<Slot[]>(n_threads)) {}
 
-bool Qsbr::synchronize(std::chrono::milliseconds timeout) {
-  const uint64_t target = gp_.fetch_add(1, std::memory_order_seq_cst) + 1;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+bool Qsbr::passed(uint64_t ticket) const noexcept {
   for (size_t t = 0; t < n_; ++t) {
-    for (;;) {
-      const uint64_t seen = slots_[t].seen.load(std::memory_order_acquire);
-      if (seen == kOffline || seen >= target) break;
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::yield();
-    }
+    const uint64_t seen = slots_[t].seen.load(std::memory_order_acquire);
+    if (seen != kOffline && seen < ticket) return false;
+  }
+  return true;
+}
+
+bool Qsbr::wait(uint64_t ticket, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!passed(ticket)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
   }
   return true;
 }

@@ -1,0 +1,37 @@
+// The snapshot workers forward with: ports, flood lists, queue assignments and the
+// pipeline stages enabled. Immutable once published; the control thread builds a new
+// one for every change (snapshot.cpp) and frees the old one after a grace period.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "memif/session.h"
+#include "memswitch/afxdp.h"
+#include "pipeline/stages.h"
+
+namespace memswitch::detail {
+
+// One port: a memif session or an AF_XDP port (neither: the port is not connected or
+// admin down, and nothing is sent to it).
+struct PortView {
+  Session* session = nullptr;
+  XdpPort* xdp = nullptr;
+  uint16_t segment = 0;
+  uint16_t vlan = 0;
+  bool up() const { return session || xdp; }
+};
+
+struct RxAssignment {
+  uint32_t port;
+  RxRing* ring;   // memif C2S ring, or
+  XskQueue* xsk;  // an AF_XDP queue
+};
+
+struct Topology {
+  StageMask stages = kL2Stages;
+  std::vector<PortView> ports;                     // by interface index
+  std::vector<std::vector<uint32_t>> flood;        // by segment: connected ports
+  std::vector<std::vector<RxAssignment>> per_worker;
+};
+
+}  // namespace memswitch::detail

@@ -1,0 +1,42 @@
+// The egress plan of one burst: the pipeline stages name an output port per frame (or
+// several, when flooding) and transmit then walks one batch per port.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "packet/burst.h"
+
+namespace memswitch::detail {
+
+constexpr uint32_t kMaxInterfaces = 1024;
+
+class EgressPlan {
+ public:
+  EgressPlan() : batch_of_port_(std::make_unique<uint16_t[]>(kMaxInterfaces)), batches_(std::make_unique<Batch[]>(kMaxInterfaces)) {
+    for (uint32_t i = 0; i < kMaxInterfaces; ++i) batch_of_port_[i] = kNoBatch;
+  }
+  void add(uint32_t port, uint16_t pkt) {
+    uint16_t b = batch_of_port_[port];
+    if (b == kNoBatch) {
+      b = uint16_t(n_batches_++);
+      batch_of_port_[port] = b;
+      batches_[b].port = port;
+      batches_[b].n = 0;
+    }
+    batches_[b].pkt[batches_[b].n++] = pkt;
+  }
+  uint32_t size() const { return n_batches_; }
+  const Batch& operator[](uint32_t b) const { return batches_[b]; }
+  void clear() {
+    for (uint32_t b = 0; b < n_batches_; ++b) batch_of_port_[batches_[b].port] = kNoBatch;
+    n_batches_ = 0;
+  }
+
+ private:
+  static constexpr uint16_t kNoBatch = UINT16_MAX;
+  std::unique_ptr<uint16_t[]> batch_of_port_;  // kNoBatch when the port has none
+  std::unique_ptr<Batch[]> batches_;
+  uint32_t n_batches_ = 0;
+};
+
+}  // namespace memswitch::detail

@@ -1,0 +1,42 @@
+// The pipeline driver and the stage functions it calls, one per MEMSWITCH_STAGES entry.
+// A stage is a pure function of (burst, immutable snapshot, this worker's state): it
+// skips frames already dropped, marks and counts the ones it drops, and may name
+// egress ports in the plan. Workers never lock or allocate in here.
+#pragma once
+#include <cstdint>
+
+#include "control/snapshot.h"
+#include "memswitch/fib.h"
+#include "packet/burst.h"
+#include "packet/egress.h"
+#include "stats/counters.h"
+
+namespace memswitch::detail {
+
+struct StageContext {
+  const Topology& topology;
+  MacTable& fib;
+  PortCounters* counters;  // this worker's, by port index
+  EgressPlan& egress;
+  uint32_t now_s;
+
+  void drop(PacketMeta& p, uint32_t port, DropReason r) {
+    p.drop = r;
+    counters[port].count_drop(r);
+  }
+};
+
+#define X(name, help) void name(StageContext& ctx, Burst& b);
+MEMSWITCH_STAGES(X)
+#undef X
+
+// Every stage the snapshot enables, in list order, over the whole burst.
+inline void run_pipeline(StageContext& ctx, Burst& b) {
+  const StageMask on = ctx.topology.stages;
+#define X(name, help) \
+  if (on & stage_bit(Stage::name)) name(ctx, b);
+  MEMSWITCH_STAGES(X)
+#undef X
+}
+
+}  // namespace memswitch::detail

@@ -1,0 +1,38 @@
+// The packet pipeline's stages, in the order a burst runs through them (pipeline.md §1).
+// This list is the only place that spells them: the Stage enum, the stage names (for
+// trace and runtime counters) and the driver in pipeline.cpp come from it.
+#pragma once
+#include <array>
+#include <cstdint>
+
+namespace memswitch::detail {
+
+#define MEMSWITCH_STAGES(X)                                                        \
+  X(l2_input, "parse Ethernet; refuse runts, and tagged frames on access ports")  \
+  X(l2_bridge, "learn source MACs, look up destinations, flood within the segment")
+
+enum class Stage : uint8_t {
+#define X(name, help) name,
+  MEMSWITCH_STAGES(X)
+#undef X
+      kCount
+};
+constexpr size_t kNumStages = size_t(Stage::kCount);
+static_assert(kNumStages <= 32, "StageMask has a bit per stage");
+
+using StageMask = uint32_t;
+constexpr StageMask stage_bit(Stage s) { return StageMask(1) << uint32_t(s); }
+// What a burst needs when nothing past L2 is configured: exactly the bridge.
+constexpr StageMask kL2Stages = stage_bit(Stage::l2_input) | stage_bit(Stage::l2_bridge);
+
+struct StageInfo {
+  const char* name;
+  const char* help;
+};
+constexpr std::array<StageInfo, kNumStages> kStages = {{
+#define X(name, help) {#name, help},
+    MEMSWITCH_STAGES(X)
+#undef X
+}};
+
+}  // namespace memswitch::detail

@@ -1,0 +1,182 @@
+#include "worker/worker.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "pipeline/pipeline.h"
+#include "xdp/afxdp_rings.h"
+#include "xdp/xsk_port.h"
+
+namespace memswitch::detail {
+
+namespace {
+inline void cpu_relax() { __builtin_ia32_pause(); }
+}  // namespace
+
+Worker::Worker(uint32_t index, int cpu, WorkerShared shared)
+    : index_(index), cpu_(cpu), sh_(shared), counters_(std::make_unique<PortCounters[]>(kMaxInterfaces)) {}
+
+Worker::~Worker() {
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void Worker::start() {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  thread_ = std::thread([this] { run(); });
+}
+void Worker::join() {
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+void Worker::wake() {
+  const uint64_t one = 1;
+  if (wake_fd_ >= 0) [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+// Offline (holding no pointers) until woken, the snapshot changed, or timeout_ms.
+void Worker::idle_wait(int timeout_ms) {
+  sh_.qsbr->offline(index_);
+  pollfd p{wake_fd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) > 0) {
+    uint64_t v;
+    [[maybe_unused]] ssize_t n = read(wake_fd_, &v, sizeof v);
+  }
+  sh_.qsbr->online(index_);
+}
+
+void Worker::run() {
+  if (cpu_ >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu_, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  }
+  pthread_setname_np(pthread_self(), ("msw-worker-" + std::to_string(index_)).c_str());
+  sh_.qsbr->online(index_);
+  uint32_t idle_polls = 0;
+  uint64_t idle_since_ns = 0;
+  while (sh_.running->load(std::memory_order_relaxed)) {
+    const Topology* t = sh_.topology->load(std::memory_order_acquire);
+    const auto& mine = t->per_worker[index_];
+    if (mine.empty()) {
+      idle_wait(100);  // nothing to poll: the control thread wakes us when that changes
+      bump(polls_);    // a pass all the same: polls advancing is how the daemon sees we live
+      continue;
+    }
+    const uint32_t now = sh_.now_s->load(std::memory_order_relaxed);
+    bool busy = false;
+    for (const RxAssignment& a : mine) busy |= poll_queue(*t, a, now);
+    bump(polls_);
+    if (busy) {
+      bump(busy_polls_);
+      idle_polls = 0;
+      idle_since_ns = 0;
+    } else if (sh_.adaptive && ++idle_polls == 1024) {
+      // The clock is read once per 1024 idle polls (~20 µs): cheap enough to never matter.
+      idle_polls = 0;
+      timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      const uint64_t ns = uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+      if (idle_since_ns == 0) {
+        idle_since_ns = ns;
+      } else if (ns - idle_since_ns > sh_.idle_before_sleep_ns) {
+        // A sleep that ended by timeout found nothing: after one pass over the queues,
+        // sleep again at once instead of spinning for another idle period.
+        const bool quiet = sleep_until_traffic(*t);
+        idle_since_ns = quiet ? 1 : 0;
+        idle_polls = quiet ? 1023 : 0;
+        continue;  // online again; reload the snapshot
+      }
+    }
+    sh_.qsbr->quiescent(index_);  // no Topology or Session pointer is held past here
+    if (!busy) cpu_relax();
+  }
+  sh_.qsbr->offline(index_);
+}
+
+// One burst from one queue: rx, the pipeline, transmit, then the rx slots go back
+// (the frames were read in place until transmit copied them).
+bool Worker::poll_queue(const Topology& t, const RxAssignment& a, uint32_t now_s) {
+  PortCounters& in = counters_[a.port];
+  if (a.xsk) {
+    const uint32_t consumed = xsk_rx(*a.xsk, a.port, burst_, in, xsk_rx_addrs_);
+    if (consumed == 0) return false;
+    StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s};
+    run_pipeline(ctx, burst_);
+    transmit(t);
+    xsk_rx_release(*a.xsk, xsk_rx_addrs_, consumed);
+    return true;
+  }
+  const uint16_t slots = memif_rx(*t.ports[a.port].session, *a.ring, a.port, burst_, in);
+  if (slots == 0) return false;
+  StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s};
+  run_pipeline(ctx, burst_);
+  transmit(t);
+  memif_rx_release(*a.ring, slots);
+  return true;
+}
+
+void Worker::transmit(const Topology& t) {
+  for (uint32_t k = 0; k < egress_.size(); ++k) {
+    const Batch& b = egress_[k];
+    const PortView& out = t.ports[b.port];
+    if (out.session)
+      memif_tx(*out.session, index_, burst_, b, counters_[b.port], memif_tx_);
+    else
+      xsk_tx(*out.xdp, index_, burst_, b, counters_[b.port]);
+  }
+  egress_.clear();
+}
+
+// Interrupt mode for an idle worker. While online: drain the memif eventfds, clear
+// MASK_INT so peers signal us, fence, and re-check every ring (the lost-wakeup rule of
+// memif-protocol.md §4.6). Then sleep offline on the eventfds, the XSK fds and our wake
+// fd; peers that do not honour MASK_INT are caught by the timeout.
+bool Worker::sleep_until_traffic(const Topology& t) {
+  constexpr size_t kMaxFds = 256;
+  pollfd fds[kMaxFds];
+  size_t n = 0;
+  fds[n++] = {wake_fd_, POLLIN, 0};
+  const auto& mine = t.per_worker[index_];
+  for (const RxAssignment& a : mine) {
+    if (n == kMaxFds) return false;  // too many queues to sleep on: stay polling
+    if (a.xsk) {
+      fds[n++] = {a.xsk->fd, POLLIN, 0};
+      continue;
+    }
+    const int efd = a.ring->eventfd;
+    uint64_t v;
+    while (read(efd, &v, sizeof v) > 0) {
+    }
+    memif::store_relaxed(a.ring->hdr->flags, 0);
+    fds[n++] = {efd, POLLIN, 0};
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  bool pending = false;
+  for (const RxAssignment& a : mine) {
+    if (a.xsk) pending |= xsk_cons_nb_avail(&a.xsk->rings->rx, 1) > 0;
+    else pending |= memif::load_acquire(a.ring->hdr->head) != a.ring->last_head;
+  }
+  bool timed_out = false;
+  if (!pending) {
+    bump(sleeps_);
+    sh_.qsbr->offline(index_);
+    // Timeout: DPDK and VPP transmitters skip the fence, so a wakeup can be lost.
+    timed_out = ::poll(fds, n, 10) == 0;
+    uint64_t v;
+    [[maybe_unused]] ssize_t r = read(wake_fd_, &v, sizeof v);
+    sh_.qsbr->online(index_);
+  }
+  // Back to busy polling: mask signalling again on whatever rings we own now.
+  const Topology* now = sh_.topology->load(std::memory_order_acquire);
+  for (const RxAssignment& a : now->per_worker[index_])
+    if (!a.xsk) memif::store_relaxed(a.ring->hdr->flags, memif::kRingFlagMaskInt);
+  return timed_out;
+}
+
+}  // namespace memswitch::detail

@@ -1,0 +1,66 @@
+// A polling worker: its run loop, adaptive sleep and quiescent points. Each poll takes
+// one burst from one rx queue through the pipeline and transmits it.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include "control/snapshot.h"
+#include "memif/port.h"
+#include "memswitch/fib.h"
+#include "memswitch/qsbr.h"
+#include "packet/burst.h"
+#include "packet/egress.h"
+#include "stats/counters.h"
+
+namespace memswitch::detail {
+
+struct WorkerShared {
+  std::atomic<const Topology*>* topology;
+  MacTable* fib;
+  Qsbr* qsbr;
+  std::atomic<uint32_t>* now_s;
+  std::atomic<bool>* running;
+  bool adaptive;               // sleep on the queues' fds when idle
+  uint64_t idle_before_sleep_ns;
+};
+
+class Worker {
+ public:
+  Worker(uint32_t index, int cpu, WorkerShared shared);
+  ~Worker();
+  void start();
+  void join();
+  // Any thread: makes a sleeping worker look at the (new) snapshot now.
+  void wake();
+
+  PortCounters& counters(uint32_t port) { return counters_[port]; }
+  uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
+  uint64_t busy_polls() const { return busy_polls_.load(std::memory_order_relaxed); }
+  uint64_t sleeps() const { return sleeps_.load(std::memory_order_relaxed); }
+  uint32_t index() const { return index_; }
+  int cpu() const { return cpu_; }
+
+ private:
+  void run();
+  bool poll_queue(const Topology& t, const RxAssignment& a, uint32_t now_s);
+  void transmit(const Topology& t);
+  bool sleep_until_traffic(const Topology& t);  // true: woke by timeout, nothing arrived
+  void idle_wait(int timeout_ms);
+
+  uint32_t index_;
+  int cpu_;
+  WorkerShared sh_;
+  std::thread thread_;
+  std::unique_ptr<PortCounters[]> counters_;
+  std::atomic<uint64_t> polls_{0}, busy_polls_{0}, sleeps_{0};
+  int wake_fd_ = -1;
+  // Per-burst state, touched only by this worker's thread.
+  Burst burst_;
+  EgressPlan egress_;
+  MemifTxScratch memif_tx_;
+  uint64_t xsk_rx_addrs_[kBurst];
+};
+
+}  // namespace memswitch::detail

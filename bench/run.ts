@@ -1,19 +1,30 @@
 // npm run bench: memif -> switch -> memif at 64/512/1518 bytes, memswitch against
-// dpdk-testpmd io-forwarding in the same place, interleaved, median ratios.
+// dpdk-testpmd io-forwarding and OVS-DPDK (NORMAL action) in the same place, and against
+// an older memswitch build when MEMSWITCH_BENCH_BASELINE_ADDON names one (before/after).
 //
 // Shape (2 CPUs, exactly two pollers): one dpdk-testpmd with two memif *client* ports in
 // mac forwarding with --tx-first loops frames through the system under test in both
 // directions; its forwarding lcore owns CPU 1. The system under test polls on CPU 0:
-// memswitch's single worker, or a second testpmd with two memif *server* ports in io
-// mode. Both testpmd main lcores only sleep between stats prints.
+// memswitch's single worker, a second testpmd with two memif *server* ports in io mode,
+// or OVS-DPDK's one PMD. The testpmd main lcores only sleep between stats prints.
+//
+// Method: this VM switches between two modes while a run goes on (the cache-line
+// ping-pong between the two CPUs jumps between ~45 and ~200 ns, and every system's rate
+// with it). So the systems alternate often with short windows, each window records the
+// ping-pong measured just before it, and ratios compare windows taken in the same mode.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Dataplane } from '../orchestrator/src/dataplane/dataplane.js';
+import type { NativeAddon } from '../orchestrator/src/dataplane/native.js';
 import { loadTestingAddon } from './testing-addon.js';
 import { runAfxdpBench } from './afxdp.js';
 import { runCniBench } from './cni.js';
 import { fmt, measureLoop, median } from './common.js';
+import { beforeAfterAvailable, runBeforeAfter } from './before-after.js';
+import { OvsDpdk, ovsDpdkAvailable } from './ovs.js';
 import { Testpmd, ensureHugepages } from './testpmd.js';
 
 const SUT_CPU = 0;
@@ -24,9 +35,14 @@ const FRAME_SIZES = (process.env.MEMSWITCH_BENCH_SIZES ?? '64,512,1518').split('
 const GENERATOR_BURST = Number(process.env.MEMSWITCH_BENCH_BURST ?? 64);
 // testpmd io forwards in bursts of this many, the same as memswitch's worker (kBurst).
 const SUT_BURST = Number(process.env.MEMSWITCH_BENCH_SUT_BURST ?? 64);
-const ROUNDS = Number(process.env.MEMSWITCH_BENCH_ROUNDS ?? 3);
-const WARMUP_S = 2;
-const MEASURE_S = 5;
+const ROUNDS = Number(process.env.MEMSWITCH_BENCH_ROUNDS ?? 4);
+const WARMUP_S = 1;
+const MEASURE_S = 3;
+// One-way ping-pong above this: the host's slow mode (see the method above).
+const SLOW_MODE_NS = 100;
+const BASELINE_ADDON = process.env.MEMSWITCH_BENCH_BASELINE_ADDON;
+// Which peers to measure memswitch against (default: every one available).
+const PEERS = process.env.MEMSWITCH_BENCH_PEERS ? new Set(process.env.MEMSWITCH_BENCH_PEERS.split(',')) : undefined;
 const MAC_A = '02:00:00:00:0a:01';
 const MAC_B = '02:00:00:00:0b:01';
 
@@ -34,8 +50,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
 const testing = loadTestingAddon();
 
+type System = 'memswitch' | 'memswitch-baseline' | 'testpmd-io' | 'ovs-dpdk';
+type Mode = 'fast' | 'slow';
+const modeOf = (pingPongNs: number): Mode => (pingPongNs > SLOW_MODE_NS ? 'slow' : 'fast');
+
 interface Measurement {
-  system: 'memswitch' | 'testpmd-io';
+  system: System;
+  mode: Mode;
   frameSize: number;
   round: number;
   mpps: number;
@@ -46,12 +67,14 @@ interface Measurement {
 
 // The generator: two client ports, frames addressed to each other's MAC, so every frame
 // crosses the system under test, comes back, and is sent again.
-function startGenerator(sock: string, frameSize: number): Promise<Testpmd> {
+// OVS-DPDK transmits on its PMD's queue 1, so its peers need two queue pairs.
+function startGenerator(sock: string, frameSize: number, queues: number): Promise<Testpmd> {
   return Testpmd.start({
     vdevs: [
       { role: 'client', socket: sock, id: 0, mac: MAC_A, zeroCopy: true },
       { role: 'client', socket: sock, id: 1, mac: MAC_B, zeroCopy: true },
     ],
+    extraArgs: queues > 1 ? [`--rxq=${queues}`, `--txq=${queues}`] : [],
     forwardMode: 'mac',
     txFirst: true,
     ethPeers: [MAC_B, MAC_A],
@@ -65,11 +88,11 @@ function startGenerator(sock: string, frameSize: number): Promise<Testpmd> {
 
 // --tx-first sends its bursts once. If they are lost because the system under test had
 // not brought up both ports yet, nothing circulates; start the generator again.
-const startLoop = (sock: string, frameSize: number) => measureLoop(() => startGenerator(sock, frameSize), WARMUP_S, MEASURE_S);
+const startLoop = (sock: string, frameSize: number, queues: number) => measureLoop(() => startGenerator(sock, frameSize, queues), WARMUP_S, MEASURE_S);
 
 // memswitch in-process: one worker on the SUT CPU, two memif interfaces on one network.
-function startMemswitch(sock: string): Dataplane {
-  const dp = Dataplane.create({ workers: 1, cpus: [SUT_CPU] });
+function startMemswitch(sock: string, addon?: NativeAddon): Dataplane {
+  const dp = Dataplane.create({ workers: 1, cpus: [SUT_CPU] }, addon);
   dp.addNetwork('bench');
   dp.addMemif({ name: 'a', kind: 'memif', network: 'bench', socket: sock, id: 0 });
   dp.addMemif({ name: 'b', kind: 'memif', network: 'bench', socket: sock, id: 1 });
@@ -77,9 +100,10 @@ function startMemswitch(sock: string): Dataplane {
   return dp;
 }
 
-type System = Measurement['system'];
 const systems: Record<System, (sock: string) => Promise<{ stop(): unknown }>> = {
   memswitch: async (sock) => startMemswitch(sock),
+  'memswitch-baseline': async (sock) => startMemswitch(sock, loadBaseline()),
+  'ovs-dpdk': (sock) => OvsDpdk.start({ socket: sock, pmdCpu: SUT_CPU, mainCpu: TRAFFIC_CPU }),
   'testpmd-io': (sock) =>
     Testpmd.start({
       vdevs: [
@@ -108,18 +132,41 @@ async function measureWithRetry(system: System, frameSize: number, round: number
   }
 }
 
+let baseline: NativeAddon | undefined;
+function loadBaseline(): NativeAddon {
+  baseline ??= createRequire(import.meta.url)(path.resolve(BASELINE_ADDON!)) as NativeAddon;
+  return baseline;
+}
+
 async function measure(system: System, frameSize: number, round: number, attempt: number): Promise<Measurement> {
-  const sock = `@msw-bench-${process.pid}-${system}-${round}-${frameSize}-${attempt}`;
+  // OVS's net_memif needs a socket file; the others take an abstract name.
+  const name = `msw-bench-${process.pid}-${system}-${round}-${frameSize}-${attempt}`;
+  const sock = system === 'ovs-dpdk' ? path.join(tmpdir(), `${name}.sock`) : `@${name}`;
   // Measured while nothing else polls: it tells how the host treats the two vCPUs now.
   const pingPongNs = testing.cacheLinePingPongNs(SUT_CPU, TRAFFIC_CPU, 200);
   const sut = await systems[system](sock);
   try {
-    const { gen, window } = await startLoop(sock, frameSize);
+    const { gen, window } = await startLoop(sock, frameSize, system === 'ovs-dpdk' ? 2 : 1);
     await gen.stop();
-    return { system, frameSize, round, mpps: median(window.samples), loss: window.loss, samples: window.samples, pingPongNs };
+    return { system, mode: modeOf(pingPongNs), frameSize, round, mpps: median(window.samples), loss: window.loss, samples: window.samples, pingPongNs };
   } finally {
     await sut.stop();
   }
+}
+
+// memswitch against each peer, per frame size: the ratio of medians over windows taken
+// in the same host mode; the headline is the mode with the most windows of both.
+function compare(measurements: Measurement[], size: number, peer: System) {
+  const of = (sys: System, mode: Mode) => measurements.filter((m) => m.frameSize === size && m.system === sys && m.mode === mode).map((m) => m.mpps);
+  const modes = (['fast', 'slow'] as const)
+    .map((mode) => {
+      const ms = of('memswitch', mode);
+      const other = of(peer, mode);
+      return { mode, windows: Math.min(ms.length, other.length), memswitchMpps: median(ms), peerMpps: median(other), ratio: median(ms) / median(other) };
+    })
+    .filter((m) => m.windows > 0);
+  const headline = [...modes].sort((a, b) => b.windows - a.windows)[0];
+  return { frameSize: size, peer, modes, headline };
 }
 
 // Our own client in loop mode: same shape, one traffic thread, plus latency percentiles.
@@ -179,7 +226,8 @@ async function runIdle(poll: 'busy' | 'adaptive'): Promise<{ poll: string; idleC
   }
 }
 
-const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,afxdp,idle,cni').split(','));
+const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,before-after,afxdp,idle,cni').split(','));
+const BEFORE_AFTER_PAIRS = Number(process.env.MEMSWITCH_BENCH_BEFORE_AFTER_PAIRS ?? 20);
 
 async function main(): Promise<void> {
   const restore = await ensureHugepages(96);
@@ -188,22 +236,32 @@ async function main(): Promise<void> {
   const idle: Awaited<ReturnType<typeof runIdle>>[] = [];
   let afxdp: Awaited<ReturnType<typeof runAfxdpBench>> | undefined;
   let cni: Awaited<ReturnType<typeof runCniBench>> | undefined;
+  let beforeAfter: Awaited<ReturnType<typeof runBeforeAfter>> | undefined;
   const started = new Date().toISOString();
+  const ovs = ovsDpdkAvailable();
+  if (!ovs.ok) console.error(`OVS-DPDK left out of the memif comparison: ${ovs.reason}`);
+  // The baseline build only when named: the before/after part below compares it better.
+  const available: System[] = ['memswitch', 'testpmd-io', ...(ovs.ok ? (['ovs-dpdk'] as const) : []), ...(BASELINE_ADDON && PEERS?.has('memswitch-baseline') ? (['memswitch-baseline'] as const) : [])];
+  const memifSystems = available.filter((sys) => sys === 'memswitch' || !PEERS || PEERS.has(sys));
   try {
     if (PARTS.has('memif')) {
       for (let round = 1; round <= ROUNDS; round++) {
         for (const size of FRAME_SIZES) {
           // Alternate which system goes first so slow minutes of this noisy VM hit both.
-          const order: System[] = round % 2 ? ['memswitch', 'testpmd-io'] : ['testpmd-io', 'memswitch'];
+          const order = round % 2 ? memifSystems : [...memifSystems].reverse();
           for (const system of order) {
             const m = await measureWithRetry(system, size, round);
             measurements.push(m);
-            console.error(`round ${round} ${m.system} ${size}B: ${fmt(m.mpps)} Mpps, loss ${fmt(m.loss * 100, 3)}%, ping-pong ${fmt(m.pingPongNs, 0)} ns`);
+            console.error(`round ${round} ${m.system} ${size}B: ${fmt(m.mpps)} Mpps, loss ${fmt(m.loss * 100, 3)}%, ping-pong ${fmt(m.pingPongNs, 0)} ns (${m.mode})`);
           }
         }
       }
       for (const size of [64, 1518]) for (const inFlight of [1, 256]) latency.push(await runLatency(size, inFlight));
     }
+    const frozen = beforeAfterAvailable();
+    if (PARTS.has('before-after') && BASELINE_ADDON && !frozen.ok) console.error(`before/after left out: ${frozen.reason}`);
+    if (PARTS.has('before-after') && BASELINE_ADDON && frozen.ok)
+      beforeAfter = await runBeforeAfter(loadBaseline(), { frameSizes: FRAME_SIZES, pairs: BEFORE_AFTER_PAIRS, sutCpu: SUT_CPU, trafficCpu: TRAFFIC_CPU });
     if (PARTS.has('afxdp')) afxdp = await runAfxdpBench(Math.min(ROUNDS, 2));
     if (PARTS.has('idle')) for (const poll of ['busy', 'adaptive'] as const) idle.push(await runIdle(poll));
     if (PARTS.has('cni')) cni = await runCniBench({});
@@ -211,21 +269,12 @@ async function main(): Promise<void> {
     restore();
   }
 
-  const rows = FRAME_SIZES.map((size) => {
-    const of = (sys: System) => measurements.filter((m) => m.frameSize === size && m.system === sys);
-    const ms = of('memswitch');
-    const tp = of('testpmd-io');
-    const ratios = ms.map((m) => m.mpps / (tp.find((t) => t.round === m.round)?.mpps ?? NaN));
-    return {
-      frameSize: size,
-      memswitchMpps: median(ms.map((m) => m.mpps)),
-      testpmdMpps: median(tp.map((m) => m.mpps)),
-      ratioMedian: median(ratios),
-      ratios,
-      memswitchLoss: median(ms.map((m) => m.loss)),
-      testpmdLoss: median(tp.map((m) => m.loss)),
-    };
-  });
+  const peers = memifSystems.filter((sys) => sys !== 'memswitch');
+  const rows = FRAME_SIZES.flatMap((size) => peers.map((peer) => compare(measurements, size, peer)));
+  const perMode = (r: (typeof rows)[number], mode: Mode): string => {
+    const m = r.modes.find((x) => x.mode === mode);
+    return m ? `${fmt(m.ratio)}x (${fmt(m.memswitchMpps)} / ${fmt(m.peerMpps)}, ${m.windows})` : '—';
+  };
 
   const lines: string[] = [];
   if (measurements.length)
@@ -233,12 +282,11 @@ async function main(): Promise<void> {
       '',
       'memif -> switch -> memif, L2, one polling thread each side (medians over interleaved rounds)',
       '',
-      '| frame | memswitch Mpps | testpmd io Mpps | ratio (median of per-round) | per-round ratios | loss memswitch | loss testpmd |',
-      '| ---: | ---: | ---: | ---: | --- | ---: | ---: |',
-      ...rows.map(
-        (r) =>
-          `| ${r.frameSize} B | ${fmt(r.memswitchMpps)} | ${fmt(r.testpmdMpps)} | **${fmt(r.ratioMedian)}x** | ${r.ratios.map((x) => fmt(x)).join(', ')} | ${fmt(r.memswitchLoss * 100, 3)}% | ${fmt(r.testpmdLoss * 100, 3)}% |`,
-      ),
+      '| frame | peer | ratio (headline mode) | fast mode: ratio (memswitch / peer Mpps, windows) | slow mode |',
+      '| ---: | --- | ---: | --- | --- |',
+      ...rows.map((r) => `| ${r.frameSize} B | ${r.peer} | **${fmt(r.headline?.ratio ?? NaN)}x** ${r.headline?.mode ?? ''} | ${perMode(r, 'fast')} | ${perMode(r, 'slow')} |`),
+      '',
+      `windows: ${WARMUP_S} s warm-up + ${MEASURE_S} s each, ${ROUNDS} rounds; loss: ${measurements.filter((m) => m.loss > 0).length} of ${measurements.length} windows lost frames (max ${fmt(Math.max(0, ...measurements.map((m) => m.loss)) * 100, 3)}%)`,
       '',
       'memswitch with our own memif client looping frames (latency = one pass through the switch)',
       '',
@@ -248,6 +296,7 @@ async function main(): Promise<void> {
       '',
       `cache-line ping-pong CPU${SUT_CPU}<->CPU${TRAFFIC_CPU}: median ${fmt(median(measurements.map((m) => m.pingPongNs)), 0)} ns one way`,
     );
+  if (beforeAfter) lines.push(beforeAfter.table);
   if (afxdp) lines.push(afxdp.table);
   if (idle.length)
     lines.push(
@@ -266,7 +315,7 @@ async function main(): Promise<void> {
   writeFileSync(
     path.join(out, 'latest.json'),
     JSON.stringify(
-      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, afxdp, idle, cni: cni?.rows },
+      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, beforeAfter: beforeAfter?.rows, afxdp, idle, cni: cni?.rows },
       null,
       2,
     ) + '\n',

@@ -3,12 +3,14 @@
 # Dockerfile: installs missing Debian packages and node modules, and rebuilds the
 # addon and the TypeScript only when their sources changed. A no-op run takes < 1 s.
 # `--runtime` (the Dockerfile) installs only what building and running memswitchd
-# needs: no test peers (DPDK, podman, cnitool, iperf3), no C++ unit tests.
+# needs: no test peers (DPDK, podman, cnitool, iperf3), no C++ unit tests, no testing addon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNTIME_ONLY=0
+BENCH=0
 [ "${1:-}" = --runtime ] && RUNTIME_ONLY=1
+[ "${1:-}" = --bench ] && BENCH=1
 
 # Building the addon (and better-sqlite3 from source when no prebuilt binary can be
 # fetched: python3 for node-gyp), and what memswitchd runs: iproute2/ethtool (veth
@@ -16,6 +18,9 @@ RUNTIME_ONLY=0
 APT_PACKAGES=(cmake g++ make ninja-build pkg-config python3 libxdp-dev libbpf-dev iproute2 ethtool util-linux)
 # Tests and benchmarks: their peers and tools.
 ((RUNTIME_ONLY)) || APT_PACKAGES+=(libgtest-dev dpdk dpdk-dev iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc busybox-static)
+# `--bench` (npm run bench): OVS-DPDK, the vSwitch peer of the memif comparison. Only
+# then: on a host with systemd the package starts an (idle) Open vSwitch service.
+((BENCH)) && APT_PACKAGES+=(openvswitch-switch-dpdk)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -42,6 +42,21 @@ uint32_t add(Dataplane& dp, uint32_t net, const std::string& name, const std::st
   EXPECT_TRUE(r) << (r ? "" : r.error().message);
   return r ? *r : 0;
 }
+
+// A successor's first half: asks, and takes every record up to kEnd (closing what it
+// got). Returns the sessions received; the caller decides whether to acknowledge.
+int take_everything(int fd) {
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  EXPECT_TRUE(handover::send_record(fd, handover::RecordType::kRequest));
+  int sessions = 0;
+  for (;;) {
+    Result<handover::Record> r = handover::recv_record(fd, std::chrono::milliseconds(2000));
+    EXPECT_TRUE(r) << r.error().message;
+    if (!r || r->type == handover::RecordType::kEnd) return sessions;
+    if (r->type == handover::RecordType::kSession) ++sessions, handover::close_fds(r->session.fds);
+    if (r->type == handover::RecordType::kListener) close(r->listener.fd);
+  }
+}
 }  // namespace
 
 TEST(Handover, NewProcessTakesLiveSessionsWithoutLosingAFrame) {
@@ -183,17 +198,7 @@ TEST(Handover, UnacknowledgedHandoverKeepsEverything) {
   {  // a successor that takes everything and then dies without acknowledging
     Result<int> c = connect_seqpacket(*SocketAddress::parse(path));
     ASSERT_TRUE(c);
-    fcntl(*c, F_SETFL, fcntl(*c, F_GETFL) & ~O_NONBLOCK);
-    ASSERT_TRUE(handover::send_record(*c, handover::RecordType::kRequest));
-    int sessions = 0;
-    for (;;) {
-      Result<handover::Record> r = handover::recv_record(*c, std::chrono::milliseconds(2000));
-      ASSERT_TRUE(r) << r.error().message;
-      if (r->type == handover::RecordType::kEnd) break;
-      if (r->type == handover::RecordType::kSession) ++sessions, handover::close_fds(r->session.fds);
-      if (r->type == handover::RecordType::kListener) close(r->listener.fd);
-    }
-    EXPECT_EQ(sessions, 2);
+    EXPECT_EQ(take_everything(*c), 2);
     close(*c);
   }
   ASSERT_TRUE(eventually([&] { return failed.load() == 1; }));
@@ -292,15 +297,7 @@ TEST(Handover, TheApiAnswersWhileASuccessorTakesItsTime) {
 
   Result<int> c = connect_seqpacket(*SocketAddress::parse(path));
   ASSERT_TRUE(c);
-  fcntl(*c, F_SETFL, fcntl(*c, F_GETFL) & ~O_NONBLOCK);
-  ASSERT_TRUE(handover::send_record(*c, handover::RecordType::kRequest));
-  for (;;) {  // take everything, then think about it
-    Result<handover::Record> r = handover::recv_record(*c, std::chrono::milliseconds(2000));
-    ASSERT_TRUE(r) << r.error().message;
-    if (r->type == handover::RecordType::kEnd) break;
-    if (r->type == handover::RecordType::kSession) handover::close_fds(r->session.fds);
-    if (r->type == handover::RecordType::kListener) close(r->listener.fd);
-  }
+  ASSERT_EQ(take_everything(*c), 2);  // then think about it for a while
   // The old process now waits for the acknowledgement.
   auto within_100ms = [](auto&& call) {
     const auto t0 = std::chrono::steady_clock::now();

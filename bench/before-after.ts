@@ -84,8 +84,10 @@ export async function runBeforeAfter(
       before = new Build(`before-${frameSize}`, socks[1]!, opts.sutCpu, baseline);
       // Both run until the handshakes are done and both loops circulate: a frozen worker
       // would hold up the older build's publishes, and the peers' links, for seconds.
-      // --tx-first bursts sent before a port's link was up are lost and nothing circulates
-      // on that pair: start the generator again (as measureLoop does), at most twice.
+      // Now and then DPDK 22.11 fails one socket's memif connects when a testpmd has
+      // ports on two sockets ("sendmsg fail: Bad file descriptor"; the switch never sees
+      // an INIT), or --tx-first bursts go out before a link is up: nothing circulates on
+      // that pair. Start the generator again (as measureLoop does), up to six times.
       const circulating = (g: Testpmd): boolean => [0, 1, 2, 3].every((p) => (g.rxPpsSamples(p).at(-1) ?? 0) > 0);
       for (let attempt = 1; ; attempt++) {
         gen = await Testpmd.start({
@@ -100,7 +102,7 @@ export async function runBeforeAfter(
           memory: 'hugepages',
         });
         await gen.waitForSamples(3, 30_000);
-        if (circulating(gen) || attempt === 3) break;
+        if (circulating(gen) || attempt === 6) break;
         console.error(`  before/after ${frameSize}B: a loop did not start (attempt ${attempt}); restarting the generator`);
         await gen.stop();
       }

@@ -237,6 +237,7 @@ async function main(): Promise<void> {
   let afxdp: Awaited<ReturnType<typeof runAfxdpBench>> | undefined;
   let cni: Awaited<ReturnType<typeof runCniBench>> | undefined;
   let beforeAfter: Awaited<ReturnType<typeof runBeforeAfter>> | undefined;
+  const failures: string[] = [];
   const started = new Date().toISOString();
   const ovs = ovsDpdkAvailable();
   if (!ovs.ok) console.error(`OVS-DPDK left out of the memif comparison: ${ovs.reason}`);
@@ -260,8 +261,13 @@ async function main(): Promise<void> {
     }
     const frozen = beforeAfterAvailable();
     if (PARTS.has('before-after') && BASELINE_ADDON && !frozen.ok) console.error(`before/after left out: ${frozen.reason}`);
-    if (PARTS.has('before-after') && BASELINE_ADDON && frozen.ok)
-      beforeAfter = await runBeforeAfter(loadBaseline(), { frameSizes: FRAME_SIZES, pairs: BEFORE_AFTER_PAIRS, sutCpu: SUT_CPU, trafficCpu: TRAFFIC_CPU });
+    if (PARTS.has('before-after') && BASELINE_ADDON && frozen.ok) {
+      try {
+        beforeAfter = await runBeforeAfter(loadBaseline(), { frameSizes: FRAME_SIZES, pairs: BEFORE_AFTER_PAIRS, sutCpu: SUT_CPU, trafficCpu: TRAFFIC_CPU });
+      } catch (err) {
+        failures.push(`before/after: ${(err as Error).message.split('\n')[0]}`); // the other parts still run
+      }
+    }
     if (PARTS.has('afxdp')) afxdp = await runAfxdpBench(Math.min(ROUNDS, 2));
     if (PARTS.has('idle')) for (const poll of ['busy', 'adaptive'] as const) idle.push(await runIdle(poll));
     if (PARTS.has('cni')) cni = await runCniBench({});
@@ -308,6 +314,7 @@ async function main(): Promise<void> {
       ...idle.map((r) => `| ${r.poll} | ${fmt(r.idleCpu * 100, 1)}% of a CPU | ${r.sleeps} | ${fmt(r.sparseP50Ns / 1000)} µs | ${fmt(r.sparseP99Ns / 1000)} µs |`),
     );
   if (cni) lines.push('', cni.table);
+  if (failures.length) lines.push('', ...failures.map((f) => `FAILED ${f}`));
   console.log(lines.join('\n'));
 
   const out = path.join(repoRoot, 'bench/results');
@@ -321,6 +328,7 @@ async function main(): Promise<void> {
     ) + '\n',
   );
   console.log(`\nwrote ${path.join(out, 'latest.json')}`);
+  if (failures.length) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {

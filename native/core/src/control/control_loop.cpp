@@ -54,8 +54,10 @@ void DataplaneImpl::control_loop() {
       }
     }
     reclaim();
-    // What a publish left behind is freed as soon as the workers let go of it; behind a
-    // stalled worker (reported by on_tick), checking at every tick is enough.
+    send_pending_connected();
+    // What a publish left behind is freed (and a waiting CONNECTED sent: its grace period
+    // is one of them) as soon as the workers let go of it; behind a stalled worker
+    // (reported by on_tick), every tick is enough.
     if (retired_.empty()) timeout_ms = kTickMs * 2;
     else timeout_ms = Clock::now() - retired_.front().since > kGrace ? kTickMs : 1;
   }

@@ -140,6 +140,8 @@ class DataplaneImpl final : public Dataplane {
   void on_add_ring(int64_t id, Conn& c, const memif::MsgAddRing& msg, int fd);
   std::unique_ptr<Session> make_session(int64_t id, Conn& c);
   void on_connect(int64_t id, Conn& c, const memif::MsgConnect& msg);
+  void send_connected(int64_t id, Conn& c);
+  void send_pending_connected();
 
   // memif/takeover.cpp
   static std::string session_key(const std::string& listener, uint32_t id);

@@ -37,6 +37,7 @@ struct Conn {
   std::chrono::steady_clock::time_point deadline;
   int64_t iface = -1;  // set once INIT named a configured interface
   std::string peer_name;
+  uint64_t connected_after = 0;  // QSBR ticket the CONNECTED reply waits for; 0: none pending
   std::vector<SharedMemory> regions;
   std::vector<PendingRing> c2s, s2c;
   ~Conn() {

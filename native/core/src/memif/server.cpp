@@ -308,7 +308,16 @@ void DataplaneImpl::on_connect(int64_t id, Conn& c, const memif::MsgConnect& msg
   i.session = std::move(s);
   i.connects++;
   c.state = Conn::State::kConnected;
-  publish();  // workers poll the rings before the peer hears CONNECTED
+  // Workers must poll the rings before the peer hears CONNECTED (a DPDK peer sends at
+  // once, and its first frames would find no port): answer once every worker has seen
+  // the new snapshot, at once in the usual case, else from the control loop.
+  c.connected_after = publish();
+  if (qsbr_.passed(c.connected_after)) send_connected(id, c);
+}
+
+void DataplaneImpl::send_connected(int64_t id, Conn& c) {
+  c.connected_after = 0;
+  Interface& i = ifaces_[uint32_t(c.iface)];
   Msg reply;
   std::memset(&reply, 0, sizeof reply);
   reply.type = uint16_t(MsgType::kConnected);
@@ -319,6 +328,14 @@ void DataplaneImpl::on_connect(int64_t id, Conn& c, const memif::MsgConnect& msg
     return;
   }
   emit(EventKind::peer_connected, i.cfg.name, c.listener, i.peer_name);
+}
+
+void DataplaneImpl::send_pending_connected() {
+  std::vector<int64_t> ready;
+  for (auto& [id, c] : conns_)
+    if (c->connected_after != 0 && qsbr_.passed(c->connected_after)) ready.push_back(id);
+  for (int64_t id : ready)
+    if (auto it = conns_.find(id); it != conns_.end()) send_connected(id, *it->second);
 }
 
 }  // namespace memswitch::detail

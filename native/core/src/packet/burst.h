@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "memswitch/drop_reason.h"
-#include "memswitch/ethernet.h"
 
 namespace memswitch::detail {
 
@@ -31,7 +30,6 @@ struct PacketMeta {
   // cannot change what was decided.
   uint16_t header_len;
   DropReason drop;  // kCount while the frame is still going somewhere
-  Mac dst, src;     // l2_input
 };
 
 struct Burst {
@@ -46,7 +44,7 @@ struct Burst {
     n = 0;
   }
   void add(uint32_t first_seg, uint32_t n_segs, uint32_t len) {
-    pkts[n++] = {uint16_t(first_seg), uint16_t(n_segs), len, 0, DropReason::kCount, 0, 0};
+    pkts[n++] = {uint16_t(first_seg), uint16_t(n_segs), len, 0, DropReason::kCount};
   }
   // Copies the frame's first bytes (up to kHeaderScratch) into worker-local memory; from
   // here on stages read and write header[k], and transmit sends it.

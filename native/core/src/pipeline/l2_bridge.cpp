@@ -1,6 +1,7 @@
-// l2_bridge: the learning bridge of every network (segment = network + access VLAN).
-// Learns the source, looks up the destination, and plans one egress per known unicast
-// frame or one per other connected port of the segment (flood).
+// l2_bridge: the learning bridge of every network (segment = network + access VLAN),
+// today's forward() as a stage. Reads each frame's Ethernet header once, learns the
+// source, looks up the destination, and plans one egress per known unicast frame or one
+// per other connected port of the segment (flood).
 #include "pipeline/pipeline.h"
 
 namespace memswitch::detail {
@@ -15,14 +16,24 @@ void l2_bridge(StageContext& ctx, Burst& b) {
   for (uint32_t k = 0; k < b.n; ++k) {
     PacketMeta& p = b.pkts[k];
     if (p.drop != DropReason::kCount) continue;
-    if (p.src != last_src && !mac_is_multicast(p.src)) {
-      ctx.fib.learn(fib_key(in.segment, p.src), in_port, ctx.now_s);
-      last_src = p.src;
+    const Segment& s0 = b.segs[p.first_seg];
+    EthHeader eh;
+    if (!parse_eth(s0.data, s0.len, &eh)) {
+      ctx.drop(p, in_port, DropReason::runt);
+      continue;
     }
-    if (!mac_is_multicast(p.dst)) {
-      if (p.dst != last_dst) {
-        last_out = ctx.fib.lookup(fib_key(in.segment, p.dst));
-        last_dst = p.dst;
+    if (in.vlan != 0 && (eh.ether_type == kEtherTypeVlan || eh.ether_type == kEtherTypeQinQ)) {
+      ctx.drop(p, in_port, DropReason::vlan_tagged_on_access);
+      continue;
+    }
+    if (eh.src != last_src && !mac_is_multicast(eh.src)) {
+      ctx.fib.learn(fib_key(in.segment, eh.src), in_port, ctx.now_s);
+      last_src = eh.src;
+    }
+    if (!mac_is_multicast(eh.dst)) {
+      if (eh.dst != last_dst) {
+        last_out = ctx.fib.lookup(fib_key(in.segment, eh.dst));
+        last_dst = eh.dst;
       }
       const uint32_t out = last_out;
       if (out != kNoPort) {

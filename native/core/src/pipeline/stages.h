@@ -7,9 +7,8 @@
 
 namespace memswitch::detail {
 
-#define MEMSWITCH_STAGES(X)                                                        \
-  X(l2_input, "parse Ethernet; refuse runts, and tagged frames on access ports")  \
-  X(l2_bridge, "learn source MACs, look up destinations, flood within the segment")
+#define MEMSWITCH_STAGES(X) \
+  X(l2_bridge, "parse Ethernet, learn source MACs, look up destinations, flood within the segment")
 
 enum class Stage : uint8_t {
 #define X(name, help) name,
@@ -23,7 +22,7 @@ static_assert(kNumStages <= 32, "StageMask has a bit per stage");
 using StageMask = uint32_t;
 constexpr StageMask stage_bit(Stage s) { return StageMask(1) << uint32_t(s); }
 // What a burst needs when nothing past L2 is configured: exactly the bridge.
-constexpr StageMask kL2Stages = stage_bit(Stage::l2_input) | stage_bit(Stage::l2_bridge);
+constexpr StageMask kL2Stages = stage_bit(Stage::l2_bridge);
 
 struct StageInfo {
   const char* name;

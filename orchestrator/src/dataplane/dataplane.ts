@@ -25,6 +25,15 @@ export interface InterfaceStatus extends Omit<NativeInterfaceInfo, 'index' | 'ne
   drops: DropCounts;
 }
 
+// Every error the addon raises becomes a domain error naming `field`.
+function mapped<T>(field: string, call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    throw fromNativeError(err, field);
+  }
+}
+
 function sumCounts(into: DropCounts, from: DropCounts): DropCounts {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
   return into;
@@ -38,11 +47,7 @@ export class Dataplane {
 
   /** `addon`: another build of the product addon (a benchmark's before/after). */
   static create(opts: NativeDataplaneOptions, addon: NativeAddon = loadAddon()): Dataplane {
-    try {
-      return new Dataplane(new addon.Dataplane(opts));
-    } catch (err) {
-      throw fromNativeError(err, 'dataplane');
-    }
+    return mapped('dataplane', () => new Dataplane(new addon.Dataplane(opts)));
   }
 
   onEvent(fn: (e: NativeEvent) => void): void {
@@ -50,11 +55,7 @@ export class Dataplane {
   }
 
   start(): void {
-    try {
-      this.native.start();
-    } catch (err) {
-      throw fromNativeError(err, 'dataplane');
-    }
+    mapped('dataplane', () => this.native.start());
   }
 
   /** Sends DISCONNECT to every peer, removes socket files and joins all threads (after a
@@ -65,11 +66,7 @@ export class Dataplane {
 
   /** Serves a successor's takeover request on `socket` (a planned restart). */
   listenForHandover(socket: string): void {
-    try {
-      this.native.listenForHandover(socket);
-    } catch (err) {
-      throw fromNativeError(err, 'handover.socket');
-    }
+    mapped('handover.socket', () => this.native.listenForHandover(socket));
   }
 
   /** Takes the memif sessions and listeners of the memswitchd serving `socket`, waiting
@@ -89,20 +86,12 @@ export class Dataplane {
   }
 
   addNetwork(name: string): void {
-    try {
-      this.networks.set(name, this.native.addNetwork(name));
-    } catch (err) {
-      throw fromNativeError(err, 'networks.name');
-    }
+    mapped('networks.name', () => this.networks.set(name, this.native.addNetwork(name)));
   }
 
   removeNetwork(name: string): void {
     const id = this.networkId(name);
-    try {
-      this.native.removeNetwork(id);
-    } catch (err) {
-      throw fromNativeError(err, 'networks.name');
-    }
+    mapped('networks.name', () => this.native.removeNetwork(id));
     this.networks.delete(name);
   }
 
@@ -175,11 +164,7 @@ export class Dataplane {
   removeInterface(name: string): void {
     const entry = this.interfaces.get(name);
     if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
-    try {
-      this.native.removeInterface(entry.index);
-    } catch (err) {
-      throw fromNativeError(err, 'interfaces.name');
-    }
+    mapped('interfaces.name', () => this.native.removeInterface(entry.index));
     this.interfaces.delete(name);
     if (entry.kind === 'veth') deleteVeth(name);
   }
@@ -187,22 +172,13 @@ export class Dataplane {
   setAdminUp(name: string, up: boolean): void {
     const entry = this.interfaces.get(name);
     if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
-    try {
-      this.native.setAdminUp(entry.index, up);
-    } catch (err) {
-      throw fromNativeError(err, 'adminUp');
-    }
+    mapped('adminUp', () => this.native.setAdminUp(entry.index, up));
   }
 
   interface(name: string): InterfaceStatus {
     const entry = this.interfaces.get(name);
     if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
-    let i: NativeInterfaceInfo;
-    try {
-      i = this.native.interfaceInfo(entry.index);
-    } catch (err) {
-      throw fromNativeError(err, 'interfaces.name');
-    }
+    const i = mapped('interfaces.name', () => this.native.interfaceInfo(entry.index));
     const total = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: {} as DropCounts };
     for (const w of i.perWorker) {
       total.rxPackets += w.rxPackets;
@@ -235,11 +211,7 @@ export class Dataplane {
   addStaticMac(network: string, vlan: number, mac: string, iface: string): void {
     const entry = this.interfaces.get(iface);
     if (!entry) throw new NotFoundError(`no interface ${iface}`, 'interface');
-    try {
-      this.native.addStaticMac({ network: this.networkId(network), vlan, mac, interface: entry.index });
-    } catch (err) {
-      throw fromNativeError(err, 'mac');
-    }
+    mapped('mac', () => this.native.addStaticMac({ network: this.networkId(network), vlan, mac, interface: entry.index }));
   }
 
   macTable(): { network: string; vlan: number; mac: string; interface: string; static: boolean; ageSeconds: number }[] {
@@ -253,21 +225,13 @@ export class Dataplane {
   }
 
   removeStaticMac(network: string, vlan: number, mac: string): void {
-    try {
-      this.native.removeStaticMac({ network: this.networkId(network), vlan, mac });
-    } catch (err) {
-      throw fromNativeError(err, 'mac');
-    }
+    mapped('mac', () => this.native.removeStaticMac({ network: this.networkId(network), vlan, mac }));
   }
 
   /** Removes the learned entries of a network (static ones stay); returns how many. */
   flushMacTable(network: string): number {
     const id = this.networkId(network);
-    try {
-      return this.native.flushMacTable(id);
-    } catch (err) {
-      throw fromNativeError(err, 'network');
-    }
+    return mapped('network', () => this.native.flushMacTable(id));
   }
 
   /** Shared memory the switch itself allocated: hugepages, and the 4 KiB fallback. */

@@ -108,17 +108,13 @@ Status DataplaneImpl::remove_network(uint32_t network) {
 
 Result<uint32_t> DataplaneImpl::add_memif(const MemifInterfaceConfig& cfg) {
   std::lock_guard g(mu_);
-  if (Status s = mutable_now(); !s) return s.error();
-  if (cfg.name.empty()) return make_error(Errc::kInvalidArgument, "interface name is empty");
-  if (!networks_.count(cfg.network)) return make_error(Errc::kNotFound, "no network " + std::to_string(cfg.network));
-  if (cfg.vlan > 4094) return make_error(Errc::kInvalidArgument, "vlan must be 0-4094");
+  if (Status s = check_new_interface(cfg); !s) return s.error();
   if (cfg.secret.size() > memif::kSecretSize) return make_error(Errc::kInvalidArgument, "secret is longer than 24 bytes");
   Result<SocketAddress> addr = SocketAddress::parse(cfg.socket);
   if (!addr) return addr.error();
   // An abstract name lives in a network namespace; a path is the same in all of them.
   const std::string key = addr->abstract && !cfg.netns.empty() ? cfg.netns + "|" + addr->spec() : addr->spec();
   for (auto& [idx, i] : ifaces_) {
-    if (i.cfg.name == cfg.name) return make_error(Errc::kAlreadyExists, "interface " + cfg.name + " already exists");
     if (i.listener == key && i.cfg.id == cfg.id)
       return make_error(Errc::kAlreadyExists, "socket " + cfg.socket + " id " + std::to_string(cfg.id) + " is taken by " + i.cfg.name);
   }
@@ -158,12 +154,8 @@ Result<uint32_t> DataplaneImpl::add_memif(const MemifInterfaceConfig& cfg) {
 
 Result<uint32_t> DataplaneImpl::add_afxdp(const AfXdpInterfaceConfig& cfg) {
   std::lock_guard g(mu_);
-  if (Status s = mutable_now(); !s) return s.error();
-  if (cfg.name.empty()) return make_error(Errc::kInvalidArgument, "interface name is empty");
-  if (!networks_.count(cfg.network)) return make_error(Errc::kNotFound, "no network " + std::to_string(cfg.network));
-  if (cfg.vlan > 4094) return make_error(Errc::kInvalidArgument, "vlan must be 0-4094");
+  if (Status s = check_new_interface(cfg); !s) return s.error();
   for (auto& [idx, i] : ifaces_) {
-    if (i.cfg.name == cfg.name) return make_error(Errc::kAlreadyExists, "interface " + cfg.name + " already exists");
     if (i.xdp && i.netdev == cfg.netdev)
       return make_error(Errc::kAlreadyExists, "netdev: " + cfg.netdev + " is already attached as " + i.cfg.name);
   }
@@ -366,6 +358,17 @@ void DataplaneImpl::release_segment(uint16_t id) {
 Status DataplaneImpl::mutable_now() {
   if (handing_over_) return make_error(Errc::kUnavailable, "a planned restart is handing this memswitchd's sessions over; try again");
   if (handed_over_) return make_error(Errc::kBusy, "this memswitchd handed its interfaces over and is exiting");
+  return Status::ok();
+}
+
+// What every kind of new interface must satisfy.
+Status DataplaneImpl::check_new_interface(const InterfaceCommon& cfg) {
+  if (Status s = mutable_now(); !s) return s;
+  if (cfg.name.empty()) return make_error(Errc::kInvalidArgument, "interface name is empty");
+  if (!networks_.count(cfg.network)) return make_error(Errc::kNotFound, "no network " + std::to_string(cfg.network));
+  if (cfg.vlan > 4094) return make_error(Errc::kInvalidArgument, "vlan must be 0-4094");
+  for (auto& [idx, i] : ifaces_)
+    if (i.cfg.name == cfg.name) return make_error(Errc::kAlreadyExists, "interface " + cfg.name + " already exists");
   return Status::ok();
 }
 

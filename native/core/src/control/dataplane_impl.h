@@ -109,6 +109,7 @@ class DataplaneImpl final : public Dataplane {
 
   // control/dataplane.cpp
   Status mutable_now();  // refuses changes while a handover runs or after it completed
+  Status check_new_interface(const InterfaceCommon& cfg);
   Result<uint32_t> free_index();
   static Mac generated_mac(const std::string& name);
   uint16_t acquire_segment(uint32_t network, uint16_t vlan);

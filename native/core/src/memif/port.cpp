@@ -5,13 +5,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/cpu.h"
 #include "memswitch/ethernet.h"
 
 namespace memswitch::detail {
-
-namespace {
-inline void cpu_relax() { __builtin_ia32_pause(); }
-}  // namespace
 
 uint16_t memif_rx(Session& s, RxRing& r, uint32_t port, Burst& b, PortCounters& c) {
   const uint16_t head = memif::load_acquire(r.hdr->head);

@@ -1,8 +1,8 @@
 // The packet pipeline's stages, in the order a burst runs through them (pipeline.md §1).
-// This list is the only place that spells them: the Stage enum, the stage names (for
-// trace and runtime counters) and the driver in pipeline.cpp come from it.
+// This list is the only place that spells them: the Stage enum and the driver in
+// pipeline.h come from it (and the names trace and runtime counters will show).
 #pragma once
-#include <array>
+#include <cstddef>
 #include <cstdint>
 
 namespace memswitch::detail {
@@ -23,15 +23,5 @@ using StageMask = uint32_t;
 constexpr StageMask stage_bit(Stage s) { return StageMask(1) << uint32_t(s); }
 // What a burst needs when nothing past L2 is configured: exactly the bridge.
 constexpr StageMask kL2Stages = stage_bit(Stage::l2_bridge);
-
-struct StageInfo {
-  const char* name;
-  const char* help;
-};
-constexpr std::array<StageInfo, kNumStages> kStages = {{
-#define X(name, help) {#name, help},
-    MEMSWITCH_STAGES(X)
-#undef X
-}};
 
 }  // namespace memswitch::detail

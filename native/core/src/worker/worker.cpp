@@ -8,15 +8,12 @@
 
 #include <string>
 
+#include "base/cpu.h"
 #include "pipeline/pipeline.h"
 #include "xdp/afxdp_rings.h"
 #include "xdp/xsk_port.h"
 
 namespace memswitch::detail {
-
-namespace {
-inline void cpu_relax() { __builtin_ia32_pause(); }
-}  // namespace
 
 Worker::Worker(uint32_t index, int cpu, WorkerShared shared)
     : index_(index), cpu_(cpu), sh_(shared), counters_(std::make_unique<PortCounters[]>(kMaxInterfaces)) {}

@@ -5,14 +5,11 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "base/cpu.h"
 #include "memswitch/ethernet.h"
 #include "xdp/afxdp_rings.h"
 
 namespace memswitch::detail {
-
-namespace {
-inline void cpu_relax() { __builtin_ia32_pause(); }
-}  // namespace
 
 uint32_t xsk_rx(XskQueue& q, uint32_t port, Burst& b, PortCounters& c, uint64_t* rx_addrs) {
   XskRings& r = *q.rings;

@@ -15,6 +15,7 @@
 #include "memswitch/ethernet.h"
 #include "memswitch/fib.h"
 #include "memswitch/result.h"
+#include "memswitch/routing.h"
 
 namespace memswitch {
 
@@ -23,6 +24,8 @@ struct DataplaneOptions {
   std::vector<int> cpus;              // worker i pins to cpus[i % size]; empty: no pinning
   uint32_t fib_capacity = 65536;
   uint32_t mac_age_s = 300;
+  uint32_t neighbor_capacity = 65536;
+  uint32_t neighbor_age_s = 300;  // dynamic ARP entries not confirmed for this long go
   uint32_t handshake_timeout_ms = 5000;
   // Adaptive: a worker idle for idle_before_sleep_us sleeps on its queues' eventfds (memif,
   // with MASK_INT cleared) and XSK fds, and busy-polls again when traffic arrives.
@@ -148,6 +151,29 @@ class Dataplane {
   };
   virtual std::vector<MacEntry> mac_table() = 0;
   virtual size_t flush_mac_table(uint32_t network) = 0;  // dynamic entries only
+
+  // Routers (VRFs). A router interface sits on a network (segment) with a MAC and
+  // addresses: frames to that MAC are routed, and its addresses are the network's
+  // gateways. Each address adds a connected route (its subnet) and a local one (/32).
+  virtual Result<uint32_t> add_router(const std::string& name) = 0;
+  virtual Status remove_router(uint32_t router) = 0;  // kBusy while it has interfaces; its routes go with it
+  virtual Result<uint32_t> add_router_interface(const RouterInterfaceConfig& cfg) = 0;
+  virtual Status remove_router_interface(uint32_t rif) = 0;
+  virtual Result<RouterInterfaceInfo> router_interface_info(uint32_t rif) = 0;
+  // Static routes, all or nothing: every route is checked before any is applied. A
+  // prefix already present is replaced. A next hop is usable while one of the router's
+  // interfaces has a subnet holding it (or names the interface); a route none of whose
+  // next hops is usable answers like an unreachable one.
+  virtual Status add_routes(uint32_t router, const std::vector<Route4>& routes) = 0;
+  virtual Result<size_t> remove_routes(uint32_t router, const std::vector<Ip4Prefix>& prefixes) = 0;
+  struct RouterStats {
+    size_t routes;        // in the table, static and interface routes
+    size_t table_bytes;   // the lookup structure and its index
+  };
+  virtual Result<RouterStats> router_stats(uint32_t router) = 0;
+  virtual Status add_static_neighbor(uint32_t rif, Ip4 ip, Mac mac) = 0;
+  virtual Result<bool> remove_neighbor(uint32_t rif, Ip4 ip) = 0;
+  virtual std::vector<NeighborEntry> neighbors() = 0;
 
   virtual Result<InterfaceInfo> interface_info(uint32_t index) = 0;
   virtual std::vector<uint32_t> interfaces() = 0;

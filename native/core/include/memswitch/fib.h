@@ -13,6 +13,9 @@
 namespace memswitch {
 
 constexpr uint32_t kNoPort = UINT32_MAX;
+// A router interface's MAC in its segment maps to kRouterPort | router interface id:
+// frames to it are routed instead of bridged.
+constexpr uint32_t kRouterPort = 1u << 30;
 
 inline uint64_t fib_key(uint16_t segment, Mac mac) { return (uint64_t(segment) << 48) | mac; }
 

@@ -68,6 +68,8 @@ void DataplaneImpl::on_tick(uint32_t now_s) {
   if (now_s != last_age_s_) {
     last_age_s_ = now_s;
     fib_.age(now_s, opts_.mac_age_s);
+    // An unanswered request is forgotten after a few seconds, so the next packet asks again.
+    neighbors_.age(now_s, opts_.neighbor_age_s, /*incomplete_s=*/3);
   }
   const auto now = Clock::now();
   std::vector<std::pair<int64_t, ProtocolError>> doomed;

@@ -12,11 +12,11 @@
 namespace memswitch {
 namespace detail {
 
-DataplaneImpl::DataplaneImpl(const DataplaneOptions& o) : opts_(o), fib_(o.fib_capacity), qsbr_(o.workers) {
+DataplaneImpl::DataplaneImpl(const DataplaneOptions& o) : opts_(o), fib_(o.fib_capacity), neighbors_(o.neighbor_capacity), qsbr_(o.workers) {
   topology_.store(new Topology{kL2Stages, {}, {{}}, std::vector<std::vector<RxAssignment>>(o.workers)});
   for (uint32_t w = 0; w < o.workers; ++w) {
     const int cpu = o.cpus.empty() ? -1 : o.cpus[w % o.cpus.size()];
-    workers_.push_back(std::make_unique<Worker>(w, cpu, WorkerShared{&topology_, &fib_, &qsbr_, &now_s_, &running_, o.adaptive_polling, uint64_t(o.idle_before_sleep_us) * 1000}));
+    workers_.push_back(std::make_unique<Worker>(w, cpu, WorkerShared{&topology_, &fib_, &neighbors_, &qsbr_, &now_s_, &running_, o.adaptive_polling, uint64_t(o.idle_before_sleep_us) * 1000}));
   }
 }
 
@@ -102,6 +102,9 @@ Status DataplaneImpl::remove_network(uint32_t network) {
   for (auto& [idx, i] : ifaces_)
     if (i.cfg.network == network)
       return make_error(Errc::kBusy, "network " + networks_[network].name + " still has interface " + i.cfg.name);
+  for (auto& [id, x] : rifs_)
+    if (x.cfg.network == network)
+      return make_error(Errc::kBusy, "network " + networks_[network].name + " still has router interface " + x.cfg.name);
   networks_.erase(network);
   return Status::ok();
 }

@@ -2,6 +2,7 @@
 //   control/dataplane.cpp     API and registries (networks, interfaces, segments, MACs)
 //   control/control_loop.cpp  the control thread: epoll, ticks, ageing, peer health
 //   control/snapshot.cpp      building and publishing snapshots, reclamation after QSBR
+//   control/routing.cpp       routers, router interfaces, routes, neighbours
 //   memif/server.cpp          the memif handshake state machine
 //   memif/takeover.cpp        planned restarts: handing sessions over and adopting them
 // Locking: mu_ guards everything below it and is held only for short, bounded work;
@@ -25,6 +26,8 @@
 #include "memswitch/dataplane.h"
 #include "memswitch/fib.h"
 #include "memswitch/qsbr.h"
+#include "pipeline/ip4_fib.h"
+#include "pipeline/neighbor_table.h"
 #include "worker/worker.h"
 
 namespace memswitch::detail {
@@ -54,6 +57,29 @@ struct Network {
   std::string name;
 };
 
+// What a route points at. Routes with equal targets share one result id, so a million
+// routes over a few next hops make a few results (and a results table workers cache).
+struct RouteTarget {
+  uint32_t router = 0;
+  RouteAction action = RouteAction::none;
+  uint16_t rif = 0;            // connected, local
+  std::vector<NextHop> hops;   // forward, sorted
+  auto operator<=>(const RouteTarget&) const = default;
+};
+
+struct Router {
+  std::string name;
+  std::unique_ptr<Ip4Fib> fib;
+  std::map<Ip4Prefix, uint32_t> derived;   // its interfaces' connected and local routes
+  std::map<Ip4Prefix, uint32_t> shadowed;  // static routes an interface route hides
+  uint32_t interfaces = 0;
+};
+
+struct RouterIf {
+  RouterInterfaceConfig cfg;
+  uint16_t segment;
+};
+
 // What workers may still reach through an unpublished snapshot, and the clean-ups that
 // must wait until they cannot: freed once every worker passed a quiescent point.
 struct Retired {
@@ -66,6 +92,10 @@ struct Retired {
   std::vector<uint32_t> removed_ports;   // counters reset, MAC entries dropped, index free again
   std::vector<uint32_t> downed_ports;    // learned MAC entries dropped (admin down)
   std::vector<uint16_t> removed_segments;  // MAC entries dropped, id free again
+  std::vector<std::unique_ptr<Ip4Fib>> fibs;  // of removed routers
+  std::vector<std::pair<Ip4Fib*, std::vector<uint32_t>>> plies;  // unlinked trie plies, reusable then
+  std::vector<uint32_t> freed_targets;  // route result ids, reusable then
+  std::vector<uint16_t> removed_rifs;   // neighbours flushed, id free again
 };
 
 class DataplaneImpl final : public Dataplane {
@@ -86,6 +116,17 @@ class DataplaneImpl final : public Dataplane {
   Status remove_static_mac(uint32_t network, uint16_t vlan, Mac mac) override;
   std::vector<MacEntry> mac_table() override;
   size_t flush_mac_table(uint32_t network) override;
+  Result<uint32_t> add_router(const std::string& name) override;
+  Status remove_router(uint32_t router) override;
+  Result<uint32_t> add_router_interface(const RouterInterfaceConfig& cfg) override;
+  Status remove_router_interface(uint32_t rif) override;
+  Result<RouterInterfaceInfo> router_interface_info(uint32_t rif) override;
+  Status add_routes(uint32_t router, const std::vector<Route4>& routes) override;
+  Result<size_t> remove_routes(uint32_t router, const std::vector<Ip4Prefix>& prefixes) override;
+  Result<RouterStats> router_stats(uint32_t router) override;
+  Status add_static_neighbor(uint32_t rif, Ip4 ip, Mac mac) override;
+  Result<bool> remove_neighbor(uint32_t rif, Ip4 ip) override;
+  std::vector<NeighborEntry> neighbors() override;
   Result<InterfaceInfo> interface_info(uint32_t index) override;
   std::vector<uint32_t> interfaces() override;
   std::vector<SocketInfo> sockets() override;
@@ -115,6 +156,18 @@ class DataplaneImpl final : public Dataplane {
   uint16_t acquire_segment(uint32_t network, uint16_t vlan);
   void release_segment(uint16_t id);
   void release_listener(const std::string& spec, uint32_t index);
+
+  // control/routing.cpp
+  uint32_t intern(const RouteTarget& t);  // a result id holding one more reference
+  void unref(uint32_t id);
+  // Points `p` at result `id` (taking its reference); *previous: the id it had, or 0.
+  Status put_static(Router& r, Ip4Prefix p, uint32_t id, uint32_t* previous);
+  uint32_t take_static(Router& r, Ip4Prefix p);  // unlinks it; its reference goes to the caller
+  size_t erase_static(Router& r, Ip4Prefix p);
+  Status add_interface_routes(Router& r, uint16_t rif, const RouterInterfaceConfig& cfg);
+  void remove_interface_routes(Router& r, uint16_t rif, const RouterInterfaceConfig& cfg);
+  void retire_plies(Router& r);
+  void build_l3(Topology& t);  // for publish()
 
   // control/control_loop.cpp
   uint64_t listener_tag(const std::string& spec);
@@ -156,6 +209,7 @@ class DataplaneImpl final : public Dataplane {
 
   DataplaneOptions opts_;
   MacTable fib_;
+  NeighborTable neighbors_;
   Qsbr qsbr_;
   std::atomic<const Topology*> topology_{nullptr};
   std::atomic<uint32_t> now_s_{0};
@@ -176,6 +230,17 @@ class DataplaneImpl final : public Dataplane {
   uint64_t next_listener_id_ = 1;
   std::map<std::pair<uint32_t, uint16_t>, Segment> segments_;
   std::map<int64_t, std::unique_ptr<Conn>> conns_;
+  std::map<uint32_t, Router> routers_;
+  uint32_t next_router_ = 1;
+  std::map<uint32_t, RouterIf> rifs_;
+  std::set<uint16_t> retired_rifs_;
+  struct TargetSlot {
+    RouteTarget target;
+    uint32_t refs = 0;  // 0: free (or waiting for a grace period)
+  };
+  std::vector<TargetSlot> targets_{1};  // by result id; 0 is Ip4Fib::kNoRoute
+  std::map<RouteTarget, uint32_t> target_ids_;
+  std::vector<uint32_t> free_targets_;
   int64_t next_conn_ = 1;
   // Gathered by the changes of one call, handed to the next publish().
   Retired retiring_;

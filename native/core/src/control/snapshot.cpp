@@ -43,6 +43,7 @@ uint64_t DataplaneImpl::publish() {
     if (i.xdp)
       for (auto& q : i.xdp->queues()) t->per_worker[next_worker++ % workers_.size()].push_back({idx, nullptr, q.get()});
   }
+  build_l3(*t);
   Retired r = std::move(retiring_);
   retiring_ = Retired{};
   r.topology = topology_.exchange(t, std::memory_order_acq_rel);
@@ -77,6 +78,13 @@ void DataplaneImpl::reclaim(bool workers_stopped) {
     for (uint16_t segment : r.removed_segments) {
       fib_.flush_segment(segment, true);
       retired_segments_.erase(segment);
+    }
+    for (auto& [fib, plies] : r.plies) fib->reuse(plies);
+    r.fibs.clear();
+    free_targets_.insert(free_targets_.end(), r.freed_targets.begin(), r.freed_targets.end());
+    for (uint16_t rif : r.removed_rifs) {
+      neighbors_.flush_interface(rif);  // again: a worker's last burst may have learned one
+      retired_rifs_.erase(rif);
     }
     retired_.pop_front();
   }

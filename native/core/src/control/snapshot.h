@@ -1,5 +1,5 @@
-// The snapshot workers forward with: ports, flood lists, queue assignments and the
-// pipeline stages enabled. Immutable once published; the control thread builds a new
+// The snapshot workers forward with: ports, flood lists, queue assignments, the
+// pipeline stages enabled and the routers' tables. Immutable once published; the control thread builds a new
 // one for every change (snapshot.cpp) and frees the old one after a grace period.
 #pragma once
 #include <cstdint>
@@ -7,6 +7,7 @@
 
 #include "memif/session.h"
 #include "memswitch/afxdp.h"
+#include "pipeline/l3.h"
 #include "pipeline/stages.h"
 
 namespace memswitch::detail {
@@ -18,6 +19,7 @@ struct PortView {
   XdpPort* xdp = nullptr;
   uint16_t segment = 0;
   uint16_t vlan = 0;
+  uint16_t rif = 0;  // the router interface on this port's segment, if any
   bool up() const { return session || xdp; }
 };
 
@@ -32,6 +34,7 @@ struct Topology {
   std::vector<PortView> ports;                     // by interface index
   std::vector<std::vector<uint32_t>> flood;        // by segment: connected ports
   std::vector<std::vector<RxAssignment>> per_worker;
+  L3View l3;
 };
 
 }  // namespace memswitch::detail

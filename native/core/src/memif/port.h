@@ -25,8 +25,8 @@ inline void memif_rx_release(RxRing& r, uint16_t slots) {
 // Transmit plan of one batch: reserved destination descriptors and, per frame, (first
 // reserved slot, slots), or (0, 0) when the frame was dropped. Per worker.
 struct MemifTxScratch {
-  memif::Desc dst[kBurst * kMaxSegsPerPacket];
-  std::pair<uint16_t, uint16_t> plan[kBurst];
+  memif::Desc dst[kSlots * kMaxSegsPerPacket];
+  std::pair<uint16_t, uint16_t> plan[kSlots];
 };
 
 // Copies the batch's frames into the buffers the peer posted on its S2C ring for

@@ -7,10 +7,14 @@
 #include <cstring>
 
 #include "memswitch/drop_reason.h"
+#include "memswitch/routing.h"
 
 namespace memswitch::detail {
 
 constexpr uint32_t kBurst = 64;
+// Frames stages may add to a burst: ARP replies and requests, ICMP errors.
+constexpr uint32_t kGenerated = 64;
+constexpr uint32_t kSlots = kBurst + kGenerated;
 constexpr uint32_t kMaxSegsPerPacket = 64;
 constexpr uint32_t kMaxSegsPerBurst = 512;
 // Enough for Ethernet + VLAN + IPv6 + TCP with options: what a stage may decide on.
@@ -22,29 +26,55 @@ struct Segment {
   uint32_t len;
 };
 
+// Where a frame stands past the bridge: which L3 stage has it next.
+enum class Next : uint8_t {
+  kNone,       // nothing past L2 (bridged or flooded, or dropped)
+  kRouter,     // for a router interface: ARP or IPv4 to check (l3_input)
+  kIp4,        // a valid IPv4 packet received by a router (ip4_lookup)
+  kIp4Local,   // one the router originates: an echo reply or ICMP error (ip4_lookup)
+  kIp4Rewrite, // routed: out_rif and next_hop are set (neighbor)
+};
+
 struct PacketMeta {
   uint16_t first_seg, n_segs;
-  uint32_t len;
-  // Bytes of Burst::header that replace the frame's first bytes on transmit (0: none).
-  // Set once a stage decides on header fields, so a peer rewriting its buffer after rx
-  // cannot change what was decided.
+  uint32_t len;  // bytes transmit sends
+  // Of those, the first header_len come from Burst::header and the rest from the source
+  // segments starting at src_off. Set once a stage decides on header fields, so a peer
+  // rewriting its buffer after rx cannot change what was decided; a frame a stage built
+  // whole (an ARP reply) has header_len == len and no segments.
   uint16_t header_len;
+  uint16_t src_off;
   DropReason drop;  // kCount while the frame is still going somewhere
+  Next next;
 };
 
 struct Burst {
   uint32_t in_port = 0;
-  uint32_t n = 0;
+  uint32_t n = 0;     // frames received, then any a stage generated
+  uint32_t n_l3 = 0;  // frames the bridge handed to a router: L3 stages skip bursts without
   Segment segs[kMaxSegsPerBurst];
-  PacketMeta pkts[kBurst];
-  alignas(64) uint8_t header[kBurst][kHeaderScratch];
+  PacketMeta pkts[kSlots];
+  // Set by ip4_lookup for frames it routes: the router interface out and the neighbour
+  // whose MAC the frame needs.
+  uint16_t out_rif[kSlots];
+  Ip4 next_hop[kSlots];
+  alignas(64) uint8_t header[kSlots][kHeaderScratch];
 
   void clear(uint32_t port) {
     in_port = port;
     n = 0;
+    n_l3 = 0;
   }
   void add(uint32_t first_seg, uint32_t n_segs, uint32_t len) {
-    pkts[n++] = {uint16_t(first_seg), uint16_t(n_segs), len, 0, DropReason::kCount};
+    pkts[n++] = {uint16_t(first_seg), uint16_t(n_segs), len, 0, 0, DropReason::kCount, Next::kNone};
+  }
+  // A new frame of `len` bytes (<= kHeaderScratch) built in header[k]; nullptr when the
+  // burst has no slot left (the caller drops or skips what it wanted to send).
+  uint8_t* generate(uint32_t len, uint32_t* k) {
+    if (n == kSlots) return nullptr;
+    *k = n;
+    pkts[n++] = {0, 0, len, uint16_t(len), 0, DropReason::kCount, Next::kNone};
+    return header[*k];
   }
   // Copies the frame's first bytes (up to kHeaderScratch) into worker-local memory; from
   // here on stages read and write header[k], and transmit sends it.
@@ -59,6 +89,7 @@ struct Burst {
         got += n_bytes;
       }
       p.header_len = uint16_t(want);
+      p.src_off = uint16_t(want);
     }
     return header[k];
   }
@@ -68,7 +99,7 @@ struct Burst {
 // the rest from the source segments. read() hands out consecutive pieces.
 class FrameReader {
  public:
-  FrameReader(const Burst& b, uint32_t k) : b_(b), p_(b.pkts[k]), k_(k), seg_(p_.first_seg) { skip(p_.header_len); }
+  FrameReader(const Burst& b, uint32_t k) : b_(b), p_(b.pkts[k]), k_(k), seg_(p_.first_seg) { skip(p_.src_off); }
 
   void read(uint8_t* to, uint32_t n) {
     if (pos_ < p_.header_len) {
@@ -86,7 +117,7 @@ class FrameReader {
   }
 
  private:
-  void skip(uint32_t n) {  // past the bytes the private header stands for
+  void skip(uint32_t n) {  // to where the source bytes after the private header start
     while (n > 0) {
       const uint32_t m = std::min(n, b_.segs[seg_].len - off_);
       n -= m, off_ += m;
@@ -106,7 +137,7 @@ class FrameReader {
 struct Batch {
   uint32_t port;
   uint16_t n;
-  uint16_t pkt[kBurst];
+  uint16_t pkt[kSlots];
 };
 
 }  // namespace memswitch::detail

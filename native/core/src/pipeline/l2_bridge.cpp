@@ -1,7 +1,9 @@
 // l2_bridge: the learning bridge of every network (segment = network + access VLAN),
 // today's forward() as a stage. Reads each frame's Ethernet header once, learns the
 // source, looks up the destination, and plans one egress per known unicast frame or one
-// per other connected port of the segment (flood).
+// per other connected port of the segment (flood). Frames to a router interface's MAC,
+// and ARP broadcasts where a router listens, go on to l3_input.
+#include "packet/ip.h"
 #include "pipeline/pipeline.h"
 
 namespace memswitch::detail {
@@ -40,12 +42,21 @@ void l2_bridge(StageContext& ctx, Burst& b) {
         if (out == in_port) {
           ctx.drop(p, in_port, DropReason::hairpin);
         } else if (out >= t.ports.size() || !t.ports[out].up()) {
-          ctx.drop(p, in_port, DropReason::interface_down);
+          if (out & kRouterPort) {
+            p.next = Next::kRouter;
+            ++b.n_l3;
+          } else {
+            ctx.drop(p, in_port, DropReason::interface_down);
+          }
         } else {
           ctx.egress.add(out, uint16_t(k));
         }
         continue;
       }
+    }
+    if (eh.ether_type == kEtherTypeArp && in.rif) {  // the router hears broadcasts too
+      p.next = Next::kRouter;
+      ++b.n_l3;
     }
     bool planned = false;
     for (uint32_t m : t.flood[in.segment]) {
@@ -53,7 +64,7 @@ void l2_bridge(StageContext& ctx, Burst& b) {
       ctx.egress.add(m, uint16_t(k));
       planned = true;
     }
-    if (!planned) ctx.drop(p, in_port, DropReason::no_destination);
+    if (!planned && p.next == Next::kNone) ctx.drop(p, in_port, DropReason::no_destination);
   }
 }
 

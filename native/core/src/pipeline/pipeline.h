@@ -9,6 +9,8 @@
 #include "memswitch/fib.h"
 #include "packet/burst.h"
 #include "packet/egress.h"
+#include "pipeline/l3.h"
+#include "pipeline/neighbor_table.h"
 #include "stats/counters.h"
 
 namespace memswitch::detail {
@@ -19,6 +21,8 @@ struct StageContext {
   PortCounters* counters;  // this worker's, by port index
   EgressPlan& egress;
   uint32_t now_s;
+  NeighborTable& neighbors;
+  L3State& l3;
 
   void drop(PacketMeta& p, uint32_t port, DropReason r) {
     p.drop = r;

@@ -68,6 +68,7 @@ void Worker::run() {
     const uint32_t now = sh_.now_s->load(std::memory_order_relaxed);
     bool busy = false;
     for (const RxAssignment& a : mine) busy |= poll_queue(*t, a, now);
+    if (!l3_.hold.empty()) release_held(*t, now);
     bump(polls_);
     if (busy) {
       bump(busy_polls_);
@@ -103,7 +104,7 @@ bool Worker::poll_queue(const Topology& t, const RxAssignment& a, uint32_t now_s
   if (a.xsk) {
     const uint32_t consumed = xsk_rx(*a.xsk, a.port, burst_, in, xsk_rx_addrs_);
     if (consumed == 0) return false;
-    StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s};
+    StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_};
     run_pipeline(ctx, burst_);
     transmit(t);
     xsk_rx_release(*a.xsk, xsk_rx_addrs_, consumed);
@@ -111,11 +112,26 @@ bool Worker::poll_queue(const Topology& t, const RxAssignment& a, uint32_t now_s
   }
   const uint16_t slots = memif_rx(*t.ports[a.port].session, *a.ring, a.port, burst_, in);
   if (slots == 0) return false;
-  StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s};
+  StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_};
   run_pipeline(ctx, burst_);
   transmit(t);
   memif_rx_release(*a.ring, slots);
   return true;
+}
+
+// One held packet at a time: the slow path of a next hop's first seconds.
+void Worker::release_held(const Topology& t, uint32_t now_s) {
+  StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_};
+  const auto resolved = [&](uint64_t key) { return sh_.neighbors->find(key); };
+  const auto expired = [&](uint32_t port) { counters_[port].count_drop(DropReason::neighbor_unresolved); };
+  while (l3_.hold.take_ready(burst_, now_s, resolved, expired)) {
+    if (burst_.in_port >= t.ports.size() || burst_.out_rif[0] >= t.l3.rifs.size() || !t.l3.rifs[burst_.out_rif[0]].router) {
+      counters_[burst_.in_port].count_drop(DropReason::interface_down);  // gone while it waited
+      continue;
+    }
+    neighbor(ctx, burst_);
+    transmit(t);
+  }
 }
 
 void Worker::transmit(const Topology& t) {

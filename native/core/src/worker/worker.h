@@ -12,6 +12,8 @@
 #include "memswitch/qsbr.h"
 #include "packet/burst.h"
 #include "packet/egress.h"
+#include "pipeline/l3.h"
+#include "pipeline/neighbor_table.h"
 #include "stats/counters.h"
 
 namespace memswitch::detail {
@@ -19,6 +21,7 @@ namespace memswitch::detail {
 struct WorkerShared {
   std::atomic<const Topology*>* topology;
   MacTable* fib;
+  NeighborTable* neighbors;
   Qsbr* qsbr;
   std::atomic<uint32_t>* now_s;
   std::atomic<bool>* running;
@@ -46,6 +49,7 @@ class Worker {
   void run();
   bool poll_queue(const Topology& t, const RxAssignment& a, uint32_t now_s);
   void transmit(const Topology& t);
+  void release_held(const Topology& t, uint32_t now_s);  // packets whose next hop answered
   bool sleep_until_traffic(const Topology& t);  // true: woke by timeout, nothing arrived
   void idle_wait(int timeout_ms);
 
@@ -60,6 +64,7 @@ class Worker {
   Burst burst_;
   EgressPlan egress_;
   MemifTxScratch memif_tx_;
+  L3State l3_;
   uint64_t xsk_rx_addrs_[kBurst];
 };
 

@@ -1,0 +1,157 @@
+// What the L3 stages (l3_input, ip4_lookup, neighbor) read from a snapshot, and the
+// state each worker keeps for them. Built by control/routing.cpp.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "memswitch/ethernet.h"
+#include "memswitch/routing.h"
+#include "packet/burst.h"
+#include "pipeline/ip4_fib.h"
+
+namespace memswitch::detail {
+
+struct RifView {
+  uint32_t router = 0;  // 0: no router interface has this index
+  uint16_t segment = 0;
+  Mac mac = 0;
+  uint32_t mtu = 0;
+  std::vector<Ip4InterfaceAddress> addresses;
+
+  bool owns(Ip4 a) const {
+    for (const auto& x : addresses)
+      if (x.addr == a) return true;
+    return false;
+  }
+  bool on_link(Ip4 a) const {
+    for (const auto& x : addresses)
+      if (ip4_in(a, x.subnet())) return true;
+    return false;
+  }
+  // The address to speak from towards `to`: the one whose subnet holds it, else the first.
+  Ip4 source_for(Ip4 to) const {
+    for (const auto& x : addresses)
+      if (ip4_in(to, x.subnet())) return x.addr;
+    return addresses.empty() ? 0 : addresses[0].addr;
+  }
+};
+
+// What a route lookup's result id stands for.
+enum class RouteAction : uint8_t {
+  none,         // no route (also a forward route none of whose next hops is usable)
+  forward,      // via paths[first_path, first_path + n_paths)
+  connected,    // on-link on `rif`: the destination is its own next hop
+  local,        // one of the router's own addresses
+  blackhole,
+  unreachable,
+};
+struct RouteResult {
+  RouteAction action = RouteAction::none;
+  uint8_t n_paths = 0;
+  uint16_t rif = 0;
+  uint32_t first_path = 0;
+};
+struct RoutePath {
+  uint16_t rif;
+  Ip4 via;
+};
+
+struct L3View {
+  std::vector<const Ip4Fib*> fibs;       // by router id
+  std::vector<RifView> rifs;             // by router interface id
+  std::vector<RouteResult> results;      // by route result id (Ip4Fib's values)
+  std::vector<RoutePath> paths;
+  uint32_t neighbor_refresh_s = 0;       // re-ask a resolved neighbour used after this long
+  const RouteResult& result(uint32_t id) const {
+    static const RouteResult kNone;
+    return id < results.size() ? results[id] : kNone;  // an id newer than this snapshot
+  }
+};
+
+// Packets waiting for a next hop's ARP answer: whole private copies, since the rx
+// buffers they came in go back to the peer after the burst.
+class HoldQueue {
+ public:
+  static constexpr uint32_t kSlots = 64;
+  static constexpr uint32_t kPerNeighbor = 4;
+  static constexpr uint32_t kHoldS = 3;  // then neighbor_unresolved
+
+  HoldQueue() : data_(std::make_unique<uint8_t[]>(size_t(kSlots) * kMaxFrameSize)) {}
+  bool empty() const { return used_ == 0; }
+  // Copies frame k of b; false when the queue or the neighbour's share of it is full.
+  bool hold(const Burst& b, uint32_t k, uint64_t neighbor, uint32_t now_s);
+  // Loads the next held packet whose neighbour `resolved` (a Mac(uint64_t key) callable)
+  // now knows into b as its only frame, ready for the neighbor stage; packets held too
+  // long are counted on their ingress port and freed. False when none is ready.
+  template <class Resolved, class Expired>
+  bool take_ready(Burst& b, uint32_t now_s, Resolved resolved, Expired expired);
+
+ private:
+  struct Slot {
+    bool used = false;
+    uint64_t neighbor;
+    uint32_t port, since, len;
+    uint16_t rif;
+    Ip4 next_hop;
+  };
+  Slot slots_[kSlots];
+  uint32_t used_ = 0;
+  std::unique_ptr<uint8_t[]> data_;
+};
+
+// Per worker, for the L3 stages.
+struct L3State {
+  HoldQueue hold;
+  uint32_t icmp_second = 0, icmp_sent = 0;  // ICMP errors sent in the current second
+  static constexpr uint32_t kIcmpPerSecond = 100;
+  bool icmp_allowed(uint32_t now_s) {
+    if (now_s != icmp_second) icmp_second = now_s, icmp_sent = 0;
+    return icmp_sent++ < kIcmpPerSecond;
+  }
+};
+
+inline bool HoldQueue::hold(const Burst& b, uint32_t k, uint64_t neighbor, uint32_t now_s) {
+  const PacketMeta& p = b.pkts[k];
+  if (used_ == kSlots || p.len > kMaxFrameSize) return false;
+  uint32_t same = 0, free_slot = kSlots;
+  for (uint32_t s = 0; s < kSlots; ++s) {
+    if (!slots_[s].used) {
+      if (free_slot == kSlots) free_slot = s;
+    } else if (slots_[s].neighbor == neighbor && ++same == kPerNeighbor) {
+      return false;
+    }
+  }
+  FrameReader(b, k).read(data_.get() + size_t(free_slot) * kMaxFrameSize, p.len);
+  slots_[free_slot] = {true, neighbor, b.in_port, now_s, p.len, b.out_rif[k], b.next_hop[k]};
+  ++used_;
+  return true;
+}
+
+template <class Resolved, class Expired>
+bool HoldQueue::take_ready(Burst& b, uint32_t now_s, Resolved resolved, Expired expired) {
+  for (uint32_t s = 0; s < kSlots && used_ > 0; ++s) {
+    Slot& x = slots_[s];
+    if (!x.used) continue;
+    if (resolved(x.neighbor) != 0) {
+      b.clear(x.port);
+      b.segs[0] = {data_.get() + size_t(s) * kMaxFrameSize, x.len};
+      b.add(0, 1, x.len);
+      b.pkts[0].next = Next::kIp4Rewrite;
+      b.out_rif[0] = x.rif;
+      b.next_hop[0] = x.next_hop;
+      b.n_l3 = 1;
+      x.used = false;  // the data stays put until the caller has transmitted the burst
+      --used_;
+      return true;
+    }
+    if (now_s - x.since > kHoldS) {
+      expired(x.port);
+      x.used = false;
+      --used_;
+    }
+  }
+  return false;
+}
+
+}  // namespace memswitch::detail

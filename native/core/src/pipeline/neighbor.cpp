@@ -1,0 +1,69 @@
+// neighbor: routed packets get their next hop's MAC, the outgoing interface's MAC as
+// source, and an egress port from that segment's MAC table (flooded when unknown, as a
+// router behind a switch would see it). A next hop nobody knows yet is asked for by
+// ARP, and its packets wait in the worker's hold queue for the answer.
+#include "packet/ip.h"
+#include "pipeline/pipeline.h"
+
+namespace memswitch::detail {
+
+namespace {
+
+void arp_request(StageContext& ctx, Burst& b, const RifView& out, Ip4 target) {
+  uint32_t g;
+  uint8_t* r = b.generate(kEthHeaderSize + kArpSize, &g);
+  if (!r) return;
+  store_mac(r, 0xFFFFFFFFFFFFull);
+  store_mac(r + 6, out.mac);
+  store16(r + 12, kEtherTypeArp);
+  uint8_t* a = r + kEthHeaderSize;
+  store16(a + arp::kHtype, 1);
+  store16(a + arp::kPtype, kEtherTypeIp4);
+  a[arp::kHlen] = 6;
+  a[arp::kPlen] = 4;
+  store16(a + arp::kOp, kArpRequest);
+  store_mac(a + arp::kSha, out.mac);
+  store32(a + arp::kSpa, out.source_for(target));
+  store_mac(a + arp::kTha, 0);
+  store32(a + arp::kTpa, target);
+  for (uint32_t port : ctx.topology.flood[out.segment]) ctx.egress.add(port, uint16_t(g));
+}
+
+}  // namespace
+
+void neighbor(StageContext& ctx, Burst& b) {
+  if (b.n_l3 == 0) return;
+  const Topology& t = ctx.topology;
+  for (uint32_t k = 0; k < b.n; ++k) {
+    PacketMeta& p = b.pkts[k];
+    if (p.next != Next::kIp4Rewrite || p.drop != DropReason::kCount) continue;
+    p.next = Next::kNone;
+    const uint16_t rif_id = b.out_rif[k];
+    const RifView& out = t.l3.rifs[rif_id];
+    const uint64_t key = NeighborTable::key(rif_id, b.next_hop[k]);
+    bool ask;
+    const Mac mac = ctx.neighbors.resolve(key, ctx.now_s, t.l3.neighbor_refresh_s, &ask);
+    if (ask) arp_request(ctx, b, out, b.next_hop[k]);
+    if (mac == 0) {
+      if (!ctx.l3.hold.hold(b, k, key, ctx.now_s)) ctx.drop(p, b.in_port, DropReason::neighbor_queue_full);
+      continue;
+    }
+    uint8_t* h = b.privatize_header(k);
+    store_mac(h, mac);
+    store_mac(h + 6, out.mac);
+    const uint32_t port = ctx.fib.lookup(fib_key(out.segment, mac));
+    if (port == kNoPort) {
+      bool planned = false;
+      for (uint32_t m : t.flood[out.segment]) ctx.egress.add(m, uint16_t(k)), planned = true;
+      if (!planned) ctx.drop(p, b.in_port, DropReason::no_destination);
+    } else if (port >= t.ports.size() || !t.ports[port].up()) {
+      // Also a neighbour whose MAC is another router's interface on the same network:
+      // routing between routers goes through their own networks' next hops.
+      ctx.drop(p, b.in_port, (port & kRouterPort) ? DropReason::no_destination : DropReason::interface_down);
+    } else {
+      ctx.egress.add(port, uint16_t(k));
+    }
+  }
+}
+
+}  // namespace memswitch::detail

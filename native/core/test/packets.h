@@ -1,0 +1,84 @@
+// Frames for tests, built byte by byte the way a host's stack would send them.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "packet/ip.h"
+
+namespace memswitch::test {
+
+using Bytes = std::vector<uint8_t>;
+using detail::load16;
+using detail::load32;
+
+inline Bytes eth(Mac dst, Mac src, uint16_t type, const Bytes& payload) {
+  Bytes f(14 + payload.size());
+  mac_to_bytes(dst, f.data());
+  mac_to_bytes(src, f.data() + 6);
+  detail::store16(f.data() + 12, type);
+  std::copy(payload.begin(), payload.end(), f.begin() + 14);
+  return f;
+}
+
+inline Bytes arp_msg(uint16_t op, Mac sha, Ip4 spa, Mac tha, Ip4 tpa) {
+  Bytes a(28);
+  detail::store16(&a[0], 1);
+  detail::store16(&a[2], 0x0800);
+  a[4] = 6, a[5] = 4;
+  detail::store16(&a[6], op);
+  mac_to_bytes(sha, &a[8]);
+  detail::store32(&a[14], spa);
+  mac_to_bytes(tha, &a[18]);
+  detail::store32(&a[24], tpa);
+  return a;
+}
+
+struct Ip4Fields {
+  Ip4 src, dst;
+  uint8_t proto = detail::kProtoUdp;
+  uint8_t ttl = 64;
+  uint16_t frag = 0;    // flags and offset
+  Bytes options = {};   // a multiple of 4 bytes
+};
+
+inline Bytes ipv4(const Ip4Fields& f, const Bytes& payload) {
+  const uint32_t ihl = 20 + uint32_t(f.options.size());
+  Bytes h(ihl);
+  h[0] = uint8_t(0x40 | (ihl / 4));
+  detail::store16(&h[2], uint16_t(ihl + payload.size()));
+  detail::store16(&h[4], 0x1234);
+  detail::store16(&h[6], f.frag);
+  h[8] = f.ttl;
+  h[9] = f.proto;
+  detail::store32(&h[12], f.src);
+  detail::store32(&h[16], f.dst);
+  std::copy(f.options.begin(), f.options.end(), h.begin() + 20);
+  detail::store16(&h[10], detail::csum_fold(detail::csum_add(0, h.data(), ihl)));
+  Bytes out(ihl + payload.size());
+  std::copy(h.begin(), h.end(), out.begin());
+  std::copy(payload.begin(), payload.end(), out.begin() + ihl);
+  return out;
+}
+
+inline Bytes udp(uint16_t sport, uint16_t dport, size_t payload_len) {
+  Bytes u(8 + payload_len);
+  detail::store16(&u[0], sport);
+  detail::store16(&u[2], dport);
+  detail::store16(&u[4], uint16_t(u.size()));
+  for (size_t i = 8; i < u.size(); ++i) u[i] = uint8_t(i * 7);
+  return u;  // checksum 0: none, as IPv4 allows
+}
+
+inline Bytes icmp_echo(uint16_t id, uint16_t seq, size_t payload_len) {
+  Bytes m(8 + payload_len);
+  m[0] = detail::kIcmpEchoRequest;
+  detail::store16(&m[4], id);
+  detail::store16(&m[6], seq);
+  for (size_t i = 8; i < m.size(); ++i) m[i] = uint8_t(i);
+  detail::store16(&m[2], detail::csum_fold(detail::csum_add(0, m.data(), uint32_t(m.size()))));
+  return m;
+}
+
+inline bool ip4_checksum_ok(const uint8_t* ip) { return detail::csum_fold(detail::csum_add(0, ip, (ip[0] & 0xF) * 4u)) == 0; }
+
+}  // namespace memswitch::test

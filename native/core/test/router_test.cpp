@@ -1,0 +1,391 @@
+// A router between two networks, driven by memif clients that behave like hosts:
+// ARP, ping, forwarding with next-hop resolution, ICMP errors checked by their bytes,
+// and every malformed header a counted drop.
+#include <map>
+
+#include "packets.h"
+#include "test_util.h"
+
+using namespace memswitch;
+using namespace memswitch::test;
+using namespace memswitch::detail;
+
+namespace {
+
+constexpr Mac kMacA = 0x020000000001, kMacB = 0x020000000002;
+const Ip4 kGw1 = *parse_ip4("10.1.0.1"), kGw2 = *parse_ip4("10.2.0.1");
+const Ip4 kIpA = *parse_ip4("10.1.0.2"), kIpB = *parse_ip4("10.2.0.2");
+
+// A memif client standing in for a pod's network stack: it answers ARP for its own
+// address and hands everything else to the test.
+struct Host {
+  std::unique_ptr<MemifClient> c;
+  Mac mac;
+  Ip4 ip;
+  std::vector<Bytes> arp_requests_seen;
+
+  void send(const Bytes& f) {
+    TxFrame t{f.data(), uint32_t(f.size())};
+    ASSERT_EQ(c->tx_burst(0, &t, 1), 1u);
+  }
+  // Frames other than ARP requests for us, until `want` arrived or `timeout_ms` passed.
+  std::vector<Bytes> receive(size_t want, int timeout_ms = 3000) {
+    std::vector<Bytes> got;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (got.size() < want && std::chrono::steady_clock::now() < end) {
+      c->wait_rx(0, 10);
+      std::vector<Bytes> frames;
+      c->rx_burst(0, 64, [&](const uint8_t* p, uint32_t n) { frames.emplace_back(p, p + n); });
+      for (Bytes& f : frames) {
+        if (f.size() >= 42 && load16(&f[12]) == kEtherTypeArp && load16(&f[20]) == kArpRequest) {
+          arp_requests_seen.push_back(f);
+          if (load32(&f[38]) == ip) send(eth(mac_from_bytes(&f[6]), mac, kEtherTypeArp, arp_msg(kArpReply, mac, ip, mac_from_bytes(&f[22]), load32(&f[28]))));
+          continue;
+        }
+        got.push_back(std::move(f));
+      }
+    }
+    return got;
+  }
+};
+
+struct Routed : ::testing::Test {
+  DataplaneOptions opts() {
+    DataplaneOptions o;
+    o.neighbor_age_s = 4;  // so the ageing test is quick; re-asked after 2 s of use
+    return o;
+  }
+  Switch sw{opts()};
+  std::string sock = unique_socket("router");
+  uint32_t net2 = 0, ia = 0, ib = 0, router = 0, rif1 = 0, rif2 = 0;
+  Mac gw_mac1 = 0, gw_mac2 = 0;
+  Host a, b;
+
+  void SetUp() override {
+    net2 = *sw.dp->add_network("green");
+    ia = sw.add("a", sock, 0);
+    ib = sw.add("b", sock, 1, 0, net2);
+    router = *sw.dp->add_router("r");
+    rif1 = add_rif("r-blue", sw.net, "10.1.0.1/24");
+    rif2 = add_rif("r-green", net2, "10.2.0.1/24");
+    gw_mac1 = sw.dp->router_interface_info(rif1)->mac;
+    gw_mac2 = sw.dp->router_interface_info(rif2)->mac;
+    a = {connect_client(sock, 0), kMacA, kIpA, {}};
+    b = {connect_client(sock, 1), kMacB, kIpB, {}};
+    ASSERT_TRUE(eventually([&] { return sw.info(ia).connected && sw.info(ib).connected; }));
+  }
+  uint32_t add_rif(const std::string& name, uint32_t network, const std::string& addr, uint32_t mtu = 1500) {
+    RouterInterfaceConfig c;
+    c.name = name;
+    c.router = router;
+    c.network = network;
+    c.mtu = mtu;
+    auto p = parse_ip4_prefix(addr, true);
+    c.addresses = {{p->addr, p->len}};
+    auto r = sw.dp->add_router_interface(c);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? *r : 0;
+  }
+  void add_route(const std::string& prefix, RouteKind kind, std::vector<std::string> via = {}) {
+    Route4 r{*parse_ip4_prefix(prefix), kind, {}};
+    for (auto& v : via) r.next_hops.push_back({*parse_ip4(v), 0});
+    Status s = sw.dp->add_routes(router, {r});
+    ASSERT_TRUE(s) << (s ? "" : s.error().message);
+  }
+  // A host's first words on a network: who is my gateway? (The router learns it too.)
+  void arp_gateway(Host& h, Ip4 gw) {
+    h.send(eth(0xFFFFFFFFFFFF, h.mac, kEtherTypeArp, arp_msg(kArpRequest, h.mac, h.ip, 0, gw)));
+    auto got = h.receive(1);
+    ASSERT_EQ(got.size(), 1u);
+  }
+  Bytes udp_to(Ip4 dst, uint8_t ttl = 64, size_t len = 64) { return eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, dst, kProtoUdp, ttl}, udp(1000, 2000, len))); }
+  uint64_t drops(uint32_t iface, DropReason r) { return test::drops(sw.info(iface), r); }
+};
+
+}  // namespace
+
+TEST_F(Routed, AnswersArpForItsAddressAndPing) {
+  a.send(eth(0xFFFFFFFFFFFF, kMacA, kEtherTypeArp, arp_msg(kArpRequest, kMacA, kIpA, 0, kGw1)));
+  auto got = a.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  const Bytes& r = got[0];
+  EXPECT_EQ(mac_from_bytes(&r[0]), kMacA);
+  EXPECT_EQ(mac_from_bytes(&r[6]), gw_mac1);
+  EXPECT_EQ(load16(&r[20]), kArpReply);
+  EXPECT_EQ(mac_from_bytes(&r[22]), gw_mac1);
+  EXPECT_EQ(load32(&r[28]), kGw1);
+  EXPECT_EQ(mac_from_bytes(&r[32]), kMacA);
+  EXPECT_EQ(load32(&r[38]), kIpA);
+  // The request taught the router a's MAC: the echo reply needs no ARP of its own.
+  const Bytes echo = icmp_echo(77, 1, 56);
+  a.send(eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, kGw1, kProtoIcmp}, echo)));
+  got = a.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  const uint8_t* ip = &got[0][14];
+  EXPECT_EQ(mac_from_bytes(&got[0][0]), kMacA);
+  EXPECT_EQ(mac_from_bytes(&got[0][6]), gw_mac1);
+  EXPECT_EQ(load32(ip + 12), kGw1);
+  EXPECT_EQ(load32(ip + 16), kIpA);
+  EXPECT_TRUE(ip4_checksum_ok(ip));
+  EXPECT_EQ(ip[20], kIcmpEchoReply);
+  EXPECT_EQ(csum_fold(csum_add(0, ip + 20, uint32_t(echo.size()))), 0);
+  EXPECT_TRUE(std::equal(echo.begin() + 4, echo.end(), ip + 24));  // id, seq, payload
+  EXPECT_TRUE(a.arp_requests_seen.empty());
+}
+
+TEST_F(Routed, ForwardsBetweenNetworksAfterResolvingTheNextHop) {
+  const Bytes sent = udp_to(kIpB);
+  a.send(sent);
+  auto got = b.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  // The router asked for b from its own address on b's network, and held the packet.
+  ASSERT_EQ(b.arp_requests_seen.size(), 1u);
+  EXPECT_EQ(mac_from_bytes(&b.arp_requests_seen[0][6]), gw_mac2);
+  EXPECT_EQ(load32(&b.arp_requests_seen[0][28]), kGw2);
+  const Bytes& f = got[0];
+  ASSERT_EQ(f.size(), sent.size());
+  EXPECT_EQ(mac_from_bytes(&f[0]), kMacB);
+  EXPECT_EQ(mac_from_bytes(&f[6]), gw_mac2);
+  EXPECT_EQ(f[14 + 8], 63);  // TTL
+  EXPECT_TRUE(ip4_checksum_ok(&f[14]));
+  EXPECT_TRUE(std::equal(f.begin() + 12, f.begin() + 22, sent.begin() + 12));  // up to the TTL
+  EXPECT_TRUE(std::equal(f.begin() + 23, f.begin() + 24, sent.begin() + 23));
+  EXPECT_TRUE(std::equal(f.begin() + 26, f.end(), sent.begin() + 26));  // after the checksum
+  // Resolved now: the next ones go straight through, and the reply path works too.
+  for (int i = 0; i < 10; ++i) a.send(sent);
+  EXPECT_EQ(b.receive(10).size(), 10u);
+  EXPECT_EQ(b.arp_requests_seen.size(), 1u);
+  arp_gateway(b, kGw2);
+  b.send(eth(gw_mac2, kMacB, kEtherTypeIp4, ipv4({kIpB, kIpA}, udp(2000, 1000, 10))));
+  EXPECT_EQ(a.receive(1).size(), 1u);
+  bool listed = false;
+  for (auto& n : sw.dp->neighbors()) listed |= n.interface == rif2 && n.ip == kIpB && n.mac == kMacB && !n.is_static && !n.incomplete;
+  EXPECT_TRUE(listed);
+}
+
+TEST_F(Routed, TtlExpiryAndNoRouteAnswerWithIcmpErrors) {
+  arp_gateway(a, kGw1);
+  const Bytes sent = udp_to(kIpB, /*ttl=*/1);
+  a.send(sent);
+  auto got = a.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  const uint8_t* ip = &got[0][14];
+  EXPECT_EQ(load32(ip + 12), kGw1);  // from the interface the packet came in on
+  EXPECT_EQ(load32(ip + 16), kIpA);
+  EXPECT_TRUE(ip4_checksum_ok(ip));
+  const uint8_t* icmp = ip + 20;
+  EXPECT_EQ(icmp[0], kIcmpTimeExceeded);
+  EXPECT_EQ(icmp[1], 0);
+  ASSERT_EQ(got[0].size(), 14u + 20 + 8 + 28);  // the offending header and 8 bytes of its payload
+  EXPECT_EQ(csum_fold(csum_add(0, icmp, 8 + 28)), 0);
+  EXPECT_TRUE(std::equal(icmp + 8, icmp + 36, sent.begin() + 14));
+  EXPECT_EQ(drops(ia, DropReason::ttl_expired), 1u);
+
+  a.send(eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, kIpB, kProtoUdp, 0}, udp(1, 2, 8))));  // TTL 0 alike
+  EXPECT_EQ(a.receive(1).size(), 1u);
+  EXPECT_EQ(drops(ia, DropReason::ttl_expired), 2u);
+
+  a.send(udp_to(*parse_ip4("10.9.9.9")));
+  got = a.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0][14 + 20], kIcmpUnreachable);
+  EXPECT_EQ(got[0][14 + 21], kIcmpNetUnreachable);
+  EXPECT_EQ(drops(ia, DropReason::no_route), 1u);
+  EXPECT_TRUE(b.receive(1, 100).empty());
+}
+
+TEST_F(Routed, StaticRoutesViaBlackholeAndUnreachable) {
+  arp_gateway(a, kGw1);
+  add_route("10.50.0.0/16", RouteKind::forward, {"10.2.0.2"});
+  add_route("10.60.0.0/16", RouteKind::blackhole);
+  add_route("10.70.0.0/16", RouteKind::unreachable);
+  add_route("10.80.0.0/16", RouteKind::forward, {"10.3.0.9"});  // not on any connected subnet
+  a.send(udp_to(*parse_ip4("10.50.1.1")));
+  auto got = b.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(load32(&got[0][14 + 16]), *parse_ip4("10.50.1.1"));
+  EXPECT_EQ(mac_from_bytes(&got[0][0]), kMacB);
+
+  a.send(udp_to(*parse_ip4("10.60.1.1")));
+  EXPECT_TRUE(eventually([&] { return drops(ia, DropReason::blackhole) == 1; }));
+  EXPECT_TRUE(a.receive(1, 200).empty());  // silently
+
+  a.send(udp_to(*parse_ip4("10.70.1.1")));
+  got = a.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0][14 + 21], kIcmpHostUnreachable);
+  a.send(udp_to(*parse_ip4("10.80.1.1")));
+  got = a.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0][14 + 20], kIcmpUnreachable);
+  EXPECT_EQ(drops(ia, DropReason::no_route), 2u);
+
+  // Removed, and nothing covers it: no route again.
+  ASSERT_EQ(*sw.dp->remove_routes(router, {*parse_ip4_prefix("10.50.0.0/16")}), 1u);
+  a.send(udp_to(*parse_ip4("10.50.1.1")));
+  EXPECT_EQ(a.receive(1).size(), 1u);
+  EXPECT_EQ(drops(ia, DropReason::no_route), 3u);
+}
+
+TEST_F(Routed, MalformedPacketsAreCountedDropsWithTheirReasons) {
+  arp_gateway(a, kGw1);
+  auto with = [&](auto mutate) {
+    Bytes f = udp_to(kIpB);
+    mutate(f);
+    return f;
+  };
+  auto fix_csum = [](Bytes& f) {
+    store16(&f[24], 0);
+    store16(&f[24], csum_fold(csum_add(0, &f[14], (f[14] & 0xF) * 4u)));
+  };
+  const std::vector<std::pair<Bytes, DropReason>> cases = {
+      {with([&](Bytes& f) { f[14] = 0x65, fix_csum(f); }), DropReason::ip_bad_version},
+      {with([&](Bytes& f) { f[14] = 0x44; }), DropReason::ip_bad_ihl},
+      {with([&](Bytes& f) { store16(&f[16], 1400), fix_csum(f); }), DropReason::ip_bad_length},
+      {with([&](Bytes& f) { store16(&f[16], 10), fix_csum(f); }), DropReason::ip_bad_length},
+      {with([&](Bytes& f) { f[24] ^= 0xFF; }), DropReason::ip_bad_checksum},
+      {with([&](Bytes& f) { f.resize(14 + 12); }), DropReason::ip_truncated},
+      {with([&](Bytes& f) { f[14] = 0x4F, fix_csum(f), f.resize(14 + 40); }), DropReason::ip_truncated},
+      {with([&](Bytes& f) { store32(&f[26], *parse_ip4("127.0.0.1")), fix_csum(f); }), DropReason::ip_martian},
+      {with([&](Bytes& f) { store32(&f[30], *parse_ip4("224.0.0.5")), fix_csum(f); }), DropReason::ip_martian},
+      {with([&](Bytes& f) { store16(&f[12], 0x88B5); }), DropReason::bad_ethertype},
+      {with([&](Bytes& f) { store16(&f[12], 0x0100); }), DropReason::bad_ethertype},  // an 802.3 length
+      {eth(gw_mac1, kMacA, kEtherTypeArp, Bytes(10)), DropReason::arp_malformed},
+  };
+  for (auto& [frame, reason] : cases) a.send(frame);
+  for (auto& [frame, reason] : cases) {
+    size_t want = 0;
+    for (auto& c : cases) want += c.second == reason;
+    EXPECT_TRUE(eventually([&] { return drops(ia, reason) == want; })) << kDropReasons[size_t(reason)].name;
+  }
+  EXPECT_TRUE(b.receive(1, 200).empty());
+  EXPECT_TRUE(a.receive(1, 100).empty());  // none of them earns an ICMP error
+  // The router still routes.
+  a.send(udp_to(kIpB));
+  EXPECT_EQ(b.receive(1).size(), 1u);
+}
+
+TEST_F(Routed, OptionsAndFragmentsAreForwardedIntact) {
+  arp_gateway(b, kGw2);
+  a.send(udp_to(kIpB));
+  ASSERT_EQ(b.receive(1).size(), 1u);
+  const std::vector<Bytes> sent = {
+      eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, kIpB, kProtoUdp, 64, 0, {0x01, 0x01, 0x01, 0x00}}, udp(1, 2, 30))),  // NOP NOP NOP EOL
+      eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, kIpB, kProtoUdp, 64, 0x2000}, udp(1, 2, 100))),  // first fragment (MF)
+      eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, kIpB, kProtoUdp, 64, 0x000E}, Bytes(40, 0xAB))),  // a later one
+  };
+  for (auto& f : sent) a.send(f);
+  auto got = b.receive(3);
+  ASSERT_EQ(got.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(got[i].size(), sent[i].size());
+    EXPECT_EQ(got[i][22], 63);
+    EXPECT_TRUE(ip4_checksum_ok(&got[i][14]));
+    EXPECT_TRUE(std::equal(got[i].begin() + 26, got[i].end(), sent[i].begin() + 26)) << i;
+    EXPECT_TRUE(std::equal(got[i].begin() + 14, got[i].begin() + 22, sent[i].begin() + 14)) << i;
+  }
+}
+
+TEST_F(Routed, PacketsOverTheMtuGetFragmentationNeeded) {
+  arp_gateway(a, kGw1);
+  const uint32_t net3 = *sw.dp->add_network("red");
+  const uint32_t ic = sw.add("c", sock, 2, 0, net3);
+  Host h{connect_client(sock, 2), 0x020000000003, *parse_ip4("10.3.0.2"), {}};
+  ASSERT_TRUE(eventually([&] { return sw.info(ic).connected; }));
+  add_rif("r-red", net3, "10.3.0.1/24", /*mtu=*/1000);
+  Bytes big = eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, h.ip, kProtoUdp, 64, kIp4FlagDf}, udp(1, 2, 1200)));
+  a.send(big);
+  auto got = a.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0][14 + 20], kIcmpUnreachable);
+  EXPECT_EQ(got[0][14 + 21], kIcmpFragNeeded);
+  EXPECT_EQ(load16(&got[0][14 + 26]), 1000);  // the next-hop MTU
+  EXPECT_EQ(drops(ia, DropReason::mtu_exceeded), 1u);
+  a.send(eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, h.ip, kProtoUdp, 64, 0}, udp(1, 2, 900))));
+  EXPECT_EQ(h.receive(1).size(), 1u);  // under the MTU it passes
+}
+
+TEST_F(Routed, EcmpSpreadsFlowsEvenlyOverFourNextHops) {
+  std::vector<Mac> macs;
+  std::vector<std::string> hops;
+  for (int i = 0; i < 4; ++i) {
+    const Ip4 nh = kGw2 + 10 + uint32_t(i);
+    macs.push_back(0x02000000a000 + uint64_t(i));
+    ASSERT_TRUE(sw.dp->add_static_neighbor(rif2, nh, macs.back()));
+    hops.push_back(format_ip4(nh));
+  }
+  add_route("10.90.0.0/16", RouteKind::forward, hops);
+  constexpr int kFlows = 4000;
+  std::map<Mac, int> per_hop;
+  for (int i = 0; i < kFlows; i += 40) {
+    for (int j = i; j < i + 40; ++j)
+      a.send(eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, *parse_ip4("10.90.0.7")}, udp(uint16_t(10000 + j), 80, 18))));
+    for (auto& f : b.receive(40)) ++per_hop[mac_from_bytes(&f[0])];  // unknown MACs: flooded to b
+  }
+  ASSERT_EQ(per_hop.size(), 4u);
+  int total = 0;
+  for (auto& [mac, n] : per_hop) {
+    total += n;
+    EXPECT_NEAR(n, kFlows / 4, kFlows / 4 / 10) << format_mac(mac);
+  }
+  EXPECT_EQ(total, kFlows);
+  // One flow always takes one path.
+  per_hop.clear();
+  for (int j = 0; j < 20; ++j) a.send(eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, *parse_ip4("10.90.0.7")}, udp(5555, 80, 18))));
+  for (auto& f : b.receive(20)) ++per_hop[mac_from_bytes(&f[0])];
+  EXPECT_EQ(per_hop.size(), 1u);
+}
+
+TEST_F(Routed, UnansweredNextHopsHoldAFewPacketsThenDropThem) {
+  const Ip4 silent = *parse_ip4("10.2.0.99");
+  for (int i = 0; i < 6; ++i) a.send(udp_to(silent));
+  EXPECT_TRUE(eventually([&] { return drops(ia, DropReason::neighbor_queue_full) == 2; }));
+  EXPECT_TRUE(eventually([&] { return drops(ia, DropReason::neighbor_unresolved) == 4; }, std::chrono::milliseconds(6000)));
+  EXPECT_TRUE(b.receive(1, 300).empty());
+  size_t asked = 0;
+  for (auto& f : b.arp_requests_seen) asked += load32(&f[38]) == silent;
+  EXPECT_GE(asked, 1u);
+}
+
+TEST_F(Routed, DynamicNeighborsAgeOutStaticOnesStay) {
+  ASSERT_TRUE(sw.dp->add_static_neighbor(rif2, *parse_ip4("10.2.0.50"), 0x020000000050));
+  a.send(udp_to(kIpB));
+  ASSERT_EQ(b.receive(1).size(), 1u);
+  auto has = [&](Ip4 ip) {
+    for (auto& n : sw.dp->neighbors())
+      if (n.ip == ip) return true;
+    return false;
+  };
+  EXPECT_TRUE(has(kIpB));
+  EXPECT_TRUE(eventually([&] { return !has(kIpB); }, std::chrono::milliseconds(8000)));  // neighbor_age_s = 4
+  EXPECT_TRUE(has(*parse_ip4("10.2.0.50")));
+  // And is asked for again when next needed.
+  const size_t asked = b.arp_requests_seen.size();
+  a.send(udp_to(kIpB));
+  EXPECT_EQ(b.receive(1).size(), 1u);
+  EXPECT_EQ(b.arp_requests_seen.size(), asked + 1);
+  EXPECT_TRUE(*sw.dp->remove_neighbor(rif2, *parse_ip4("10.2.0.50")));
+  EXPECT_FALSE(has(*parse_ip4("10.2.0.50")));
+}
+
+TEST_F(Routed, RefusesWhatWouldBreakTheTables) {
+  RouterInterfaceConfig c;
+  c.name = "dup";
+  c.router = router;
+  c.network = sw.net;  // already has r-blue
+  EXPECT_EQ(sw.dp->add_router_interface(c).error().code, Errc::kAlreadyExists);
+  const uint32_t net3 = *sw.dp->add_network("red");
+  c.network = net3;
+  c.addresses = {{*parse_ip4("10.1.0.77"), 16}};  // overlaps 10.1.0.1/24
+  EXPECT_EQ(sw.dp->add_router_interface(c).error().code, Errc::kAlreadyExists);
+  c.addresses = {{*parse_ip4("10.3.0.0"), 24}};  // the network address
+  EXPECT_EQ(sw.dp->add_router_interface(c).error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(sw.dp->remove_router(router).error().code, Errc::kBusy);
+  EXPECT_EQ(sw.dp->remove_network(sw.net).error().code, Errc::kBusy);
+  Route4 bad{{*parse_ip4("10.100.0.0"), 16}, RouteKind::forward, {}};
+  Route4 good{{*parse_ip4("10.101.0.0"), 16}, RouteKind::blackhole, {}};
+  Status s = sw.dp->add_routes(router, {good, bad});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message.rfind("routes[1].next_hops:", 0), 0u) << s.error().message;
+  EXPECT_EQ(sw.dp->router_stats(router)->routes, 4u);  // the two connected and two local only
+}

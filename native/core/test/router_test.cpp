@@ -1,7 +1,9 @@
 // A router between two networks, driven by memif clients that behave like hosts:
 // ARP, ping, forwarding with next-hop resolution, ICMP errors checked by their bytes,
 // and every malformed header a counted drop.
+#include <atomic>
 #include <map>
+#include <thread>
 
 #include "packets.h"
 #include "test_util.h"
@@ -388,4 +390,54 @@ TEST_F(Routed, RefusesWhatWouldBreakTheTables) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().message.rfind("routes[1].next_hops:", 0), 0u) << s.error().message;
   EXPECT_EQ(sw.dp->router_stats(router)->routes, 4u);  // the two connected and two local only
+}
+
+// pipeline.md §2: the router decides on a private copy of the header, so a peer that
+// keeps rewriting its frames' destination while the switch works on them changes nothing
+// that was decided: every frame leaves with the header it was routed by. (If transmit
+// re-read the peer's buffers, about half the frames would reach b addressed to c, or c
+// addressed to b.)
+TEST_F(Routed, APeerRewritingFramesAfterRxCannotRedirectThem) {
+  const uint32_t net3 = *sw.dp->add_network("red");
+  const uint32_t ic = sw.add("c", sock, 2, 0, net3);
+  Host c{connect_client(sock, 2), 0x020000000003, *parse_ip4("10.3.0.2"), {}};
+  ASSERT_TRUE(eventually([&] { return sw.info(ic).connected; }));
+  const uint32_t rif3 = add_rif("r-red", net3, "10.3.0.1/24");
+  ASSERT_TRUE(sw.dp->add_static_neighbor(rif2, kIpB, kMacB));
+  ASSERT_TRUE(sw.dp->add_static_neighbor(rif3, c.ip, c.mac));
+  const Bytes to_b = udp_to(kIpB, 64, 18), to_c = udp_to(c.ip, 64, 18);
+  // Checksum, source and destination: either way a valid packet.
+  const Bytes as_b(to_b.begin() + 24, to_b.begin() + 34), as_c(to_c.begin() + 24, to_c.begin() + 34);
+  std::atomic<bool> stop{false};
+  std::thread hostile([&] {
+    while (!stop.load()) {
+      a.c->inject_scribble_tx_buffers(0, 24, as_c.data(), uint32_t(as_c.size()));
+      a.c->inject_scribble_tx_buffers(0, 24, as_b.data(), uint32_t(as_b.size()));
+    }
+  });
+  constexpr int kBursts = 1000, kPerBurst = 32;
+  std::vector<TxFrame> frames(kPerBurst, TxFrame{to_b.data(), uint32_t(to_b.size())});
+  uint64_t at_b = 0, at_c = 0, wrong = 0;
+  auto drain = [&](Host& h, Ip4 expect, uint64_t& count) {
+    h.c->rx_burst(0, 256, [&](const uint8_t* f, uint32_t) {
+      ++count;
+      if (load32(f + 30) != expect || !ip4_checksum_ok(f + 14)) ++wrong;
+    });
+  };
+  for (int i = 0; i < kBursts; ++i) {
+    for (uint32_t sent = 0; sent < kPerBurst;) sent += a.c->tx_burst(0, frames.data() + sent, kPerBurst - sent);
+    drain(b, kIpB, at_b);
+    drain(c, c.ip, at_c);
+  }
+  stop = true;
+  hostile.join();
+  eventually([&] {
+    drain(b, kIpB, at_b);
+    drain(c, c.ip, at_c);
+    return at_b + at_c >= uint64_t(kBursts) * kPerBurst * 9 / 10;
+  });
+  EXPECT_EQ(wrong, 0u) << "of " << at_b << " frames at b and " << at_c << " at c";
+  // Both ways happened: the peer's writes landed before and after the switch looked.
+  EXPECT_GT(at_b, 0u);
+  EXPECT_GT(at_c, 0u);
 }

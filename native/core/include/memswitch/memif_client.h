@@ -75,6 +75,10 @@ class MemifClient {
   uint32_t inject_bad_tx(uint32_t queue, BadDesc kind, uint32_t n);
   // Moves the C2S head by more than the ring size.
   void inject_bad_head(uint32_t queue);
+  // Overwrites `len` bytes at `offset` of every C2S buffer of `queue`, sent or not: run
+  // from another thread while this one sends, it is a peer changing frames after it
+  // handed them over (pipeline.md §2). Only the bytes change, never the descriptors.
+  void inject_scribble_tx_buffers(uint32_t queue, uint32_t offset, const uint8_t* bytes, uint32_t len);
 
  private:
   struct Ring {

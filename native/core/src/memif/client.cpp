@@ -183,6 +183,15 @@ uint32_t MemifClient::tx_burst(uint32_t queue, const TxFrame* frames, uint32_t n
   return sent;
 }
 
+void MemifClient::inject_scribble_tx_buffers(uint32_t queue, uint32_t offset, const uint8_t* bytes, uint32_t len) {
+  const Ring& r = c2s_[queue];
+  if (offset + len > cfg_.buffer_size) return;
+  for (uint32_t slot = 0; slot < r.size; ++slot) {
+    volatile uint8_t* p = buffer(r, slot) + offset;  // racing the switch on purpose
+    for (uint32_t i = 0; i < len; ++i) p[i] = bytes[i];
+  }
+}
+
 bool MemifClient::wait_rx(uint32_t queue, int timeout_ms) {
   pollfd p{s2c_[queue].eventfd, POLLIN, 0};
   if (::poll(&p, 1, timeout_ms) <= 0) return false;

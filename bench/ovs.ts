@@ -23,12 +23,15 @@ export interface OvsDpdkOptions {
   mainCpu: number;
   /** ovs-vswitchd's log (ovsdb-server's goes next to it); default a file in the OS temp dir, kept after stop(). */
   logFile?: string;
+  /** OpenFlow rules (ovs-ofctl add-flow syntax) that replace the default NORMAL flow; ports are m0, m1. */
+  flows?: string[];
 }
 
 const VSWITCHD = '/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk';
 const OVSDB_SERVER = '/usr/sbin/ovsdb-server';
 const OVSDB_TOOL = '/usr/bin/ovsdb-tool';
 const VSCTL = '/usr/bin/ovs-vsctl';
+const OFCTL = '/usr/bin/ovs-ofctl';
 const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const UNSHARE = '/usr/bin/unshare';
 const TASKSET = '/usr/bin/taskset';
@@ -204,6 +207,11 @@ export class OvsDpdk {
     });
     if (this.errorLines(this.logFile).some((l) => /\bm[01]\b|memif/.test(l)))
       throw this.error('ovs-dpdk: ovs-vswitchd logged errors for the memif ports', this.logFile);
+    if (this.opts.flows) {
+      // ovs-ofctl finds br0's management socket in OVS_RUNDIR.
+      this.run(OFCTL, ['del-flows', 'br0']);
+      for (const flow of this.opts.flows) this.run(OFCTL, ['add-flow', 'br0', flow]);
+    }
   }
 
   private portState(name: string): { ofport: number; error?: string } {

@@ -24,6 +24,8 @@ import { runAfxdpBench } from './afxdp.js';
 import { runCniBench } from './cni.js';
 import { fmt, measureLoop, median } from './common.js';
 import { beforeAfterAvailable, runBeforeAfter } from './before-after.js';
+import { runLpmBench } from './lpm.js';
+import { runRoutingBench } from './routing.js';
 import { OvsDpdk, ovsDpdkAvailable } from './ovs.js';
 import { Testpmd, ensureHugepages } from './testpmd.js';
 
@@ -226,7 +228,7 @@ async function runIdle(poll: 'busy' | 'adaptive'): Promise<{ poll: string; idleC
   }
 }
 
-const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,before-after,afxdp,idle,cni').split(','));
+const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,before-after,routing,lpm,afxdp,idle,cni').split(','));
 const BEFORE_AFTER_PAIRS = Number(process.env.MEMSWITCH_BENCH_BEFORE_AFTER_PAIRS ?? 20);
 
 async function main(): Promise<void> {
@@ -237,6 +239,8 @@ async function main(): Promise<void> {
   let afxdp: Awaited<ReturnType<typeof runAfxdpBench>> | undefined;
   let cni: Awaited<ReturnType<typeof runCniBench>> | undefined;
   let beforeAfter: Awaited<ReturnType<typeof runBeforeAfter>> | undefined;
+  let routing: Awaited<ReturnType<typeof runRoutingBench>> | undefined;
+  let lpm: Awaited<ReturnType<typeof runLpmBench>> | undefined;
   const failures: string[] = [];
   const started = new Date().toISOString();
   const ovs = ovsDpdkAvailable();
@@ -268,6 +272,14 @@ async function main(): Promise<void> {
         failures.push(`before/after: ${(err as Error).message.split('\n')[0]}`); // the other parts still run
       }
     }
+    if (PARTS.has('routing')) {
+      try {
+        routing = await runRoutingBench({ frameSizes: FRAME_SIZES, rounds: ROUNDS, sutCpu: SUT_CPU, trafficCpu: TRAFFIC_CPU, ovs: ovs.ok });
+      } catch (err) {
+        failures.push(`routing: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    if (PARTS.has('lpm')) lpm = await runLpmBench({ lpmBench: path.join(repoRoot, 'build/addon/lpm_bench'), cpu: TRAFFIC_CPU, sizes: [1, 10_000, 1_000_000], runs: 7 });
     if (PARTS.has('afxdp')) afxdp = await runAfxdpBench(Math.min(ROUNDS, 2));
     if (PARTS.has('idle')) for (const poll of ['busy', 'adaptive'] as const) idle.push(await runIdle(poll));
     if (PARTS.has('cni')) cni = await runCniBench({});
@@ -303,6 +315,8 @@ async function main(): Promise<void> {
       `cache-line ping-pong CPU${SUT_CPU}<->CPU${TRAFFIC_CPU}: median ${fmt(median(measurements.map((m) => m.pingPongNs)), 0)} ns one way`,
     );
   if (beforeAfter) lines.push(beforeAfter.table);
+  if (routing) lines.push(routing.table);
+  if (lpm) lines.push(lpm.table);
   if (afxdp) lines.push(afxdp.table);
   if (idle.length)
     lines.push(
@@ -322,7 +336,7 @@ async function main(): Promise<void> {
   writeFileSync(
     path.join(out, 'latest.json'),
     JSON.stringify(
-      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, beforeAfter: beforeAfter?.rows, afxdp, idle, cni: cni?.rows },
+      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, beforeAfter: beforeAfter?.rows, routing: routing && { rows: routing.rows, windows: routing.windows }, lpm: lpm?.rows, afxdp, idle, cni: cni?.rows },
       null,
       2,
     ) + '\n',

@@ -50,6 +50,11 @@ export interface GeneratorSpec {
   dst: string;
   vlan?: number;
   stream?: number;
+  /** IPv4/UDP frames for a router: destinations ip4Dst + (k * ip4DstStride) % ip4DstCount. */
+  ip4Src?: string;
+  ip4Dst?: string;
+  ip4DstCount?: number;
+  ip4DstStride?: number;
 }
 
 export interface LoopSpec {

@@ -10,6 +10,7 @@
 
 #include "convert.h"
 #include "memswitch/memif_client.h"
+#include "memswitch/routing.h"
 #include "traffic.h"
 
 namespace {
@@ -159,6 +160,15 @@ class TrafficEngineWrap : public Napi::ObjectWrap<TrafficEngineWrap> {
     s.dst = get_mac(info.Env(), o, "dst");
     s.vlan = uint16_t(get_number(o, "vlan"));
     s.stream = uint32_t(get_number(o, "stream"));
+    for (auto [key, field] : {std::pair{"ip4Src", &s.ip4_src}, {"ip4Dst", &s.ip4_dst}}) {
+      const std::string a = get_string(o, key);
+      if (a.empty()) continue;
+      auto ip = parse_ip4(a);
+      if (!ip) throw Napi::TypeError::New(info.Env(), std::string(key) + ": not an IPv4 address");
+      *field = *ip;
+    }
+    s.ip4_dst_count = uint32_t(get_number(o, "ip4DstCount", 1));
+    s.ip4_dst_stride = uint32_t(get_number(o, "ip4DstStride", 1));
     return Napi::Number::New(info.Env(), double(engine_.add_generator(c, s)));
   }
   Napi::Value AddSink(const Napi::CallbackInfo& info) {

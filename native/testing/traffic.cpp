@@ -22,14 +22,41 @@ struct Payload {
 };
 static_assert(sizeof(Payload) == 24);
 
+constexpr uint16_t kEtherTypeIp4 = 0x0800;
+constexpr uint32_t kIp4PayloadOffset = kEthHeaderSize + 20 + 4;  // over UDP length and checksum
+
 uint32_t payload_offset(const uint8_t* p, uint32_t len) {
   if (len < kEthHeaderSize) return 0;
   const uint16_t et = uint16_t(p[12] << 8 | p[13]);
   if (et == kEtherTypeVlan) return len >= 18 && uint16_t(p[16] << 8 | p[17]) == kTestEtherType ? 18 : 0;
+  if (et == kEtherTypeIp4) return len >= kIp4PayloadOffset + 24 && p[14] == 0x45 && p[23] == 17 ? kIp4PayloadOffset : 0;
   return et == kTestEtherType ? 14 : 0;
 }
 
-void write_eth(uint8_t* f, Mac dst, Mac src, uint16_t vlan) {
+void set_ip4_dst(uint8_t* f, uint32_t dst) {
+  uint8_t* ip = f + kEthHeaderSize;
+  for (int i = 0; i < 4; ++i) ip[16 + i] = uint8_t(dst >> (24 - 8 * i));
+  ip[10] = ip[11] = 0;
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += uint32_t(ip[i] << 8 | ip[i + 1]);
+  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+  ip[10] = uint8_t(~sum >> 8), ip[11] = uint8_t(~sum);
+}
+
+void write_ip4_udp(uint8_t* f, uint32_t frame_size, uint32_t src, uint16_t sport) {
+  uint8_t* ip = f + kEthHeaderSize;
+  const uint32_t total = frame_size - kEthHeaderSize;
+  ip[0] = 0x45;
+  ip[2] = uint8_t(total >> 8), ip[3] = uint8_t(total);
+  ip[6] = 0x40;  // DF
+  ip[8] = 64;
+  ip[9] = 17;
+  for (int i = 0; i < 4; ++i) ip[12 + i] = uint8_t(src >> (24 - 8 * i));
+  uint8_t* udp = ip + 20;
+  udp[0] = uint8_t(sport >> 8), udp[1] = uint8_t(sport), udp[2] = 0x07, udp[3] = 0xD0;  // to port 2000
+}
+
+void write_eth(uint8_t* f, Mac dst, Mac src, uint16_t vlan, uint16_t ether_type = kTestEtherType) {
   mac_to_bytes(dst, f);
   mac_to_bytes(src, f + 6);
   uint8_t* et = f + 12;
@@ -37,7 +64,7 @@ void write_eth(uint8_t* f, Mac dst, Mac src, uint16_t vlan) {
     et[0] = 0x81, et[1] = 0x00, et[2] = uint8_t(vlan >> 8), et[3] = uint8_t(vlan);
     et += 4;
   }
-  et[0] = uint8_t(kTestEtherType >> 8), et[1] = uint8_t(kTestEtherType & 0xFF);
+  et[0] = uint8_t(ether_type >> 8), et[1] = uint8_t(ether_type & 0xFF);
 }
 }  // namespace
 
@@ -56,8 +83,13 @@ size_t TrafficEngine::add_generator(MemifClient* c, const GeneratorSpec& spec) {
   t->frames.assign(size_t(kBurst) * t->gen.frame_size, 0);
   for (uint32_t k = 0; k < kBurst; ++k) {
     uint8_t* f = t->frames.data() + size_t(k) * t->gen.frame_size;
-    write_eth(f, spec.dst, spec.src, spec.vlan);
     for (uint32_t b = kTestHeaderSize + 4; b < t->gen.frame_size; ++b) f[b] = uint8_t(b);
+    if (spec.ip4_dst) {
+      write_eth(f, spec.dst, spec.src, 0, kEtherTypeIp4);
+      write_ip4_udp(f, t->gen.frame_size, spec.ip4_src, uint16_t(1024 + k));
+    } else {
+      write_eth(f, spec.dst, spec.src, spec.vlan);
+    }
   }
   tasks_.push_back(std::move(t));
   return tasks_.size() - 1;
@@ -178,11 +210,13 @@ bool TrafficEngine::step_generator(Task& t, uint64_t now) {
   if (g.count) want = std::min<uint64_t>(want, g.count - t.next_seq);
   if (want == 0) return false;
   TxFrame frames[kBurst];
-  const uint32_t off = g.vlan ? 18 : 14;
+  const uint32_t off = g.ip4_dst ? kIp4PayloadOffset : g.vlan ? 18 : 14;
   for (uint32_t k = 0; k < want; ++k) {
     uint8_t* f = t.frames.data() + size_t(k) * g.frame_size;
-    const Payload p{kTestMagic, g.stream, t.next_seq + k, now};
+    const uint64_t seq = t.next_seq + k;
+    const Payload p{kTestMagic, g.stream, seq, now};
     std::memcpy(f + off, &p, sizeof p);
+    if (g.ip4_dst) set_ip4_dst(f, g.ip4_dst + uint32_t(seq * g.ip4_dst_stride % std::max<uint32_t>(g.ip4_dst_count, 1)));
     frames[k] = {f, g.frame_size};
   }
   const uint32_t sent = t.a->tx_burst(g.queue, frames, uint32_t(want));

@@ -29,6 +29,13 @@ struct GeneratorSpec {
   Mac src = 0, dst = 0;
   uint16_t vlan = 0;       // nonzero: send 802.1Q tagged
   uint32_t stream = 0;
+  // ip4_dst nonzero: IPv4/UDP frames (for routers) instead of the test ethertype. The
+  // test header then overlaps the UDP length and checksum (at byte 38), so it fits a
+  // 64-byte frame; nothing on a memif benchmark path reads those two fields. Frame k
+  // goes to ip4_dst + (k * ip4_dst_stride) % ip4_dst_count, spreading destinations over
+  // a route table; UDP source ports vary too, for ECMP.
+  uint32_t ip4_src = 0, ip4_dst = 0;
+  uint32_t ip4_dst_count = 1, ip4_dst_stride = 1;
 };
 
 // Receives on every queue of its client; frames that are not ours count as foreign.

@@ -110,8 +110,15 @@ void memif_tx(Session& s, uint32_t worker, const Burst& b, const Batch& batch, P
     const uint16_t pkt = batch.pkt[k];
     const PacketMeta& p = b.pkts[pkt];
     const memif::Desc* dst = &scratch.dst[first];
-    if (p.n_segs == 1 && n_dst == 1 && p.header_len == 0) {
-      std::memcpy(s.bounds[dst[0].region].base + dst[0].offset, b.segs[p.first_seg].data, p.len);
+    if (n_dst == 1 && p.n_segs <= 1) {
+      uint8_t* to = s.bounds[dst[0].region].base + dst[0].offset;
+      if (p.header_len == 0) {
+        std::memcpy(to, b.segs[p.first_seg].data, p.len);
+      } else {  // the private header, then the rest of the one source segment
+        const uint32_t h = std::min<uint32_t>(p.header_len, p.len);
+        std::memcpy(to, b.header[pkt], h);
+        if (p.len > h) std::memcpy(to + h, b.segs[p.first_seg].data + p.src_off, p.len - h);
+      }
       memif::Desc& out = r.desc[uint16_t(tail + first) & r.mask];
       out.length = p.len;
       out.flags = 0;

@@ -34,6 +34,10 @@ void arp_request(StageContext& ctx, Burst& b, const RifView& out, Ip4 target) {
 void neighbor(StageContext& ctx, Burst& b) {
   if (b.n_l3 == 0) return;
   const Topology& t = ctx.topology;
+  // The frames of a burst mostly share their next hop: remember the last one resolved.
+  uint64_t last_key = 0;
+  Mac mac = 0;
+  uint32_t port = kNoPort;
   for (uint32_t k = 0; k < b.n; ++k) {
     PacketMeta& p = b.pkts[k];
     if (p.next != Next::kIp4Rewrite || p.drop != DropReason::kCount) continue;
@@ -41,17 +45,21 @@ void neighbor(StageContext& ctx, Burst& b) {
     const uint16_t rif_id = b.out_rif[k];
     const RifView& out = t.l3.rifs[rif_id];
     const uint64_t key = NeighborTable::key(rif_id, b.next_hop[k]);
-    bool ask;
-    const Mac mac = ctx.neighbors.resolve(key, ctx.now_s, t.l3.neighbor_refresh_s, &ask);
-    if (ask) arp_request(ctx, b, out, b.next_hop[k]);
-    if (mac == 0) {
-      if (!ctx.l3.hold.hold(b, k, key, ctx.now_s)) ctx.drop(p, b.in_port, DropReason::neighbor_queue_full);
-      continue;
+    if (key != last_key) {
+      bool ask;
+      mac = ctx.neighbors.resolve(key, ctx.now_s, t.l3.neighbor_refresh_s, &ask);
+      if (ask) arp_request(ctx, b, out, b.next_hop[k]);
+      if (mac == 0) {
+        if (!ctx.l3.hold.hold(b, k, key, ctx.now_s)) ctx.drop(p, b.in_port, DropReason::neighbor_queue_full);
+        last_key = 0;
+        continue;
+      }
+      last_key = key;
+      port = ctx.fib.lookup(fib_key(out.segment, mac));
     }
     uint8_t* h = b.privatize_header(k);
     store_mac(h, mac);
     store_mac(h + 6, out.mac);
-    const uint32_t port = ctx.fib.lookup(fib_key(out.segment, mac));
     if (port == kNoPort) {
       bool planned = false;
       for (uint32_t m : t.flood[out.segment]) ctx.egress.add(m, uint16_t(k)), planned = true;

@@ -70,11 +70,15 @@ void NeighborTable::learn(uint64_t key, Mac mac, uint32_t now_s, bool create) no
     if (b.key[w].load(std::memory_order_acquire) != key) continue;
     const uint64_t v = b.value[w].load(std::memory_order_relaxed);
     if (v & kStatic) return;
-    if (v != mac) b.value[w].store(mac, std::memory_order_release);
+    if (v != mac) {
+      b.value[w].store(mac, std::memory_order_release);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
     if (b.seen[w].load(std::memory_order_relaxed) != now_s) b.seen[w].store(now_s, std::memory_order_relaxed);
     return;
   }
   if (!create) return;
+  generation_.fetch_add(1, std::memory_order_release);
   for (int w = 0; w < kWays; ++w)
     if (b.key[w].load(std::memory_order_relaxed) == kEmpty && claim_and_fill(b, w, kEmpty, key, mac, now_s)) return;
   // Full: replace the least recently confirmed dynamic entry.
@@ -94,13 +98,17 @@ Status NeighborTable::add_static(uint64_t key, Mac mac) {
   for (int w = 0; w < kWays; ++w)
     if (b.key[w].load(std::memory_order_acquire) == key) {
       b.value[w].store(mac | kStatic, std::memory_order_release);
+      generation_.fetch_add(1, std::memory_order_release);
       return Status::ok();
     }
   for (int attempt = 0; attempt < 2; ++attempt)
     for (int w = 0; w < kWays; ++w) {
       const uint64_t k = b.key[w].load(std::memory_order_relaxed);
       const bool reusable = k == kEmpty || (attempt == 1 && k != kClaimed && !(b.value[w].load() & kStatic));
-      if (reusable && claim_and_fill(b, w, k, key, mac | kStatic, 0)) return Status::ok();
+      if (reusable && claim_and_fill(b, w, k, key, mac | kStatic, 0)) {
+        generation_.fetch_add(1, std::memory_order_release);
+        return Status::ok();
+      }
     }
   return make_error(Errc::kResourceExhausted, "neighbour table bucket is full of static entries");
 }

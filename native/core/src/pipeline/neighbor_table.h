@@ -30,6 +30,10 @@ class NeighborTable {
   // if `create` (an ARP request addressed to us: the sender will talk to us next).
   void learn(uint64_t key, Mac mac, uint32_t now_s, bool create) noexcept;
 
+  // Moves whenever an entry gets a MAC (or a new one): workers holding packets look at
+  // their hold queue only when it moved, or once a second to expire what waited too long.
+  uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+
   // Control path.
   Status add_static(uint64_t key, Mac mac);
   bool remove(uint64_t key);
@@ -61,6 +65,7 @@ class NeighborTable {
   uint32_t n_buckets_;
   int shift_;
   std::unique_ptr<Bucket[]> buckets_;
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace memswitch::detail

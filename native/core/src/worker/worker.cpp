@@ -68,7 +68,11 @@ void Worker::run() {
     const uint32_t now = sh_.now_s->load(std::memory_order_relaxed);
     bool busy = false;
     for (const RxAssignment& a : mine) busy |= poll_queue(*t, a, now);
-    if (!l3_.hold.empty()) release_held(*t, now);
+    if (!l3_.hold.empty() && (sh_.neighbors->generation() != held_generation_ || now != held_checked_s_)) {
+      held_generation_ = sh_.neighbors->generation();
+      held_checked_s_ = now;
+      release_held(*t, now);
+    }
     bump(polls_);
     if (busy) {
       bump(busy_polls_);

@@ -1,0 +1,163 @@
+// memif -> router -> memif: memswitch routing between two networks with 1, 10k and 1M
+// routes (destinations spread over the whole table), next to memswitch L2, dpdk-testpmd
+// io forwarding, and OVS-DPDK doing the router's job with OpenFlow (match the prefix,
+// set both MACs, decrement TTL). Same shape for all: our traffic engine on the traffic
+// CPU sends IPv4/UDP at full rate from client A and sinks on client B (one thread: the
+// second poller); the system under test polls on the other CPU. Rounds interleave the
+// systems and every window records the host mode (cache-line ping-pong), as run.ts does.
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadAddon, type NativeDataplane } from '../orchestrator/src/dataplane/native.js';
+import { fmt, median } from './common.js';
+import { OvsDpdk } from './ovs.js';
+import { Testpmd } from './testpmd.js';
+import { loadTestingAddon } from './testing-addon.js';
+
+const MAC_A = '02:00:00:00:0a:01';
+const MAC_B = '02:00:00:00:0b:01';
+const WARMUP_MS = 1000;
+const MEASURE_S = 3;
+const SLOW_MODE_NS = 100;
+// The routes: consecutive /24s from 11.0.0.0, all via b (10.1.0.2 on network nb).
+const FIRST_ROUTE = 11 << 24;
+// Destinations walk every address of the table in an order that jumps around it.
+const STRIDE = 2654435761;
+
+type System = 'l2' | 'router-1' | 'router-10k' | 'router-1M' | 'testpmd-io' | 'ovs-l3';
+const ROUTES: Partial<Record<System, number>> = { 'router-1': 1, 'router-10k': 10_000, 'router-1M': 1_000_000 };
+
+interface Sut {
+  stop(): unknown;
+  /** Where client A sends: the router's MAC, b's MAC, or anything (testpmd, OVS). */
+  dstMac: string;
+  destinations: number; // addresses the generator spreads over
+  queues: number; // queue pairs the clients need (OVS transmits on its PMD's queue 1)
+}
+
+export interface RoutingWindow {
+  system: System;
+  frameSize: number;
+  round: number;
+  mode: 'fast' | 'slow';
+  mpps: number;
+  loss: number;
+  pingPongNs: number;
+}
+
+const ip4 = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+
+function startMemswitch(sock: string, sutCpu: number, routes: number | undefined): Sut {
+  const dp: NativeDataplane = new (loadAddon().Dataplane)({ workers: 1, cpus: [sutCpu] });
+  const na = dp.addNetwork('na');
+  const nb = routes === undefined ? na : dp.addNetwork('nb');
+  dp.addMemif({ name: 'a', network: na, socket: sock, id: 0 });
+  dp.addMemif({ name: 'b', network: nb, socket: sock, id: 1 });
+  let dstMac = MAC_B;
+  if (routes !== undefined) {
+    const r = dp.addRouter('r');
+    const ra = dp.addRouterInterface({ name: 'ra', router: r, network: na, addresses: ['10.0.0.1/24'] });
+    const rb = dp.addRouterInterface({ name: 'rb', router: r, network: nb, addresses: ['10.1.0.1/24'] });
+    dp.addStaticNeighbor(rb, '10.1.0.2', MAC_B);
+    for (let i = 0; i < routes; i += 10_000) {
+      const batch = [];
+      for (let k = i; k < Math.min(routes, i + 10_000); k++) batch.push({ prefix: `${ip4(FIRST_ROUTE + k * 256)}/24`, kind: 'forward' as const, nextHops: [{ via: '10.1.0.2' }] });
+      dp.addRoutes(r, batch);
+    }
+    dstMac = dp.routerInterfaceInfo(ra).mac;
+  }
+  dp.start();
+  return { stop: () => dp.stop(), dstMac, destinations: (routes ?? 1) * 256, queues: 1 };
+}
+
+async function startSystem(system: System, sock: string, sutCpu: number, trafficCpu: number): Promise<Sut> {
+  if (system === 'testpmd-io') {
+    const t = await Testpmd.start({
+      vdevs: [
+        { role: 'server', socket: sock, id: 0 },
+        { role: 'server', socket: sock, id: 1 },
+      ],
+      forwardMode: 'io',
+      burst: 64,
+      forwardingCpu: sutCpu,
+      mainCpu: trafficCpu,
+      memory: 'hugepages',
+    });
+    return { stop: () => t.stop(), dstMac: MAC_B, destinations: 256, queues: 1 };
+  }
+  if (system === 'ovs-l3') {
+    const o = await OvsDpdk.start({
+      socket: sock,
+      pmdCpu: sutCpu,
+      mainCpu: trafficCpu,
+      flows: [`in_port=m0,ip,nw_dst=${ip4(FIRST_ROUTE)}/24,actions=mod_dl_src:02:00:00:00:0f:01,mod_dl_dst:${MAC_B},dec_ttl,output:m1`],
+    });
+    return { stop: () => o.stop(), dstMac: '02:00:00:00:0f:00', destinations: 256, queues: 2 };
+  }
+  return startMemswitch(sock, sutCpu, system === 'l2' ? undefined : ROUTES[system]);
+}
+
+async function measure(system: System, frameSize: number, round: number, sutCpu: number, trafficCpu: number): Promise<RoutingWindow> {
+  const testing = loadTestingAddon();
+  const name = `msw-bench-route-${process.pid}-${system}-${round}-${frameSize}`;
+  const sock = system === 'ovs-l3' ? path.join(tmpdir(), `${name}.sock`) : `@${name}`;
+  const pingPongNs = testing.cacheLinePingPongNs(sutCpu, trafficCpu, 200);
+  const sut = await startSystem(system, sock, sutCpu, trafficCpu);
+  const a = new testing.MemifClient({ socket: sock, id: 0, hugepages: true, queues: sut.queues });
+  const b = new testing.MemifClient({ socket: sock, id: 1, hugepages: true, queues: sut.queues });
+  const eng = new testing.TrafficEngine();
+  try {
+    const gen = eng.addGenerator(a, {
+      frameSize,
+      src: MAC_A,
+      dst: sut.dstMac,
+      ip4Src: '10.0.0.2',
+      ip4Dst: ip4(FIRST_ROUTE),
+      ip4DstCount: sut.destinations,
+      ip4DstStride: STRIDE,
+    });
+    const sink = eng.addSink(b);
+    eng.start(trafficCpu);
+    await new Promise((r) => setTimeout(r, WARMUP_MS));
+    eng.resetStats();
+    await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
+    const rx = eng.stats(sink).rxPackets;
+    const tx = eng.stats(gen).txPackets;
+    return { system, frameSize, round, mode: pingPongNs > SLOW_MODE_NS ? 'slow' : 'fast', mpps: rx / MEASURE_S / 1e6, loss: tx > 0 ? Math.max(0, 1 - rx / tx) : NaN, pingPongNs };
+  } finally {
+    eng.stop();
+    a.close();
+    b.close();
+    await sut.stop();
+  }
+}
+
+export async function runRoutingBench(opts: { frameSizes: number[]; rounds: number; sutCpu: number; trafficCpu: number; ovs: boolean }): Promise<{ windows: RoutingWindow[]; rows: unknown[]; table: string }> {
+  const systems: System[] = ['l2', 'router-1', 'router-10k', 'router-1M', 'testpmd-io', ...(opts.ovs ? (['ovs-l3'] as const) : [])];
+  const windows: RoutingWindow[] = [];
+  for (let round = 1; round <= opts.rounds; round++)
+    for (const size of opts.frameSizes)
+      for (const system of round % 2 ? systems : [...systems].reverse()) {
+        const w = await measure(system, size, round, opts.sutCpu, opts.trafficCpu);
+        windows.push(w);
+        console.error(`routing round ${round} ${system} ${size}B: ${fmt(w.mpps)} Mpps, loss ${fmt(w.loss * 100, 3)}% (${w.mode})`);
+      }
+  // Ratios between windows of the same host mode, the mode with more windows first.
+  const of = (sys: System, size: number, mode: string) => windows.filter((w) => w.system === sys && w.frameSize === size && w.mode === mode).map((w) => w.mpps);
+  const headlineMode = windows.filter((w) => w.mode === 'fast').length >= windows.length / 2 ? 'fast' : 'slow';
+  const rows = opts.frameSizes.flatMap((size) =>
+    (['router-1', 'router-10k', 'router-1M'] as const).map((sys) => {
+      const r = median(of(sys, size, headlineMode));
+      const peer = (p: System) => r / median(of(p, size, headlineMode));
+      return { frameSize: size, system: sys, mode: headlineMode, mpps: r, vsL2: peer('l2'), vsTestpmdIo: peer('testpmd-io'), vsOvsL3: opts.ovs ? peer('ovs-l3') : NaN, l2Mpps: median(of('l2', size, headlineMode)) };
+    }),
+  );
+  const table = [
+    '',
+    `memif -> router -> memif, IPv4 between two networks, our generator at full rate (medians of ${opts.rounds} interleaved rounds, ${headlineMode}-mode windows)`,
+    '',
+    '| frame | routes | router Mpps | L2 Mpps | vs memswitch L2 | vs testpmd io | vs OVS-DPDK OpenFlow L3 |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.frameSize} B | ${r.system.slice('router-'.length)} | ${fmt(r.mpps)} | ${fmt(r.l2Mpps)} | **${fmt(r.vsL2)}x** | **${fmt(r.vsTestpmdIo)}x** | ${fmt(r.vsOvsL3)}x |`),
+  ].join('\n');
+  return { windows, rows, table };
+}

@@ -24,7 +24,8 @@ export interface MemifVdev {
 export interface TestpmdOptions {
   /** One memif port per entry: port i = vdevs[i]. */
   vdevs: MemifVdev[];
-  forwardMode: 'io' | 'mac' | 'txonly' | 'rxonly';
+  // icmpecho answers ARP requests for any address and ICMP echo requests: a ping target.
+  forwardMode: 'io' | 'mac' | 'txonly' | 'rxonly' | 'icmpecho';
   txFirst?: boolean;
   /** ethPeers[i] is the destination MAC used on port i (--eth-peer=i,MAC). */
   ethPeers?: string[];

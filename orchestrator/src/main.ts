@@ -10,6 +10,7 @@ import { Dataplane, type InterfaceStatus } from './dataplane/dataplane.js';
 import { loadAddon } from './dataplane/native.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import { Attachments } from './domain/attachments.js';
+import { Routing } from './domain/routing.js';
 import { Switch } from './domain/switch.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, startMetricsServer, type MetricsServer } from './metrics/metrics.js';
@@ -39,6 +40,7 @@ function createDataplane(config: Config, version: string): Dataplane {
     handshakeTimeoutMs: config.dataplane.handshakeTimeoutMs,
     poll: config.dataplane.poll,
     idleBeforeSleepUs: config.dataplane.idleBeforeSleepUs,
+    neighborAgeS: config.dataplane.neighborAgeSeconds,
     appName: `memswitch ${version}`,
   });
 }
@@ -122,6 +124,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
   let store: Store;
   let sw: Switch;
   let attachments: Attachments;
+  let routing: Routing;
   const handoverSocket = config.handover.socket ?? path.join(path.dirname(config.api.socket), 'handover.sock');
   try {
     // The store first: what the API created must be back before any peer connects.
@@ -136,6 +139,8 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     const att = new Attachments(sw, store, config.cni, log);
     sw.restore(config, () => att.restore()); // CNI attachments, then DELs spooled while we were down
     attachments = att;
+    routing = new Routing(sw, dp, store.routing, log);
+    routing.restore(config); // routers on the networks just restored; routes and neighbours before forwarding starts
     const orphans = taken ? dp.finishTakeover() : 0;
     if (orphans > 0) log.warn({ sessions: orphans }, 'disconnected taken-over sessions whose interface is no longer configured');
     // /run is a tmpfs: after a boot only a memif socket path would have created the directory.
@@ -146,11 +151,11 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     return fatal('cannot start the dataplane', err);
   }
 
-  const metrics = createMetrics(sw, version);
+  const metrics = createMetrics(sw, routing, version);
   let api: ApiServer;
   let metricsServer: MetricsServer | undefined;
   try {
-    api = await startApiServer(sw, attachments, {
+    api = await startApiServer(sw, attachments, routing, {
       socket: config.api.socket,
       tcp: config.api.tcp,
       version,
@@ -166,7 +171,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
   }
 
   const memory = loadAddon().memoryCounters();
-  const counts = sw.counts();
+  const counts = { ...sw.counts(), ...routing.counts() };
   log.info(
     {
       version,

@@ -1,8 +1,10 @@
 // Domain views to memswitch.v1 messages and back. Shape only: the domain validates.
-import type { InterfaceStatus } from '../dataplane/dataplane.js';
+import type { InterfaceStatus, NeighborStatus } from '../dataplane/dataplane.js';
 import type { AttachInput, AttachmentView } from '../domain/attachments.js';
 import { InvalidConfigError } from '../domain/errors.js';
 import { EVENT_KINDS, wireEventKind } from '../domain/events.js';
+import type { RouteInput, RouterInterfaceView, RouterView } from '../domain/routing.js';
+import type { RouteView } from '../domain/routing-rules.js';
 import type { InterfaceView, NetworkView, Source as DomainSource, StatsView, SwitchEvent, WorkerView } from '../domain/switch.js';
 import type * as m from './messages.js';
 
@@ -208,3 +210,59 @@ export const toAttachment = (a: AttachmentView): m.Attachment => ({
   connected: a.connected,
   present: a.present,
 });
+
+export const toRouter = (r: RouterView): m.Router => ({ name: r.name, source: source(r.source), interfaceCount: r.interfaceCount, routeCount: r.routeCount });
+
+export const toRouterInterface = (v: RouterInterfaceView): m.RouterInterface => ({
+  spec: {
+    name: v.spec.name,
+    router: v.spec.router,
+    network: v.spec.network,
+    vlan: v.spec.vlan ?? 0,
+    addresses: v.spec.addresses,
+    mtu: v.spec.mtu,
+    mac: v.spec.mac ?? '',
+  },
+  source: source(v.source),
+  // What the dataplane reports: the derived MAC when none was asked for.
+  mac: v.status.mac,
+  mtu: v.status.mtu,
+});
+
+export function fromRouterInterfaceSpec(spec: m.CreateRouterInterfaceRequest['spec'] | null | undefined): unknown {
+  if (!spec) throw new InvalidConfigError('spec: is required', 'spec');
+  return {
+    name: spec.name,
+    router: spec.router,
+    network: spec.network,
+    vlan: spec.vlan || undefined,
+    addresses: spec.addresses ?? [],
+    mtu: spec.mtu || undefined,
+    mac: spec.mac || undefined,
+  };
+}
+
+const routeKinds = { ROUTE_KIND_FORWARD: 'forward', ROUTE_KIND_BLACKHOLE: 'blackhole', ROUTE_KIND_UNREACHABLE: 'unreachable' } as const;
+const wireRouteKinds = { forward: 'ROUTE_KIND_FORWARD', blackhole: 'ROUTE_KIND_BLACKHOLE', unreachable: 'ROUTE_KIND_UNREACHABLE', receive: 'ROUTE_KIND_RECEIVE' } as const;
+const wireOrigins = { static: 'ROUTE_ORIGIN_STATIC', connected: 'ROUTE_ORIGIN_CONNECTED', local: 'ROUTE_ORIGIN_LOCAL' } as const;
+
+/** A request's routes to the routing domain's input; proto3 zero values mean "not given". */
+export function fromRoutes(routes: m.RouteInput[] | undefined): RouteInput[] {
+  return (routes ?? []).map((r, i) => {
+    const kind = r.kind === undefined || r.kind === 'ROUTE_KIND_UNSPECIFIED' ? 'forward' : routeKinds[r.kind as keyof typeof routeKinds];
+    if (!kind)
+      throw new InvalidConfigError(`routes[${i}].kind: must be ROUTE_KIND_FORWARD, ROUTE_KIND_BLACKHOLE or ROUTE_KIND_UNREACHABLE, not ${String(r.kind)}`, `routes[${i}].kind`);
+    return { router: r.router, route: { prefix: r.prefix, kind, nextHops: (r.nextHops ?? []).map((h) => ({ via: h.via || undefined, interface: h.interface || undefined })) } };
+  });
+}
+
+export const toRoute = (v: RouteView): m.Route => ({
+  router: v.router,
+  prefix: v.prefix,
+  kind: wireRouteKinds[v.kind],
+  nextHops: v.nextHops.map((h) => ({ via: h.via ?? '', interface: h.interface ?? '' })),
+  origin: wireOrigins[v.origin],
+  source: source(v.source),
+});
+
+export const toNeighbor = (n: NeighborStatus): m.Neighbor => ({ ...n, state: n.state === 'reachable' ? 'NEIGHBOR_STATE_REACHABLE' : 'NEIGHBOR_STATE_INCOMPLETE' });

@@ -274,3 +274,91 @@ export interface ListAttachmentsRequest { cniNetwork?: string }
 export interface ListAttachmentsResponse { attachments: Attachment[] }
 export interface GcAttachmentsRequest { cniNetwork: string; valid: { containerId: string; ifname: string }[] }
 export interface GcAttachmentsResponse { removed: AttachmentKey[] }
+
+export type RouteKind = 'ROUTE_KIND_UNSPECIFIED' | 'ROUTE_KIND_FORWARD' | 'ROUTE_KIND_BLACKHOLE' | 'ROUTE_KIND_UNREACHABLE' | 'ROUTE_KIND_RECEIVE';
+export type RouteOrigin = 'ROUTE_ORIGIN_UNSPECIFIED' | 'ROUTE_ORIGIN_STATIC' | 'ROUTE_ORIGIN_CONNECTED' | 'ROUTE_ORIGIN_LOCAL';
+export type NeighborState = 'NEIGHBOR_STATE_UNSPECIFIED' | 'NEIGHBOR_STATE_REACHABLE' | 'NEIGHBOR_STATE_INCOMPLETE';
+
+export interface Router {
+  name: string;
+  source: Source;
+  interfaceCount: number;
+  routeCount: number;
+}
+export interface RouterInterfaceSpec {
+  name: string;
+  router: string;
+  network: string;
+  vlan: number;
+  addresses: string[];
+  mtu: number;
+  mac: string;
+}
+export interface RouterInterface {
+  spec: RouterInterfaceSpec;
+  source: Source;
+  mac: string;
+  mtu: number;
+}
+export interface NextHop {
+  via: string;
+  interface: string;
+}
+export interface Route {
+  router: string;
+  prefix: string;
+  kind: RouteKind;
+  nextHops: NextHop[];
+  origin: RouteOrigin;
+  source: Source;
+}
+/** A route as a request gives it: the answer-only fields may be left out. */
+export type RouteInput = Partial<Omit<Route, 'nextHops' | 'origin' | 'source'>> & { nextHops?: Partial<NextHop>[] };
+export interface StaticNeighbor {
+  routerInterface: string;
+  ip: string;
+  mac: string;
+}
+export interface Neighbor {
+  router: string;
+  routerInterface: string;
+  ip: string;
+  mac: string;
+  static: boolean;
+  state: NeighborState;
+  ageSeconds: number;
+}
+export interface RouteCounts {
+  added: number;
+  replaced: number;
+  unchanged: number;
+}
+
+export interface CreateRouterRequest { name: string }
+export interface CreateRouterResponse { router: Router; created: boolean }
+export interface GetRouterRequest { name: string }
+export interface GetRouterResponse { router: Router }
+export type ListRoutersRequest = Record<string, never>;
+export interface ListRoutersResponse { routers: Router[] }
+export interface DeleteRouterRequest { name: string }
+export interface DeleteRouterResponse { routesDeleted: number }
+export interface CreateRouterInterfaceRequest { spec: Partial<RouterInterfaceSpec> }
+export interface CreateRouterInterfaceResponse { routerInterface: RouterInterface; created: boolean }
+export interface ListRouterInterfacesRequest { router?: string }
+export interface ListRouterInterfacesResponse { routerInterfaces: RouterInterface[] }
+export interface DeleteRouterInterfaceRequest { name: string }
+export type DeleteRouterInterfaceResponse = Record<string, never>;
+export interface AddRoutesRequest { routes: RouteInput[] }
+export interface AddRoutesResponse { counts: RouteCounts }
+export interface StreamRoutesRequest { routes: RouteInput[] }
+export interface StreamRoutesResponse { batches: number; counts: RouteCounts }
+export interface DeleteRoutesRequest { router: string; prefixes: string[] }
+export interface DeleteRoutesResponse { deleted: number }
+export interface ListRoutesRequest { router?: string; pageSize?: number; pageToken?: string }
+export interface ListRoutesResponse { routes: Route[]; nextPageToken: string }
+export interface AddNeighborRequest { routerInterface: string; ip: string; mac: string }
+export interface AddNeighborResponse { neighbor: StaticNeighbor; created: boolean }
+export interface DeleteNeighborRequest { routerInterface: string; ip: string }
+export type DeleteNeighborResponse = Record<string, never>;
+export interface ListNeighborsRequest { router?: string; routerInterface?: string }
+export interface ListNeighborsResponse { neighbors: Neighbor[] }

@@ -9,6 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { InvalidConfigError } from '../domain/errors.js';
 import type { Attachments } from '../domain/attachments.js';
+import type { Routing } from '../domain/routing.js';
 import type { Switch } from '../domain/switch.js';
 import type { Logger } from '../log.js';
 import {
@@ -16,10 +17,16 @@ import {
   fromAttachRequest,
   fromEventKinds,
   fromInterfaceSpec,
+  fromRouterInterfaceSpec,
+  fromRoutes,
   toAttachment,
   toEvent,
   toInterface,
+  toNeighbor,
   toNetwork,
+  toRoute,
+  toRouter,
+  toRouterInterface,
   toSnapshot,
   toWorker,
 } from './convert.js';
@@ -50,7 +57,7 @@ const STREAM_MAX_MS = 60_000;
 
 type Handlers = Record<string, grpc.UntypedHandleCall>;
 
-function handlers(sw: Switch, att: Attachments, opts: ApiServerOptions): Record<ServiceName, Handlers> {
+function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServerOptions): Record<ServiceName, Handlers> {
   const log = opts.log;
   const finish = (method: string, started: bigint, code: number): void =>
     opts.observe?.(method, codeName(code), Number(process.hrtime.bigint() - started) / 1e9);
@@ -96,6 +103,40 @@ function handlers(sw: Switch, att: Attachments, opts: ApiServerOptions): Record<
         finish(method, started, grpc.status.CANCELLED);
       });
     };
+
+  // StreamRoutes: each batch is committed as it arrives (synchronously, so batches never
+  // interleave with each other or with other calls); the first error ends the call.
+  const streamRoutes: grpc.handleClientStreamingCall<m.StreamRoutesRequest, m.StreamRoutesResponse> = (call, cb) => {
+    const started = process.hrtime.bigint();
+    const totals: m.StreamRoutesResponse = { batches: 0, counts: { added: 0, replaced: 0, unchanged: 0 } };
+    let done = false;
+    call.on('data', (req: m.StreamRoutesRequest) => {
+      if (done) return;
+      try {
+        const c = routing.addRoutes(fromRoutes(req.routes));
+        totals.batches++;
+        totals.counts.added += c.added;
+        totals.counts.replaced += c.replaced;
+        totals.counts.unchanged += c.unchanged;
+      } catch (err) {
+        done = true;
+        const st = toStatus(err, log);
+        finish('StreamRoutes', started, st.code);
+        cb({ ...st, details: `${st.details} (in batch ${totals.batches}; the ${totals.batches} before it are committed)` });
+      }
+    });
+    call.on('end', () => {
+      if (done) return;
+      done = true;
+      finish('StreamRoutes', started, grpc.status.OK);
+      cb(null, totals);
+    });
+    call.on('cancelled', () => {
+      if (done) return;
+      done = true;
+      finish('StreamRoutes', started, grpc.status.CANCELLED);
+    });
+  };
 
   return {
     NetworkService: {
@@ -193,6 +234,45 @@ function handlers(sw: Switch, att: Attachments, opts: ApiServerOptions): Record<
         removed: att.gc(req.cniNetwork, req.valid ?? []),
       })),
     },
+    RouterService: {
+      CreateRouter: unary<m.CreateRouterRequest, m.CreateRouterResponse>('CreateRouter', (req) => {
+        const r = routing.createRouter({ name: req.name });
+        return { router: toRouter(r.router), created: r.created };
+      }),
+      GetRouter: unary<m.GetRouterRequest, m.GetRouterResponse>('GetRouter', (req) => ({ router: toRouter(routing.getRouter(req.name)) })),
+      ListRouters: unary<m.ListRoutersRequest, m.ListRoutersResponse>('ListRouters', () => ({ routers: routing.listRouters().map(toRouter) })),
+      DeleteRouter: unary<m.DeleteRouterRequest, m.DeleteRouterResponse>('DeleteRouter', (req) => ({ routesDeleted: routing.deleteRouter(req.name) })),
+      CreateRouterInterface: unary<m.CreateRouterInterfaceRequest, m.CreateRouterInterfaceResponse>('CreateRouterInterface', (req) => {
+        const r = routing.createRouterInterface(fromRouterInterfaceSpec(req.spec));
+        return { routerInterface: toRouterInterface(r.routerInterface), created: r.created };
+      }),
+      ListRouterInterfaces: unary<m.ListRouterInterfacesRequest, m.ListRouterInterfacesResponse>('ListRouterInterfaces', (req) => ({
+        routerInterfaces: routing.listRouterInterfaces(req.router || undefined).map(toRouterInterface),
+      })),
+      DeleteRouterInterface: unary<m.DeleteRouterInterfaceRequest, m.DeleteRouterInterfaceResponse>('DeleteRouterInterface', (req) => {
+        routing.deleteRouterInterface(req.name);
+        return {};
+      }),
+      AddRoutes: unary<m.AddRoutesRequest, m.AddRoutesResponse>('AddRoutes', (req) => ({ counts: routing.addRoutes(fromRoutes(req.routes)) })),
+      StreamRoutes: streamRoutes,
+      DeleteRoutes: unary<m.DeleteRoutesRequest, m.DeleteRoutesResponse>('DeleteRoutes', (req) => ({
+        deleted: routing.deleteRoutes({ router: req.router, prefixes: req.prefixes ?? [] }),
+      })),
+      ListRoutes: unary<m.ListRoutesRequest, m.ListRoutesResponse>('ListRoutes', (req) => {
+        const page = routing.listRoutes({ router: req.router || undefined, pageSize: req.pageSize, pageToken: req.pageToken || undefined });
+        return { routes: page.routes.map(toRoute), nextPageToken: page.nextPageToken };
+      }),
+      AddNeighbor: unary<m.AddNeighborRequest, m.AddNeighborResponse>('AddNeighbor', (req) =>
+        routing.addNeighbor({ routerInterface: req.routerInterface, ip: req.ip, mac: req.mac }),
+      ),
+      DeleteNeighbor: unary<m.DeleteNeighborRequest, m.DeleteNeighborResponse>('DeleteNeighbor', (req) => {
+        routing.deleteNeighbor({ routerInterface: req.routerInterface, ip: req.ip });
+        return {};
+      }),
+      ListNeighbors: unary<m.ListNeighborsRequest, m.ListNeighborsResponse>('ListNeighbors', (req) => ({
+        neighbors: routing.listNeighbors({ router: req.router || undefined, routerInterface: req.routerInterface || undefined }).map(toNeighbor),
+      })),
+    },
   };
 }
 
@@ -216,10 +296,10 @@ function bind(server: grpc.Server, target: string): Promise<number> {
   );
 }
 
-export async function startApiServer(sw: Switch, att: Attachments, opts: ApiServerOptions): Promise<ApiServer> {
+export async function startApiServer(sw: Switch, att: Attachments, routing: Routing, opts: ApiServerOptions): Promise<ApiServer> {
   const { definition, services } = loadProtos();
   const server = new grpc.Server();
-  const impl = handlers(sw, att, opts);
+  const impl = handlers(sw, att, routing, opts);
   for (const name of SERVICE_NAMES) server.addService(services[name].service, impl[name]);
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(SERVICE_NAMES.map((n) => [`memswitch.v1.${n}`, 'SERVING' as const])) });
   health.addToServer(server);

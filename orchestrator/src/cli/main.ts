@@ -15,20 +15,9 @@ import {
   type Interface,
   type StatsSnapshot,
 } from '../sdk/index.js';
+import { parseIntArg, table, type Globals } from './common.js';
+import { addRoutingCommands } from './routing.js';
 import { runDoctor } from './doctor.js';
-
-interface Globals {
-  api: string;
-  json?: boolean;
-}
-
-/** Columns padded to their widest cell; numbers right-aligned. */
-export function table(headers: string[], rows: (string | number | boolean)[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
-  const widths = headers.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)));
-  const numeric = headers.map((_, c) => rows.length > 0 && rows.every((r) => typeof r[c] === 'number'));
-  return `${cells.map((r) => r.map((v, c) => (numeric[c] ? v.padStart(widths[c]!) : v.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n')}\n`;
-}
 
 const nonZero = (counts: Record<string, number>): string =>
   Object.entries(counts)
@@ -59,14 +48,6 @@ function statsTable(s: StatsSnapshot): string {
     ['INTERFACE', 'RX PACKETS', 'RX BYTES', 'TX PACKETS', 'TX BYTES', 'DROPS'],
     s.interfaces.map((i) => [i.interface, i.rxPackets, i.rxBytes, i.txPackets, i.txBytes, nonZero(i.drops)]),
   );
-}
-
-function parseIntArg(what: string, min: number, max: number): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) throw new Error(`${what} must be an integer ${min}-${max}, not "${v}"`);
-    return n;
-  };
 }
 
 const bundle = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../cni/memswitch-cni.cjs');
@@ -283,7 +264,9 @@ export async function main(argv: string[]): Promise<number> {
       }),
     );
 
-  const create = program.command('create').description('create a network, an interface or a static MAC entry (idempotent)');
+  const create = program
+    .command('create')
+    .description('create a network, an interface, a static MAC entry, a router, a router interface, a route or a static neighbour (idempotent)');
   create
     .command('network')
     .argument('<name>')
@@ -330,7 +313,7 @@ export async function main(argv: string[]): Promise<number> {
       }),
     );
 
-  const del = program.command('delete').description('delete a network, an interface or a static MAC entry');
+  const del = program.command('delete').description('delete a network, an interface, a static MAC entry, a router, a router interface, routes or a neighbour');
   del
     .command('network')
     .argument('<name>')
@@ -360,6 +343,8 @@ export async function main(argv: string[]): Promise<number> {
         emit(g, { deleted: mac }, () => `static MAC ${mac} deleted\n`);
       }),
     );
+
+  addRoutingCommands({ show, create, del }, { run, emit, api });
 
   program
     .command('set')

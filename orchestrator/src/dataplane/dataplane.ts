@@ -1,7 +1,7 @@
 // Typed facade over the addon: names in, names out. Policy and validation live in the
 // config schema and the domain; this layer only translates and maps errors.
 import { fromNativeError, NotFoundError } from '../domain/errors.js';
-import type { AfxdpInterface, InterfaceConfig, MemifInterface, VethInterface } from '../config/schema.js';
+import type { AfxdpInterface, InterfaceConfig, MemifInterface, RouteConfig, RouterInterfaceConfig, VethInterface } from '../config/schema.js';
 import { createVeth, deleteVeth } from '../domain/veth.js';
 import {
   loadAddon,
@@ -12,6 +12,8 @@ import {
   type NativeDataplaneOptions,
   type NativeEvent,
   type NativeInterfaceInfo,
+  type NativeRoute,
+  type NativeRouterInterfaceInfo,
   type TakeoverSummary,
 } from './native.js';
 
@@ -24,6 +26,25 @@ export interface InterfaceStatus extends Omit<NativeInterfaceInfo, 'index' | 'ne
   txBytes: number;
   drops: DropCounts;
 }
+
+export interface RouterInterfaceStatus extends Omit<NativeRouterInterfaceInfo, 'index' | 'router' | 'network'> {
+  router: string;
+  network: string;
+}
+
+export interface NeighborStatus {
+  router: string;
+  routerInterface: string;
+  ip: string;
+  mac: string;
+  static: boolean;
+  state: 'reachable' | 'incomplete';
+  ageSeconds: number;
+}
+
+// Routes cross into the addon this many per call, so that no single call converts (and
+// holds the JS thread for) an array of a million routes.
+const ROUTE_CHUNK = 10_000;
 
 // Every error the addon raises becomes a domain error naming `field`.
 function mapped<T>(field: string, call: () => T): T {
@@ -42,6 +63,8 @@ function sumCounts(into: DropCounts, from: DropCounts): DropCounts {
 export class Dataplane {
   private readonly networks = new Map<string, number>();
   private readonly interfaces = new Map<string, { index: number; network: string; kind: InterfaceStatus['kind'] }>();
+  private readonly routers = new Map<string, number>();
+  private readonly routerInterfaces = new Map<string, { id: number; router: string; network: string }>();
 
   private constructor(private readonly native: NativeDataplane) {}
 
@@ -232,6 +255,112 @@ export class Dataplane {
   flushMacTable(network: string): number {
     const id = this.networkId(network);
     return mapped('network', () => this.native.flushMacTable(id));
+  }
+
+  // ---- routing ----
+
+  addRouter(name: string): void {
+    mapped('name', () => this.routers.set(name, this.native.addRouter(name)));
+  }
+
+  removeRouter(name: string): void {
+    const id = this.routerId(name);
+    mapped('name', () => this.native.removeRouter(id));
+    this.routers.delete(name);
+  }
+
+  addRouterInterface(cfg: RouterInterfaceConfig): RouterInterfaceStatus {
+    const router = this.routerId(cfg.router);
+    const network = this.networkId(cfg.network);
+    const id = mapped('addresses', () =>
+      this.native.addRouterInterface({ name: cfg.name, router, network, vlan: cfg.vlan, mac: cfg.mac, mtu: cfg.mtu, addresses: cfg.addresses }),
+    );
+    this.routerInterfaces.set(cfg.name, { id, router: cfg.router, network: cfg.network });
+    return this.routerInterface(cfg.name);
+  }
+
+  removeRouterInterface(name: string): void {
+    const id = this.routerInterfaceId(name);
+    mapped('name', () => this.native.removeRouterInterface(id));
+    this.routerInterfaces.delete(name);
+  }
+
+  routerInterface(name: string): RouterInterfaceStatus {
+    const entry = this.routerInterfaces.get(name);
+    if (!entry) throw new NotFoundError(`no router interface ${name}`, 'name');
+    const { index: _index, router: _router, network: _network, ...rest } = mapped('name', () => this.native.routerInterfaceInfo(entry.id));
+    return { ...rest, router: entry.router, network: entry.network };
+  }
+
+  /**
+   * Adds or replaces routes, ROUTE_CHUNK per addon call: each call is all or nothing, the
+   * whole is not (the caller undoes what went in before a failure). `batchIndex` turns an
+   * index into `routes` into the one the caller's request used, for the addon's
+   * "routes[i].field" messages.
+   */
+  addRoutes(router: string, routes: RouteConfig[], batchIndex: (i: number) => number = (i) => i): void {
+    const id = this.routerId(router);
+    for (let start = 0; start < routes.length; start += ROUTE_CHUNK) {
+      const chunk = routes.slice(start, start + ROUTE_CHUNK).map((r) => this.nativeRoute(r));
+      try {
+        this.native.addRoutes(id, chunk);
+      } catch (err) {
+        if (err instanceof Error) err.message = err.message.replace(/^routes\[(\d+)\]/, (_, i: string) => `routes[${batchIndex(start + Number(i))}]`);
+        throw fromNativeError(err, 'routes');
+      }
+    }
+  }
+
+  /** Returns how many of the prefixes were routes. */
+  removeRoutes(router: string, prefixes: string[]): number {
+    const id = this.routerId(router);
+    let removed = 0;
+    for (let start = 0; start < prefixes.length; start += ROUTE_CHUNK)
+      removed += mapped('prefixes', () => this.native.removeRoutes(id, prefixes.slice(start, start + ROUTE_CHUNK)));
+    return removed;
+  }
+
+  addStaticNeighbor(routerInterface: string, ip: string, mac: string): void {
+    const id = this.routerInterfaceId(routerInterface);
+    mapped('ip', () => this.native.addStaticNeighbor(id, ip, mac));
+  }
+
+  /** False when the dataplane had no entry for the address. */
+  removeNeighbor(routerInterface: string, ip: string): boolean {
+    const id = this.routerInterfaceId(routerInterface);
+    return mapped('ip', () => this.native.removeNeighbor(id, ip));
+  }
+
+  /** Static and resolved (ARP) neighbours as the dataplane holds them now. */
+  neighbors(): NeighborStatus[] {
+    const byId = new Map([...this.routerInterfaces].map(([name, e]) => [e.id, { name, router: e.router }]));
+    return this.native.neighbors().map((n) => {
+      const ri = byId.get(n.routerInterface);
+      return { router: ri?.router ?? '', routerInterface: ri?.name ?? String(n.routerInterface), ip: n.ip, mac: n.mac, static: n.static, state: n.state, ageSeconds: n.ageS };
+    });
+  }
+
+  private nativeRoute(r: RouteConfig): NativeRoute {
+    return {
+      prefix: r.prefix,
+      kind: r.kind,
+      nextHops: r.nextHops.map((h) => ({
+        ...(h.via !== undefined ? { via: h.via } : {}),
+        ...(h.interface !== undefined ? { interface: this.routerInterfaceId(h.interface) } : {}),
+      })),
+    };
+  }
+
+  private routerId(name: string): number {
+    const id = this.routers.get(name);
+    if (id === undefined) throw new NotFoundError(`no router ${name}`, 'router');
+    return id;
+  }
+
+  private routerInterfaceId(name: string): number {
+    const entry = this.routerInterfaces.get(name);
+    if (!entry) throw new NotFoundError(`no router interface ${name}`, 'router_interface');
+    return entry.id;
   }
 
   /** Shared memory the switch itself allocated: hugepages, and the 4 KiB fallback. */

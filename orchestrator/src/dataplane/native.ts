@@ -68,6 +68,8 @@ export interface NativeDataplaneOptions {
   /** adaptive (default): idle workers sleep on their queues' fds; busy: always poll. */
   poll?: 'adaptive' | 'busy';
   idleBeforeSleepUs?: number;
+  /** Dynamic ARP entries not refreshed for this long are removed (default 300). */
+  neighborAgeS?: number;
 }
 
 export interface NativeMemifConfig {
@@ -95,6 +97,48 @@ export interface NativeAfxdpConfig {
   hugepages?: boolean;
 }
 
+export interface NativeRouterInterfaceConfig {
+  name: string;
+  router: number;
+  network: number;
+  vlan?: number;
+  /** Omitted: generated from the name. */
+  mac?: string;
+  /** IP MTU, 68-9000 (default 1500). */
+  mtu?: number;
+  /** "10.1.0.1/24": the router's addresses on the network (its pods' gateway). */
+  addresses: string[];
+}
+
+export interface NativeRouterInterfaceInfo {
+  index: number;
+  name: string;
+  router: number;
+  network: number;
+  vlan: number;
+  mac: string;
+  mtu: number;
+  addresses: string[];
+}
+
+/** A static route; connected and local routes are derived by the dataplane from addresses. */
+export interface NativeRoute {
+  prefix: string;
+  kind: 'forward' | 'blackhole' | 'unreachable';
+  /** forward: 1-16 (ECMP); via must lie in a connected subnet at forwarding time, else
+   * that path is unusable; interface: a router interface id of the same router. */
+  nextHops: { via?: string; interface?: number }[];
+}
+
+export interface NativeNeighbor {
+  routerInterface: number;
+  ip: string;
+  mac: string;
+  static: boolean;
+  state: 'reachable' | 'incomplete';
+  ageS: number;
+}
+
 export interface NativeDataplane {
   setEventHandler(fn: (e: NativeEvent) => void): void;
   start(): void;
@@ -117,6 +161,22 @@ export interface NativeDataplane {
   /** Resolves once the previous memswitchd handed over and exited. */
   takeOver(path: string, timeoutMs: number): Promise<TakeoverSummary>;
   finishTakeover(): number;
+  /** Returns the router id (>= 1); EEXIST for a duplicate name. */
+  addRouter(name: string): number;
+  /** EBUSY while it has router interfaces. */
+  removeRouter(id: number): void;
+  /** EEXIST when the network (and vlan) already has a router interface; EINVAL names a bad address. */
+  addRouterInterface(cfg: NativeRouterInterfaceConfig): number;
+  removeRouterInterface(id: number): void;
+  routerInterfaceInfo(id: number): NativeRouterInterfaceInfo;
+  /** All or nothing; an existing prefix is replaced; EINVAL says "routes[i].field: ...". */
+  addRoutes(router: number, routes: NativeRoute[]): void;
+  /** Returns how many of the prefixes existed (and were removed). */
+  removeRoutes(router: number, prefixes: string[]): number;
+  /** Replaces a dynamic entry for the same address. */
+  addStaticNeighbor(routerInterface: number, ip: string, mac: string): void;
+  removeNeighbor(routerInterface: number, ip: string): boolean;
+  neighbors(): NativeNeighbor[];
 }
 
 /** What a takeover received from the previous memswitchd. */

@@ -90,6 +90,7 @@ export class Switch {
   private readonly interfaces = new Map<string, InterfaceEntry>();
   private readonly staticMacs = new Map<string, StoredStaticMac>();
   private readonly listeners = new Set<(e: SwitchEvent) => void>();
+  private readonly networkGuards: ((network: string) => string | undefined)[] = [];
   private readonly log: Logger;
   private readonly watch: WorkerWatch;
 
@@ -116,6 +117,14 @@ export class Switch {
     const timer = setInterval(() => this.watch.check(), intervalMs);
     timer.unref();
     return () => clearInterval(timer);
+  }
+
+  /**
+   * For a domain that attaches its own objects to networks (routing): deleteNetwork
+   * refuses while `users` names what still uses the network.
+   */
+  guardNetwork(users: (network: string) => string | undefined): void {
+    this.networkGuards.push(users);
   }
 
   /** Receives every event until the returned function is called. */
@@ -206,6 +215,10 @@ export class Switch {
     if (net.source === 'config') throw new FailedPreconditionError(`network ${name} is defined in the config file; remove it there`, 'name');
     const user = [...this.interfaces.values()].find((i) => i.spec.network === name);
     if (user) throw new FailedPreconditionError(`network ${name} still has interface ${user.spec.name}`, 'name');
+    for (const users of this.networkGuards) {
+      const other = users(name);
+      if (other) throw new FailedPreconditionError(`network ${name} still has ${other}`, 'name');
+    }
     this.store.deleteNetwork(name);
     this.dp.removeNetwork(name);
     this.networks.delete(name);

@@ -3,6 +3,7 @@
 // forwarding, and every series of one scrape comes from the same instant.
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Routing } from '../domain/routing.js';
 import type { StatsView, Switch } from '../domain/switch.js';
 
 export interface Metrics {
@@ -12,7 +13,7 @@ export interface Metrics {
   scrape(): Promise<string>;
 }
 
-export function createMetrics(sw: Switch, version: string): Metrics {
+export function createMetrics(sw: Switch, routing: Routing, version: string): Metrics {
   const registry = new Registry();
   let snapshot: StatsView | undefined;
   const stats = (): StatsView => (snapshot ??= sw.stats());
@@ -82,13 +83,17 @@ export function createMetrics(sw: Switch, version: string): Metrics {
   );
   new Gauge({
     name: 'memswitch_objects',
-    help: 'Networks and interfaces in the desired state.',
+    help: 'Networks, interfaces, routers, router interfaces and static routes in the desired state.',
     labelNames: ['kind'],
     registers: [registry],
     collect() {
       const c = sw.counts();
       this.set({ kind: 'network' }, c.networks);
       this.set({ kind: 'interface' }, c.interfaces);
+      const r = routing.counts();
+      this.set({ kind: 'router' }, r.routers);
+      this.set({ kind: 'router_interface' }, r.routerInterfaces);
+      this.set({ kind: 'route' }, r.routes);
     },
   });
   new Gauge({ name: 'memswitch_build_info', help: 'Always 1; the labels carry the build.', labelNames: ['version', 'node'], registers: [registry] }).set(

@@ -4,6 +4,8 @@
 //   const c = new MemswitchClient('/run/memswitch/api.sock');
 //   await c.createNetwork({ name: 'blue' });
 //   for await (const s of c.watchStats({ intervalMs: 1000 })) console.log(s.interfaces);
+//   await c.streamRoutes(batchesOf10000); // a large table, one transaction per batch
+//   for await (const r of c.routes({ router: 'core' })) console.log(r.prefix);
 import * as grpc from '@grpc/grpc-js';
 import { grpcTarget, loadProtos, type ServiceName } from '../api/proto.js';
 import type * as m from '../api/messages.js';
@@ -57,6 +59,7 @@ export interface ClientOptions {
 
 type UnaryMethod = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 type StreamMethod = (req: unknown) => grpc.ClientReadableStream<unknown>;
+type ClientStreamMethod = (md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: unknown) => void) => grpc.ClientWritableStream<unknown>;
 
 export class MemswitchClient {
   private readonly clients: Record<ServiceName, grpc.Client>;
@@ -79,6 +82,7 @@ export class MemswitchClient {
       EventService: new services.EventService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       DaemonService: new services.DaemonService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       AttachmentService: new services.AttachmentService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      RouterService: new services.RouterService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
     };
   }
 
@@ -130,6 +134,37 @@ export class MemswitchClient {
   listAttachments = (req: m.ListAttachmentsRequest = {}): Promise<m.ListAttachmentsResponse> => this.unary('AttachmentService', 'ListAttachments', req);
   gcAttachments = (req: m.GcAttachmentsRequest): Promise<m.GcAttachmentsResponse> => this.unary('AttachmentService', 'GcAttachments', req);
 
+  // IPv4 routing
+  createRouter = (req: m.CreateRouterRequest): Promise<m.CreateRouterResponse> => this.unary('RouterService', 'CreateRouter', req);
+  getRouter = (req: m.GetRouterRequest): Promise<m.GetRouterResponse> => this.unary('RouterService', 'GetRouter', req);
+  listRouters = (req: m.ListRoutersRequest = {}): Promise<m.ListRoutersResponse> => this.unary('RouterService', 'ListRouters', req);
+  deleteRouter = (req: m.DeleteRouterRequest): Promise<m.DeleteRouterResponse> => this.unary('RouterService', 'DeleteRouter', req);
+  createRouterInterface = (req: m.CreateRouterInterfaceRequest): Promise<m.CreateRouterInterfaceResponse> =>
+    this.unary('RouterService', 'CreateRouterInterface', req);
+  listRouterInterfaces = (req: m.ListRouterInterfacesRequest = {}): Promise<m.ListRouterInterfacesResponse> =>
+    this.unary('RouterService', 'ListRouterInterfaces', req);
+  deleteRouterInterface = (req: m.DeleteRouterInterfaceRequest): Promise<m.DeleteRouterInterfaceResponse> =>
+    this.unary('RouterService', 'DeleteRouterInterface', req);
+  addRoutes = (req: m.AddRoutesRequest): Promise<m.AddRoutesResponse> => this.unary('RouterService', 'AddRoutes', req);
+  /** Sends each batch as one StreamRoutes message, waiting while the stream is full; no deadline. */
+  streamRoutes = (batches: Iterable<m.RouteInput[]> | AsyncIterable<m.RouteInput[]>): Promise<m.StreamRoutesResponse> =>
+    this.clientStream('RouterService', 'StreamRoutes', batches, (routes): m.StreamRoutesRequest => ({ routes }));
+  deleteRoutes = (req: m.DeleteRoutesRequest): Promise<m.DeleteRoutesResponse> => this.unary('RouterService', 'DeleteRoutes', req);
+  listRoutes = (req: m.ListRoutesRequest = {}): Promise<m.ListRoutesResponse> => this.unary('RouterService', 'ListRoutes', req);
+  addNeighbor = (req: m.AddNeighborRequest): Promise<m.AddNeighborResponse> => this.unary('RouterService', 'AddNeighbor', req);
+  deleteNeighbor = (req: m.DeleteNeighborRequest): Promise<m.DeleteNeighborResponse> => this.unary('RouterService', 'DeleteNeighbor', req);
+  listNeighbors = (req: m.ListNeighborsRequest = {}): Promise<m.ListNeighborsResponse> => this.unary('RouterService', 'ListNeighbors', req);
+
+  /** Every route of the listing, fetching page after page. */
+  async *routes(req: Omit<m.ListRoutesRequest, 'pageToken'> = {}): AsyncIterable<m.Route> {
+    let pageToken = '';
+    do {
+      const page = await this.listRoutes({ ...req, pageToken });
+      yield* page.routes;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
   private unary<Res>(service: ServiceName, method: string, req: unknown): Promise<Res> {
     const fn = (this.clients[service] as unknown as Record<string, UnaryMethod>)[method]!;
     return new Promise((resolve, reject) =>
@@ -137,6 +172,38 @@ export class MemswitchClient {
         err ? reject(toClientError(err)) : resolve(res as Res),
       ),
     );
+  }
+
+  private clientStream<T, Res>(service: ServiceName, method: string, items: Iterable<T> | AsyncIterable<T>, wrap: (t: T) => unknown): Promise<Res> {
+    const fn = (this.clients[service] as unknown as Record<string, ClientStreamMethod>)[method]!;
+    return new Promise((resolve, reject) => {
+      // The answer can come before the last write (the server refused a batch): stop then.
+      let answered = false;
+      let wake = (): void => {};
+      const call = fn.call(this.clients[service], new grpc.Metadata(), (err, res) => {
+        answered = true;
+        wake();
+        if (err) reject(toClientError(err));
+        else resolve(res as Res);
+      });
+      void (async () => {
+        try {
+          for await (const item of items) {
+            if (answered) return;
+            if (!call.write(wrap(item)))
+              await new Promise<void>((resume) => {
+                wake = resume;
+                call.once('drain', resume);
+              });
+          }
+          call.end();
+        } catch (err) {
+          // The batches themselves failed (a throwing generator): end the call unanswered.
+          call.cancel();
+          reject(err);
+        }
+      })();
+    });
   }
 
   private stream<R, T>(service: ServiceName, method: string, req: unknown, pick: (r: R) => T): Watch<T> {

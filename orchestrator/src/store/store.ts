@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { interfaceSchema, type InterfaceConfig } from '../config/schema.js';
+import { ROUTING_DDL, RoutingStore } from './routing-store.js';
 
 export interface StoredStaticMac {
   network: string;
@@ -49,10 +50,15 @@ CREATE TABLE IF NOT EXISTS attachments (
 `;
 
 export class Store {
+  /** Routers, their interfaces, static routes and neighbours, in this same database. */
+  readonly routing: RoutingStore;
+
   private constructor(
     private readonly db: Database.Database,
     readonly path: string,
-  ) {}
+  ) {
+    this.routing = new RoutingStore(db, path);
+  }
 
   static open(file: string): Store {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
@@ -65,7 +71,8 @@ export class Store {
       db.pragma('busy_timeout = 5000');
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) throw new Error(`${file}: state database schema ${version} is newer than this memswitchd (${SCHEMA_VERSION})`);
-      db.exec(DDL);
+      // The routing tables came later, also without a schema bump.
+      db.exec(DDL + ROUTING_DDL);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (err) {
       db.close();

@@ -1,0 +1,186 @@
+// The routing commands: show routers, router-interfaces, ip route and ip neighbors;
+// create and delete router, router-interface, route and neighbor. Same verbs and output
+// rules as the rest of the CLI (main.ts), over RouterService.
+import { Option, type Command } from 'commander';
+import type { Neighbor, Route, RouteInput, Router, RouterInterface } from '../sdk/index.js';
+import { parseIntArg, table, type Cli } from './common.js';
+
+const lower = (wire: string, prefix: string): string => wire.replace(prefix, '').toLowerCase();
+const repeatable = (v: string, acc: string[]): string[] => [...acc, v];
+
+/** One row per next hop, like `ip route` lists the nexthops of a multipath route. */
+function routesTable(routes: Route[]): string {
+  const rows = routes.flatMap((r) => {
+    const first = [r.router, r.prefix, lower(r.origin, 'ROUTE_ORIGIN_'), lower(r.kind, 'ROUTE_KIND_')];
+    if (r.nextHops.length === 0) return [[...first, '-', '-']];
+    return r.nextHops.map((h, i) => [...(i === 0 ? first : ['', '', '', '']), h.via || '-', h.interface || '-']);
+  });
+  return table(['ROUTER', 'PREFIX', 'ORIGIN', 'KIND', 'VIA', 'INTERFACE'], rows);
+}
+
+const routersTable = (list: Router[]): string =>
+  table(['NAME', 'SOURCE', 'INTERFACES', 'ROUTES'], list.map((r) => [r.name, lower(r.source, 'SOURCE_'), r.interfaceCount, r.routeCount]));
+
+const routerInterfacesTable = (list: RouterInterface[]): string =>
+  table(
+    ['NAME', 'ROUTER', 'NETWORK', 'VLAN', 'ADDRESSES', 'MTU', 'MAC', 'SOURCE'],
+    list.map((i) => [i.spec.name, i.spec.router, i.spec.network, i.spec.vlan || '-', i.spec.addresses.join(','), i.mtu, i.mac, lower(i.source, 'SOURCE_')]),
+  );
+
+const neighborsTable = (list: Neighbor[]): string =>
+  table(
+    ['ROUTER', 'INTERFACE', 'IP', 'MAC', 'STATE', 'AGE', 'TYPE'],
+    list.map((n) => [n.router, n.routerInterface, n.ip, n.mac || '-', lower(n.state, 'NEIGHBOR_STATE_'), n.static ? '-' : `${n.ageSeconds}s`, n.static ? 'static' : 'dynamic']),
+  );
+
+interface RouteOptions {
+  router: string;
+  via: string[];
+  interface?: string;
+  blackhole?: boolean;
+  unreachable?: boolean;
+}
+
+/** --via (repeatable: ECMP), --interface (with each via, or alone: on-link), or a drop kind. */
+function routeInput(prefix: string, o: RouteOptions): RouteInput {
+  const kind = o.blackhole ? 'ROUTE_KIND_BLACKHOLE' : o.unreachable ? 'ROUTE_KIND_UNREACHABLE' : 'ROUTE_KIND_FORWARD';
+  const nextHops = o.via.length > 0 ? o.via.map((via) => ({ via, interface: o.interface })) : o.interface ? [{ interface: o.interface }] : [];
+  return { router: o.router, prefix, kind, nextHops };
+}
+
+export function addRoutingCommands(cmds: { show: Command; create: Command; del: Command }, { run, emit, api }: Cli): void {
+  const { show, create, del } = cmds;
+  show
+    .command('routers')
+    .description('IPv4 routers')
+    .action(
+      run(async (g) => {
+        const r = await api(g).listRouters();
+        emit(g, r.routers, () => routersTable(r.routers));
+      }),
+    );
+  show
+    .command('router-interfaces')
+    .description("routers' interfaces on networks, with their addresses")
+    .option('--router <name>', 'only this router')
+    .action(
+      run(async (g, o: { router?: string }) => {
+        const r = await api(g).listRouterInterfaces({ router: o.router });
+        emit(g, r.routerInterfaces, () => routerInterfacesTable(r.routerInterfaces));
+      }),
+    );
+  const ip = show.command('ip').description('IPv4 routing state');
+  ip.command('route')
+    .description('routing tables: static, connected and local routes')
+    .option('--router <name>', 'only this router')
+    .action(
+      run(async (g, o: { router?: string }) => {
+        const routes: Route[] = [];
+        for await (const r of api(g).routes({ router: o.router, pageSize: 10_000 })) routes.push(r);
+        emit(g, routes, () => routesTable(routes));
+      }),
+    );
+  ip.command('neighbors')
+    .description('neighbours (ARP): static and resolved entries, as the dataplane holds them')
+    .option('--router <name>', 'only this router')
+    .option('--interface <name>', 'only this router interface')
+    .action(
+      run(async (g, o: { router?: string; interface?: string }) => {
+        const r = await api(g).listNeighbors({ router: o.router, routerInterface: o.interface });
+        emit(g, r.neighbors, () => neighborsTable(r.neighbors));
+      }),
+    );
+
+  create
+    .command('router')
+    .argument('<name>')
+    .action(
+      run(async (g, name: string) => {
+        const r = await api(g).createRouter({ name });
+        emit(g, r, () => `router ${name} ${r.created ? 'created' : 'already exists'}\n`);
+      }),
+    );
+  create
+    .command('router-interface')
+    .description("a router's interface on a network; its address is the network's gateway")
+    .argument('<name>')
+    .requiredOption('--router <name>')
+    .requiredOption('--network <name>')
+    .option('--address <cidr>', 'an address like 10.1.0.1/24 (repeatable)', repeatable, [] as string[])
+    .option('--vlan <vlan>', 'access VLAN in the network', parseIntArg('--vlan', 1, 4094))
+    .option('--mtu <mtu>', 'IP MTU (default 1500)', parseIntArg('--mtu', 68, 9000))
+    .option('--mac <mac>', 'the interface MAC (default: derived from the name)')
+    .action(
+      run(async (g, name: string, o: { router: string; network: string; address: string[]; vlan?: number; mtu?: number; mac?: string }) => {
+        const r = await api(g).createRouterInterface({ spec: { name, router: o.router, network: o.network, addresses: o.address, vlan: o.vlan, mtu: o.mtu, mac: o.mac } });
+        emit(g, r, () => `router interface ${name} ${r.created ? 'created' : 'already exists'}\n`);
+      }),
+    );
+  create
+    .command('route')
+    .description('a static route (an existing prefix is replaced)')
+    .argument('<prefix>', 'like 10.20.0.0/16, or 0.0.0.0/0 for the default route')
+    .requiredOption('--router <name>')
+    .option('--via <ip>', 'next hop address (repeatable: ECMP)', repeatable, [] as string[])
+    .option('--interface <name>', 'the router interface to leave by (alone: the destination is on-link)')
+    .addOption(new Option('--blackhole', 'drop silently').conflicts('unreachable'))
+    .addOption(new Option('--unreachable', 'drop and answer ICMP unreachable'))
+    .action(
+      run(async (g, prefix: string, o: RouteOptions) => {
+        const { counts } = await api(g).addRoutes({ routes: [routeInput(prefix, o)] });
+        const what = counts.added ? 'added' : counts.replaced ? 'replaced' : 'unchanged';
+        emit(g, counts, () => `route ${prefix} of router ${o.router} ${what}\n`);
+      }),
+    );
+  create
+    .command('neighbor')
+    .description('a static neighbour (ARP entry) on a router interface')
+    .argument('<ip>')
+    .requiredOption('--interface <name>', 'the router interface')
+    .requiredOption('--mac <mac>')
+    .action(
+      run(async (g, ip: string, o: { interface: string; mac: string }) => {
+        const r = await api(g).addNeighbor({ routerInterface: o.interface, ip, mac: o.mac });
+        emit(g, r, () => `neighbour ${ip} -> ${r.neighbor.mac} on ${o.interface} ${r.created ? 'created' : 'already exists'}\n`);
+      }),
+    );
+
+  del
+    .command('router')
+    .argument('<name>')
+    .action(
+      run(async (g, name: string) => {
+        const r = await api(g).deleteRouter({ name });
+        emit(g, { deleted: name, ...r }, () => `router ${name} deleted with ${r.routesDeleted} static routes\n`);
+      }),
+    );
+  del
+    .command('router-interface')
+    .argument('<name>')
+    .action(
+      run(async (g, name: string) => {
+        await api(g).deleteRouterInterface({ name });
+        emit(g, { deleted: name }, () => `router interface ${name} deleted\n`);
+      }),
+    );
+  del
+    .command('route')
+    .argument('<prefix...>')
+    .requiredOption('--router <name>')
+    .action(
+      run(async (g, prefixes: string[], o: { router: string }) => {
+        const r = await api(g).deleteRoutes({ router: o.router, prefixes });
+        emit(g, r, () => `${r.deleted} of ${prefixes.length} routes deleted\n`);
+      }),
+    );
+  del
+    .command('neighbor')
+    .argument('<ip>')
+    .requiredOption('--interface <name>', 'the router interface')
+    .action(
+      run(async (g, ip: string, o: { interface: string }) => {
+        await api(g).deleteNeighbor({ routerInterface: o.interface, ip });
+        emit(g, { deleted: ip }, () => `neighbour ${ip} on ${o.interface} deleted\n`);
+      }),
+    );
+}

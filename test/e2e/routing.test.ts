@@ -1,0 +1,119 @@
+// memswitchd as a router: containers (network namespaces with veth interfaces, and
+// dpdk-testpmd on a memif interface) on four networks, each with the router's address
+// as its gateway. Ping, TCP and UDP cross two and three networks, the kernel's ARP
+// resolves the router and the router resolves them, TTL expiry comes back as ICMP,
+// and what the router dropped shows in /metrics by reason.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Testpmd, dpdkAvailable, ensureHugepages } from '../../bench/testpmd.js';
+import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
+import { connect } from '../helpers/api.js';
+import { Daemon } from '../helpers/daemon.js';
+import { Netns } from '../helpers/netns.js';
+import { eventually } from '../helpers/switch.js';
+
+const net = new Netns();
+let daemon: Daemon | undefined;
+let client: MemswitchClient | undefined;
+let testpmd: Testpmd | undefined;
+let restoreHugepages: (() => void) | undefined;
+const dir = mkdtempSync(path.join(tmpdir(), 'msw-routed-'));
+const tag = `${process.pid % 10000}`;
+const pods = { a: '10.81.1.2', b: '10.81.2.2', c: '10.81.3.2' } as const;
+const testpmdIp = '10.81.4.9';
+const ns: Record<string, string> = {};
+
+beforeAll(async () => {
+  const dpdk = dpdkAvailable();
+  if (!dpdk.ok) throw new Error(`the routing test needs dpdk-testpmd: ${dpdk.reason} (scripts/setup.sh installs dpdk)`);
+  const veths = Object.entries(pods).map(([p, ip], i) => {
+    ns[p] = net.add(`r${p}`).name;
+    return `  - { name: r${p}${tag}, kind: veth, network: n${i + 1}, netns: ${`/var/run/netns/${ns[p]}`}, ifname: eth0, addresses: [${ip}/24], routes: [{ dst: 0.0.0.0/0, via: 10.81.${i + 1}.1 }] }`;
+  });
+  daemon = await Daemon.start(`networks: [{ name: n1 }, { name: n2 }, { name: n3 }, { name: n4 }]
+interfaces:
+${veths.join('\n')}
+  - { name: tp${tag}, kind: memif, network: n4, socket: ${dir}/memif.sock, id: 0 }
+routers:
+  - name: r
+    interfaces:
+      - { name: r-n1, network: n1, addresses: [10.81.1.1/24] }
+      - { name: r-n2, network: n2, addresses: [10.81.2.1/24] }
+      - { name: r-n3, network: n3, addresses: [10.81.3.1/24] }
+      - { name: r-n4, network: n4, addresses: [10.81.4.1/24] }
+`);
+  client = await connect(daemon.apiSocket);
+  restoreHugepages = await ensureHugepages(32);
+  testpmd = await Testpmd.start({
+    vdevs: [{ role: 'client', socket: `${dir}/memif.sock`, id: 0, mac: '02:00:00:81:04:09' }],
+    forwardMode: 'icmpecho',
+    forwardingCpu: 1,
+    memory: 'hugepages',
+  });
+}, 60_000);
+
+afterAll(async () => {
+  client?.close();
+  await testpmd?.stop();
+  await daemon?.stop('SIGKILL');
+  restoreHugepages?.();
+  net.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ping = (from: keyof typeof pods, to: string, extra: string[] = []): string => {
+  try {
+    return net.exec(ns[from]!, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ...extra, to]);
+  } catch (err) {
+    return String((err as { stdout?: string }).stdout ?? err); // ping exits 1 when replies are missing
+  }
+};
+
+it('pings across two and three networks, and the gateway itself', () => {
+  expect(ping('a', '10.81.1.1')).toMatch(/3 received/);
+  expect(ping('a', pods.b)).toMatch(/3 received/);
+  expect(ping('a', pods.c)).toMatch(/3 received/);
+  expect(ping('c', pods.b)).toMatch(/3 received/);
+  // The replies came back with one hop less: routed, not bridged.
+  expect(ping('a', pods.b)).toMatch(/ttl=63/);
+  expect(ping('b', '10.81.3.1')).toMatch(/3 received/); // another interface's address of the router
+});
+
+it('reaches a DPDK container on a memif network, resolving it by ARP', async () => {
+  await eventually(async () => (await client!.listInterfaces({})).interfaces.some((i) => i.spec?.name === `tp${tag}` && i.state?.connected), 10_000, 'testpmd connected');
+  expect(ping('a', testpmdIp)).toMatch(/3 received/);
+  const { neighbors } = await client!.listNeighbors({});
+  expect(neighbors).toContainEqual(expect.objectContaining({ routerInterface: 'r-n4', ip: testpmdIp, mac: '02:00:00:81:04:09', static: false }));
+  expect(neighbors).toContainEqual(expect.objectContaining({ routerInterface: 'r-n2', ip: pods.b, static: false }));
+});
+
+async function iperf(server: keyof typeof pods, client: keyof typeof pods, udp: boolean): Promise<{ bitsPerSecond: number; lostPercent?: number }> {
+  const srv = spawn('ip', ['netns', 'exec', ns[server]!, 'iperf3', '-s', '-1', '-p', '5281'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const out = net.exec(ns[client]!, ['iperf3', '-c', pods[server], '-p', '5281', '-t', '2', '-J', ...(udp ? ['-u', '-b', '100M'] : [])]);
+    const end = (JSON.parse(out) as { end: { sum_received?: { bits_per_second: number }; sum?: { bits_per_second: number; lost_percent: number } } }).end;
+    return udp ? { bitsPerSecond: end.sum!.bits_per_second, lostPercent: end.sum!.lost_percent } : { bitsPerSecond: end.sum_received!.bits_per_second };
+  } finally {
+    srv.kill('SIGKILL');
+  }
+}
+
+it('carries TCP and UDP between routed networks', async () => {
+  const tcp = await iperf('b', 'a', false);
+  expect(tcp.bitsPerSecond).toBeGreaterThan(10e6);
+  const udp = await iperf('c', 'a', true);
+  expect(udp.bitsPerSecond).toBeGreaterThan(10e6);
+  expect(udp.lostPercent).toBeLessThan(20);
+});
+
+it('answers TTL expiry with time exceeded from the gateway, and counts it', async () => {
+  expect(ping('a', pods.b, ['-t', '1'])).toMatch(/From 10\.81\.1\.1 icmp_seq=\d+ Time to live exceeded/);
+  expect(ping('a', '10.99.0.1')).toMatch(/From 10\.81\.1\.1 icmp_seq=\d+ Destination Net Unreachable/);
+  const metrics = await (await fetch(`http://127.0.0.1:${daemon!.metricsPort}/metrics`)).text();
+  expect(metrics).toMatch(new RegExp(`memswitch_interface_drops_total\\{interface="ra${tag}",reason="ttl_expired"\\} [1-9]`));
+  expect(metrics).toMatch(new RegExp(`memswitch_interface_drops_total\\{interface="ra${tag}",reason="no_route"\\} [1-9]`));
+});

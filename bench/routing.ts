@@ -28,6 +28,8 @@ const ROUTES: Partial<Record<System, number>> = { 'router-1': 1, 'router-10k': 1
 
 interface Sut {
   stop(): unknown;
+  /** memswitch: its worker's polls so far, busy and all (is it the bottleneck?). */
+  polls?(): { busy: number; all: number };
   /** Where client A sends: the router's MAC, b's MAC, or anything (testpmd, OVS). */
   dstMac: string;
   destinations: number; // addresses the generator spreads over
@@ -42,12 +44,15 @@ export interface RoutingWindow {
   mpps: number;
   loss: number;
   pingPongNs: number;
+  busy: number; // memswitch: share of its worker's polls that found frames (near 1: it is the bottleneck)
 }
 
 const ip4 = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
 
 function startMemswitch(sock: string, sutCpu: number, routes: number | undefined): Sut {
-  const dp: NativeDataplane = new (loadAddon().Dataplane)({ workers: 1, cpus: [sutCpu] });
+  // Busy polling like testpmd and OVS: an adaptive worker that naps between the generator's
+  // bursts makes the generator signal its eventfd, which slows the generator, not the switch.
+  const dp: NativeDataplane = new (loadAddon().Dataplane)({ workers: 1, cpus: [sutCpu], poll: 'busy' });
   const na = dp.addNetwork('na');
   const nb = routes === undefined ? na : dp.addNetwork('nb');
   dp.addMemif({ name: 'a', network: na, socket: sock, id: 0 });
@@ -66,7 +71,11 @@ function startMemswitch(sock: string, sutCpu: number, routes: number | undefined
     dstMac = dp.routerInterfaceInfo(ra).mac;
   }
   dp.start();
-  return { stop: () => dp.stop(), dstMac, destinations: (routes ?? 1) * 256, queues: 1 };
+  const polls = () => {
+    const w = dp.workers()[0]!;
+    return { busy: w.busyPolls, all: w.polls };
+  };
+  return { stop: () => dp.stop(), polls, dstMac, destinations: (routes ?? 1) * 256, queues: 1 };
 }
 
 async function startSystem(system: System, sock: string, sutCpu: number, trafficCpu: number): Promise<Sut> {
@@ -114,15 +123,19 @@ async function measure(system: System, frameSize: number, round: number, sutCpu:
       ip4Dst: ip4(FIRST_ROUTE),
       ip4DstCount: sut.destinations,
       ip4DstStride: STRIDE,
+      bare: true,
     });
     const sink = eng.addSink(b);
     eng.start(trafficCpu);
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     eng.resetStats();
+    const p0 = sut.polls?.();
     await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
+    const p1 = sut.polls?.();
     const rx = eng.stats(sink).rxPackets;
     const tx = eng.stats(gen).txPackets;
-    return { system, frameSize, round, mode: pingPongNs > SLOW_MODE_NS ? 'slow' : 'fast', mpps: rx / MEASURE_S / 1e6, loss: tx > 0 ? Math.max(0, 1 - rx / tx) : NaN, pingPongNs };
+    const busy = p0 && p1 ? (p1.busy - p0.busy) / Math.max(1, p1.all - p0.all) : NaN;
+    return { system, frameSize, round, mode: pingPongNs > SLOW_MODE_NS ? 'slow' : 'fast', mpps: rx / MEASURE_S / 1e6, loss: tx > 0 ? Math.max(0, 1 - rx / tx) : NaN, pingPongNs, busy };
   } finally {
     eng.stop();
     a.close();
@@ -139,7 +152,7 @@ export async function runRoutingBench(opts: { frameSizes: number[]; rounds: numb
       for (const system of round % 2 ? systems : [...systems].reverse()) {
         const w = await measure(system, size, round, opts.sutCpu, opts.trafficCpu);
         windows.push(w);
-        console.error(`routing round ${round} ${system} ${size}B: ${fmt(w.mpps)} Mpps, loss ${fmt(w.loss * 100, 3)}% (${w.mode})`);
+        console.error(`routing round ${round} ${system} ${size}B: ${fmt(w.mpps)} Mpps, loss ${fmt(w.loss * 100, 3)}%, worker busy ${fmt(w.busy * 100, 0)}% (${w.mode})`);
       }
   // Ratios between windows of the same host mode, the mode with more windows first.
   const of = (sys: System, size: number, mode: string) => windows.filter((w) => w.system === sys && w.frameSize === size && w.mode === mode).map((w) => w.mpps);

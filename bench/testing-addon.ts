@@ -55,6 +55,8 @@ export interface GeneratorSpec {
   ip4Dst?: string;
   ip4DstCount?: number;
   ip4DstStride?: number;
+  /** No test header: no loss or latency figures, the least work per frame. */
+  bare?: boolean;
 }
 
 export interface LoopSpec {

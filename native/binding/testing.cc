@@ -169,6 +169,7 @@ class TrafficEngineWrap : public Napi::ObjectWrap<TrafficEngineWrap> {
     }
     s.ip4_dst_count = uint32_t(get_number(o, "ip4DstCount", 1));
     s.ip4_dst_stride = uint32_t(get_number(o, "ip4DstStride", 1));
+    s.bare = get_bool(o, "bare");
     return Napi::Number::New(info.Env(), double(engine_.add_generator(c, s)));
   }
   Napi::Value AddSink(const Napi::CallbackInfo& info) {

@@ -80,6 +80,7 @@ size_t TrafficEngine::add_generator(MemifClient* c, const GeneratorSpec& spec) {
   t->a = c;
   t->gen = spec;
   t->gen.frame_size = std::clamp<uint32_t>(spec.frame_size, kMinTestFrame, kMaxFrameSize);
+  t->gen.ip4_dst_count = std::max<uint32_t>(spec.ip4_dst_count, 1);
   t->frames.assign(size_t(kBurst) * t->gen.frame_size, 0);
   for (uint32_t k = 0; k < kBurst; ++k) {
     uint8_t* f = t->frames.data() + size_t(k) * t->gen.frame_size;
@@ -213,10 +214,15 @@ bool TrafficEngine::step_generator(Task& t, uint64_t now) {
   const uint32_t off = g.ip4_dst ? kIp4PayloadOffset : g.vlan ? 18 : 14;
   for (uint32_t k = 0; k < want; ++k) {
     uint8_t* f = t.frames.data() + size_t(k) * g.frame_size;
-    const uint64_t seq = t.next_seq + k;
-    const Payload p{kTestMagic, g.stream, seq, now};
-    std::memcpy(f + off, &p, sizeof p);
-    if (g.ip4_dst) set_ip4_dst(f, g.ip4_dst + uint32_t(seq * g.ip4_dst_stride % std::max<uint32_t>(g.ip4_dst_count, 1)));
+    if (!g.bare) {
+      const Payload p{kTestMagic, g.stream, t.next_seq + k, now};
+      std::memcpy(f + off, &p, sizeof p);
+    }
+    if (g.ip4_dst) {
+      set_ip4_dst(f, g.ip4_dst + t.ip4_index);
+      t.ip4_index += g.ip4_dst_stride % g.ip4_dst_count;  // no division per frame
+      if (t.ip4_index >= g.ip4_dst_count) t.ip4_index -= g.ip4_dst_count;
+    }
     frames[k] = {f, g.frame_size};
   }
   const uint32_t sent = t.a->tx_burst(g.queue, frames, uint32_t(want));

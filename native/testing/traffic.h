@@ -36,6 +36,9 @@ struct GeneratorSpec {
   // a route table; UDP source ports vary too, for ECMP.
   uint32_t ip4_src = 0, ip4_dst = 0;
   uint32_t ip4_dst_count = 1, ip4_dst_stride = 1;
+  // No test header (no sequence, timestamp or loss accounting at the sink): the least
+  // work per frame, so a benchmark's generator outruns the switch it measures.
+  bool bare = false;
 };
 
 // Receives on every queue of its client; frames that are not ours count as foreign.
@@ -88,6 +91,7 @@ class TrafficEngine {
     LoopSpec loop;
     std::vector<uint8_t> frames;  // generator: kBurst copies of the template frame
     uint64_t next_seq = 0;
+    uint32_t ip4_index = 0;  // generator: offset of the next destination from ip4_dst
     uint64_t start_ns = 0;
     std::vector<Stream> streams;  // sink: by stream id
     TaskStats stats;

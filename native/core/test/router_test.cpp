@@ -303,8 +303,49 @@ TEST_F(Routed, PacketsOverTheMtuGetFragmentationNeeded) {
   EXPECT_EQ(got[0][14 + 21], kIcmpFragNeeded);
   EXPECT_EQ(load16(&got[0][14 + 26]), 1000);  // the next-hop MTU
   EXPECT_EQ(drops(ia, DropReason::mtu_exceeded), 1u);
-  a.send(eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, h.ip, kProtoUdp, 64, 0}, udp(1, 2, 900))));
+  a.send(eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, h.ip, kProtoUdp, 64, kIp4FlagDf}, udp(1, 2, 900))));
   EXPECT_EQ(h.receive(1).size(), 1u);  // under the MTU it passes
+}
+
+// Without DF the router fragments (RFC 791): payloads in multiples of 8 that add up to
+// the original, one identification, MF on all but the last, options marked copied in
+// every fragment and the rest only in the first.
+TEST_F(Routed, FragmentsWhatExceedsTheMtuWithoutDf) {
+  const uint32_t net3 = *sw.dp->add_network("red");
+  const uint32_t ic = sw.add("c", sock, 2, 0, net3);
+  Host h{connect_client(sock, 2), 0x020000000003, *parse_ip4("10.3.0.2"), {}};
+  ASSERT_TRUE(eventually([&] { return sw.info(ic).connected; }));
+  const uint32_t rif3 = add_rif("r-red", net3, "10.3.0.1/24", /*mtu=*/576);
+  ASSERT_TRUE(sw.dp->add_static_neighbor(rif3, h.ip, h.mac));
+  // Router alert (copied) and a 3-byte record route (not copied), then EOL.
+  const Bytes options = {0x94, 0x04, 0x00, 0x00, 0x07, 0x03, 0x04, 0x00};
+  const Bytes payload = udp(1, 2, 1392);
+  const Bytes sent = eth(gw_mac1, kMacA, kEtherTypeIp4, ipv4({kIpA, h.ip, kProtoUdp, 64, 0, options}, payload));
+  a.send(sent);
+  auto got = h.receive(3);
+  ASSERT_EQ(got.size(), 3u);
+  Bytes reassembled(payload.size());
+  size_t covered = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const uint8_t* ip = &got[i][14];
+    const uint32_t ihl = (ip[0] & 0xF) * 4u, total = load16(ip + 2), frag = load16(ip + 6);
+    EXPECT_TRUE(ip4_checksum_ok(ip)) << i;
+    EXPECT_LE(total, 576u);
+    EXPECT_EQ(got[i].size(), 14 + total);
+    EXPECT_EQ(load16(ip + 4), 0x1234);  // identification
+    EXPECT_EQ(ip[8], 63);
+    EXPECT_EQ(bool(frag & 0x2000), i + 1 < got.size()) << i;
+    EXPECT_EQ(ihl, i == 0 ? 28u : 24u) << i;
+    if (i > 0) EXPECT_EQ(ip[20], 0x94);  // only the copied option
+    const uint32_t offset = (frag & 0x1FFF) * 8u, len = total - ihl;
+    if (i + 1 < got.size()) EXPECT_EQ(len % 8, 0u);
+    ASSERT_LE(offset + len, reassembled.size());
+    std::copy(ip + ihl, ip + total, reassembled.begin() + offset);
+    covered += len;
+  }
+  EXPECT_EQ(covered, payload.size());
+  EXPECT_EQ(reassembled, payload);
+  EXPECT_EQ(drops(ia, DropReason::mtu_exceeded), 0u);
 }
 
 TEST_F(Routed, EcmpSpreadsFlowsEvenlyOverFourNextHops) {

@@ -30,7 +30,7 @@ namespace memswitch {
   X(ttl_expired, "TTL 0 or 1 on a packet to forward (ICMP time exceeded sent)")        \
   X(no_route, "no route, an unreachable route, or no usable next hop (ICMP unreachable sent)") \
   X(blackhole, "route is a blackhole")                                                 \
-  X(mtu_exceeded, "packet larger than the outgoing interface's MTU (ICMP fragmentation needed sent when DF)") \
+  X(mtu_exceeded, "packet with DF larger than the outgoing interface's MTU (ICMP fragmentation needed sent)") \
   X(local_unsupported, "addressed to the router itself, but not an echo request")      \
   X(neighbor_queue_full, "next hop unresolved and its queue of held packets was full")  \
   X(neighbor_unresolved, "next hop did not answer ARP in time")

@@ -116,7 +116,7 @@ void memif_tx(Session& s, uint32_t worker, const Burst& b, const Batch& batch, P
         std::memcpy(to, b.segs[p.first_seg].data, p.len);
       } else {  // the private header, then the rest of the one source segment
         const uint32_t h = std::min<uint32_t>(p.header_len, p.len);
-        std::memcpy(to, b.header[pkt], h);
+        copy_small(to, b.header[pkt], h);
         if (p.len > h) std::memcpy(to + h, b.segs[p.first_seg].data + p.src_off, p.len - h);
       }
       memif::Desc& out = r.desc[uint16_t(tail + first) & r.mask];

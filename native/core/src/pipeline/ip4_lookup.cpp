@@ -23,6 +23,7 @@ struct Ip4Router {
   void route(uint32_t k, uint32_t result, bool originated);
   void echo_reply(uint32_t k);
   void icmp_error(uint32_t k, uint8_t type, uint8_t code, uint16_t mtu = 0);
+  void fragment(uint32_t k, uint32_t mtu);
   uint32_t flow_hash(const uint8_t* ip, uint32_t avail) const;
 };
 
@@ -85,10 +86,10 @@ void Ip4Router::route(uint32_t k, uint32_t result, bool originated) {
     return;
   }
   const RifView& out = l3.rifs[out_rif];
-  const uint16_t frag = load16(ip + ip4::kFrag);
-  if (load16(ip + ip4::kTotalLen) > out.mtu) {
+  const bool too_big = load16(ip + ip4::kTotalLen) > out.mtu;
+  if (too_big && (originated || (load16(ip + ip4::kFrag) & kIp4FlagDf))) {
     ctx.drop(p, b.in_port, DropReason::mtu_exceeded);
-    if (!originated && (frag & kIp4FlagDf)) icmp_error(k, kIcmpUnreachable, kIcmpFragNeeded, uint16_t(out.mtu));
+    if (!originated) icmp_error(k, kIcmpUnreachable, kIcmpFragNeeded, uint16_t(out.mtu));
     return;
   }
   if (!originated) {
@@ -98,7 +99,64 @@ void Ip4Router::route(uint32_t k, uint32_t result, bool originated) {
   }
   b.out_rif[k] = out_rif;
   b.next_hop[k] = next_hop;
+  if (too_big) return fragment(k, out.mtu);
   p.next = Next::kIp4Rewrite;
+}
+
+// RFC 791 §3.2 / RFC 1812 §5.2.6: a datagram without DF over the MTU leaves as fragments
+// of at most `mtu` bytes, payloads in multiples of 8; the first keeps every option, the
+// others only those marked copied. Each fragment is a new frame whose header is built
+// here and whose payload is read from the original's source bytes at transmit.
+void Ip4Router::fragment(uint32_t k, uint32_t mtu) {
+  PacketMeta& p = b.pkts[k];
+  const uint8_t* ip = b.header[k] + kEthHeaderSize;
+  const uint32_t ihl = (ip[0] & 0xF) * 4u;
+  const uint32_t payload = load16(ip + ip4::kTotalLen) - ihl;
+  uint8_t later_options[40];
+  uint32_t n_later = 0;
+  for (uint32_t i = kIp4MinHeader; i < ihl;) {
+    const uint8_t type = ip[i];
+    if (type == 0) break;  // end of options
+    const uint32_t len = type == 1 ? 1 : (i + 1 < ihl ? ip[i + 1] : 0);
+    if (len == 0 || i + len > ihl) break;  // malformed: the rest is not copied
+    if (type & 0x80) std::memcpy(later_options + n_later, ip + i, len), n_later += len;
+    i += len;
+  }
+  while (n_later % 4) later_options[n_later++] = 0;
+  const uint32_t later_ihl = kIp4MinHeader + n_later;
+  const uint32_t first_chunk = (mtu - ihl) & ~7u, later_chunk = (mtu - later_ihl) & ~7u;
+  const uint32_t n_frags = payload <= first_chunk ? 1 : 1 + (payload - first_chunk + later_chunk - 1) / later_chunk;
+  if (first_chunk == 0 || later_chunk == 0 || b.n + n_frags > kSlots) {
+    ctx.drop(p, b.in_port, DropReason::mtu_exceeded);  // no room in this burst for all of them
+    return;
+  }
+  const uint16_t frag = load16(ip + ip4::kFrag);
+  const uint32_t base_offset = (frag & kIp4OffsetMask) * 8u;
+  for (uint32_t done = 0, f = 0; done < payload; ++f) {
+    const uint32_t hl = f == 0 ? ihl : later_ihl;
+    const uint32_t chunk = std::min(payload - done, f == 0 ? first_chunk : later_chunk);
+    uint32_t g;
+    uint8_t* h = b.generate(kEthHeaderSize + hl, &g);
+    std::memcpy(h, b.header[k], kEthHeaderSize + kIp4MinHeader);  // Ethernet (rewritten later) and the fixed header
+    uint8_t* fip = h + kEthHeaderSize;
+    if (f == 0) std::memcpy(fip + kIp4MinHeader, ip + kIp4MinHeader, ihl - kIp4MinHeader);
+    else std::memcpy(fip + kIp4MinHeader, later_options, n_later);
+    fip[ip4::kVerIhl] = uint8_t(0x40 | (hl / 4));
+    store16(fip + ip4::kTotalLen, uint16_t(hl + chunk));
+    const bool more = done + chunk < payload || (frag & 0x2000);
+    store16(fip + ip4::kFrag, uint16_t((frag & 0x8000) | (more ? 0x2000 : 0) | ((base_offset + done) / 8)));
+    store16(fip + ip4::kCsum, 0);
+    store16(fip + ip4::kCsum, ip4_header_csum(fip, hl));
+    PacketMeta& fp = b.pkts[g];
+    fp.first_seg = p.first_seg, fp.n_segs = p.n_segs;
+    fp.len = kEthHeaderSize + hl + chunk;
+    fp.src_off = uint16_t(kEthHeaderSize + ihl + done);  // the payload, straight from the source
+    fp.next = Next::kIp4Rewrite;
+    b.out_rif[g] = b.out_rif[k];
+    b.next_hop[g] = b.next_hop[k];
+    done += chunk;
+  }
+  p.next = Next::kNone;  // replaced by its fragments, not dropped
 }
 
 // In place: the request's header becomes the reply's; the payload is sent unchanged.
@@ -110,7 +168,7 @@ void Ip4Router::echo_reply(uint32_t k) {
   store32(ip + ip4::kDst, src);
   ip[ip4::kTtl] = 64;
   store16(ip + ip4::kCsum, 0);
-  store16(ip + ip4::kCsum, csum_fold(csum_add(0, ip, ihl)));
+  store16(ip + ip4::kCsum, ip4_header_csum(ip, ihl));
   uint8_t* icmp = ip + ihl;
   const uint16_t type_code = load16(icmp);
   icmp[0] = kIcmpEchoReply;
@@ -143,7 +201,7 @@ void Ip4Router::icmp_error(uint32_t k, uint8_t type, uint8_t code, uint16_t mtu)
   e[ip4::kProto] = kProtoIcmp;
   store32(e + ip4::kSrc, in.source_for(load32(ip + ip4::kSrc)));
   store32(e + ip4::kDst, load32(ip + ip4::kSrc));
-  store16(e + ip4::kCsum, csum_fold(csum_add(0, e, kIp4MinHeader)));
+  store16(e + ip4::kCsum, ip4_header_csum(e, kIp4MinHeader));
   uint8_t* icmp = e + kIp4MinHeader;
   icmp[0] = type;
   icmp[1] = code;

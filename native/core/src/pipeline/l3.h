@@ -64,9 +64,9 @@ struct L3View {
   std::vector<RoutePath> paths;
   uint32_t neighbor_refresh_s = 0;       // re-ask a resolved neighbour used after this long
   const RouteResult& result(uint32_t id) const {
-    static const RouteResult kNone;
-    return id < results.size() ? results[id] : kNone;  // an id newer than this snapshot
+    return id < results.size() ? results[id] : kNoResult;  // an id newer than this snapshot
   }
+  static constexpr RouteResult kNoResult{};
 };
 
 // Packets waiting for a next hop's ARP answer: whole private copies, since the rx

@@ -63,7 +63,7 @@ DropReason check_ip4(PacketMeta& p, const uint8_t* h) {
   if (kEthHeaderSize + ihl > p.len) return DropReason::ip_truncated;
   const uint32_t total = load16(ip + ip4::kTotalLen);
   if (total < ihl || kEthHeaderSize + total > p.len) return DropReason::ip_bad_length;
-  if (csum_fold(csum_add(0, ip, ihl)) != 0) return DropReason::ip_bad_checksum;
+  if (ip4_header_csum(ip, ihl) != 0) return DropReason::ip_bad_checksum;
   if (martian(load32(ip + ip4::kSrc)) || martian(load32(ip + ip4::kDst))) return DropReason::ip_martian;
   // Ethernet padding is not part of the datagram: forward exactly the datagram.
   p.len = kEthHeaderSize + total;

@@ -38,6 +38,7 @@ void neighbor(StageContext& ctx, Burst& b) {
   uint64_t last_key = 0;
   Mac mac = 0;
   uint32_t port = kNoPort;
+  uint8_t macs[12];  // the Ethernet addresses for last_key, as written
   for (uint32_t k = 0; k < b.n; ++k) {
     PacketMeta& p = b.pkts[k];
     if (p.next != Next::kIp4Rewrite || p.drop != DropReason::kCount) continue;
@@ -56,10 +57,10 @@ void neighbor(StageContext& ctx, Burst& b) {
       }
       last_key = key;
       port = ctx.fib.lookup(fib_key(out.segment, mac));
+      store_mac(macs, mac);
+      store_mac(macs + 6, out.mac);
     }
-    uint8_t* h = b.privatize_header(k);
-    store_mac(h, mac);
-    store_mac(h + 6, out.mac);
+    std::memcpy(b.privatize_header(k), macs, sizeof macs);
     if (port == kNoPort) {
       bool planned = false;
       for (uint32_t m : t.flood[out.segment]) ctx.egress.add(m, uint16_t(k)), planned = true;

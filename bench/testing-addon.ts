@@ -15,6 +15,8 @@ export interface MemifClientConfig {
   hugepages?: boolean;
   interruptMode?: boolean;
   timeoutMs?: number;
+  /** ip: frames without an Ethernet header (memif ip mode). */
+  mode?: 'ethernet' | 'ip';
 }
 
 export interface NativeMemifClient {

@@ -163,6 +163,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     c.netns = get_string(o, "netns");
     c.vlan = uint16_t(get_number(o, "vlan"));
     c.mac = get_mac(info.Env(), o, "mac");
+    c.ip_mode = get_string(o, "mode", "ethernet") == "ip";
     Result<uint32_t> r = dp(info.Env()).add_memif(c);
     if (!r) throw core_error(info.Env(), r.error());
     return Napi::Number::New(info.Env(), *r);
@@ -402,6 +403,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("id", i.id);
     o.Set("vlan", i.vlan);
     o.Set("mac", format_mac(i.mac));
+    o.Set("mode", i.ip_mode ? "ip" : "ethernet");
     o.Set("connected", i.connected);
     o.Set("adminUp", i.admin_up);
     o.Set("peerName", i.peer_name);

@@ -47,6 +47,7 @@ class MemifClientWrap : public Napi::ObjectWrap<MemifClientWrap> {
     c.buffer_size = uint32_t(get_number(o, "bufferSize", 2048));
     c.prefer_hugepages = get_bool(o, "hugepages", true);
     c.interrupt_mode = get_bool(o, "interruptMode", false);
+    c.ip_mode = get_string(o, "mode", "ethernet") == "ip";
     c.timeout_ms = uint32_t(get_number(o, "timeoutMs", 5000));
     Result<std::unique_ptr<MemifClient>> r = MemifClient::connect(c);
     if (!r) throw core_error(info.Env(), r.error());

@@ -13,7 +13,7 @@ import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { Daemon } from '../helpers/daemon.js';
 import { Netns } from '../helpers/netns.js';
-import { eventually } from '../helpers/switch.js';
+import { eventually, testing } from '../helpers/switch.js';
 
 const net = new Netns();
 let daemon: Daemon | undefined;
@@ -33,10 +33,11 @@ beforeAll(async () => {
     ns[p] = net.add(`r${p}`).name;
     return `  - { name: r${p}${tag}, kind: veth, network: n${i + 1}, netns: ${`/var/run/netns/${ns[p]}`}, ifname: eth0, addresses: [${ip}/24], routes: [{ dst: 0.0.0.0/0, via: 10.81.${i + 1}.1 }] }`;
   });
-  daemon = await Daemon.start(`networks: [{ name: n1 }, { name: n2 }, { name: n3 }, { name: n4 }]
+  daemon = await Daemon.start(`networks: [{ name: n1 }, { name: n2 }, { name: n3 }, { name: n4 }, { name: n5 }]
 interfaces:
 ${veths.join('\n')}
   - { name: tp${tag}, kind: memif, network: n4, socket: ${dir}/memif.sock, id: 0 }
+  - { name: ip${tag}, kind: memif, network: n5, socket: ${dir}/memif.sock, id: 1, mode: ip }
 routers:
   - name: r
     interfaces:
@@ -44,6 +45,7 @@ routers:
       - { name: r-n2, network: n2, addresses: [10.81.2.1/24] }
       - { name: r-n3, network: n3, addresses: [10.81.3.1/24] }
       - { name: r-n4, network: n4, addresses: [10.81.4.1/24] }
+      - { name: r-n5, network: n5, addresses: [10.81.5.1/24] }
 `);
   client = await connect(daemon.apiSocket);
   restoreHugepages = await ensureHugepages(32);
@@ -116,4 +118,16 @@ it('answers TTL expiry with time exceeded from the gateway, and counts it', asyn
   const metrics = await (await fetch(`http://127.0.0.1:${daemon!.metricsPort}/metrics`)).text();
   expect(metrics).toMatch(new RegExp(`memswitch_interface_drops_total\\{interface="ra${tag}",reason="ttl_expired"\\} [1-9]`));
   expect(metrics).toMatch(new RegExp(`memswitch_interface_drops_total\\{interface="ra${tag}",reason="no_route"\\} [1-9]`));
+});
+
+it('takes a memif CNF in ip mode (no Ethernet header) and refuses one in ethernet mode there', async () => {
+  const state = async () => (await client!.listInterfaces({})).interfaces.find((i) => i.spec?.name === `ip${tag}`)?.state;
+  expect(() => new testing.MemifClient({ socket: `${dir}/memif.sock`, id: 1, timeoutMs: 2000 })).toThrow(/ip mode/);
+  const cnf = new testing.MemifClient({ socket: `${dir}/memif.sock`, id: 1, mode: 'ip' });
+  try {
+    await eventually(async () => (await state())?.connected === true, 5000, 'ip-mode client connected');
+    expect((await state())?.mode).toBe('ip');
+  } finally {
+    cnf.close();
+  }
 });

@@ -482,3 +482,60 @@ TEST_F(Routed, APeerRewritingFramesAfterRxCannotRedirectThem) {
   EXPECT_GT(at_b, 0u);
   EXPECT_GT(at_c, 0u);
 }
+
+// memif ip mode (VPP, libmemif): a CNF sends bare IP packets; the router routes them
+// like any other, and what it sends there has no Ethernet header either, nor any ARP.
+TEST_F(Routed, RoutesMemifIpModeFramesWithoutEthernetHeaders) {
+  const uint32_t net4 = *sw.dp->add_network("ipnet");
+  MemifInterfaceConfig cfg;
+  cfg.name = "cnf";
+  cfg.network = net4;
+  cfg.socket = sock;
+  cfg.id = 7;
+  cfg.ip_mode = true;
+  const uint32_t icnf = *sw.dp->add_memif(cfg);
+  MemifInterfaceConfig other = cfg;
+  other.name = "intruder", other.id = 8, other.ip_mode = false;
+  EXPECT_EQ(sw.dp->add_memif(other).error().code, Errc::kAlreadyExists);  // its network is its own
+  add_rif("r-ip", net4, "10.4.0.1/24");
+  MemifClientConfig cc;
+  cc.ip_mode = true;
+  Host cnf{connect_client(sock, 7, cc), 0, *parse_ip4("10.4.0.2"), {}};
+  ASSERT_TRUE(eventually([&] { return sw.info(icnf).connected; }));
+  EXPECT_TRUE(sw.info(icnf).ip_mode);
+  ASSERT_TRUE(sw.dp->add_static_neighbor(rif2, kIpB, kMacB));
+
+  const Bytes packet = ipv4({cnf.ip, kIpB}, udp(7, 9, 40));
+  cnf.send(packet);
+  auto got = b.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].size(), packet.size() + 14);
+  EXPECT_EQ(mac_from_bytes(&got[0][0]), kMacB);
+  EXPECT_EQ(mac_from_bytes(&got[0][6]), gw_mac2);
+  EXPECT_EQ(got[0][14 + 8], 63);
+  EXPECT_TRUE(std::equal(packet.begin() + 12, packet.end(), got[0].begin() + 26));
+
+  arp_gateway(b, kGw2);
+  const Bytes reply = ipv4({kIpB, cnf.ip}, udp(9, 7, 40));
+  b.send(eth(gw_mac2, kMacB, kEtherTypeIp4, reply));
+  got = cnf.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].size(), reply.size());  // no Ethernet header
+  EXPECT_EQ(got[0][0], 0x45);
+  EXPECT_EQ(got[0][8], 63);
+  EXPECT_TRUE(ip4_checksum_ok(got[0].data()));
+  EXPECT_TRUE(std::equal(reply.begin() + 12, reply.end(), got[0].begin() + 12));
+
+  cnf.send(ipv4({cnf.ip, kGw1, kProtoIcmp}, icmp_echo(5, 1, 32)));  // the router answers too
+  got = cnf.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(load32(&got[0][12]), kGw1);
+  EXPECT_EQ(got[0][20], kIcmpEchoReply);
+  EXPECT_TRUE(cnf.arp_requests_seen.empty());
+
+  MemifClientConfig wrong;  // an ethernet-mode peer on an ip-mode interface is refused
+  wrong.socket = sock, wrong.id = 7, wrong.prefer_hugepages = false;
+  cnf.c.reset();
+  EXPECT_FALSE(MemifClient::connect(wrong));
+  EXPECT_TRUE(eventually([&] { return sw.info(icnf).protocol_errors[size_t(ProtocolError::bad_mode)] == 1; }));
+}

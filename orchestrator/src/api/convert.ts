@@ -29,7 +29,7 @@ export function toInterface(v: InterfaceView): m.Interface {
       peerName: s.peerName,
       peerInterface: s.peerInterface,
       // The switch accepts only ethernet mode (ip and punt/inject are refused at handshake).
-      mode: s.connected && v.spec.kind === 'memif' ? 'ethernet' : '',
+      mode: s.connected && v.spec.kind === 'memif' ? s.mode : '',
       rxQueues: s.rxQueues,
       txQueues: s.txQueues,
       connects: s.connects,
@@ -46,7 +46,7 @@ export function toInterface(v: InterfaceView): m.Interface {
 function kindOf(spec: InterfaceView['spec']): Pick<m.InterfaceSpec, 'kind' | 'memif' | 'afxdp' | 'veth'> {
   switch (spec.kind) {
     case 'memif':
-      return { kind: 'memif', memif: { socket: spec.socket, id: spec.id, secret: '', secretSet: spec.secret !== undefined, netns: spec.netns ?? '' } };
+      return { kind: 'memif', memif: { socket: spec.socket, id: spec.id, secret: '', secretSet: spec.secret !== undefined, netns: spec.netns ?? '', mode: spec.mode ?? '' } };
     case 'afxdp':
       return { kind: 'afxdp', afxdp: { netdev: spec.netdev, queues: spec.queues ?? [], mode: spec.mode, xdp: spec.xdp } };
     case 'veth':
@@ -78,6 +78,7 @@ export function fromInterfaceSpec(spec: m.CreateInterfaceRequest['spec'] | null 
         id: memif.id ?? 0,
         secret: memif.secret || undefined,
         netns: memif.netns || undefined,
+        mode: memif.mode || undefined,
         vlan: spec.vlan || undefined,
         mac: spec.mac || undefined,
       };
@@ -186,6 +187,7 @@ export function fromAttachRequest(r: m.AttachRequest): AttachInput {
     socketName: r.socketName || undefined,
     socketDir: r.socketDir || undefined,
     pod: { namespace: r.podNamespace ?? '', name: r.podName ?? '', uid: r.podUid ?? '' },
+    router: r.router || undefined,
   };
 }
 
@@ -209,6 +211,9 @@ export const toAttachment = (a: AttachmentView): m.Attachment => ({
   podUid: a.params.pod.uid,
   connected: a.connected,
   present: a.present,
+  router: a.params.router ?? '',
+  gateway: a.gateway ?? '',
+  gatewayPresent: a.gatewayPresent,
 });
 
 export const toRouter = (r: RouterView): m.Router => ({ name: r.name, source: source(r.source), interfaceCount: r.interfaceCount, routeCount: r.routeCount });
@@ -217,16 +222,18 @@ export const toRouterInterface = (v: RouterInterfaceView): m.RouterInterface => 
   spec: {
     name: v.spec.name,
     router: v.spec.router,
-    network: v.spec.network,
+    network: v.spec.network ?? '',
     vlan: v.spec.vlan ?? 0,
     addresses: v.spec.addresses,
     mtu: v.spec.mtu,
     mac: v.spec.mac ?? '',
+    host: v.spec.host ? { nodeAddress: v.spec.host.nodeAddress, routes: v.spec.host.routes } : null,
   },
   source: source(v.source),
   // What the dataplane reports: the derived MAC when none was asked for.
   mac: v.status.mac,
   mtu: v.status.mtu,
+  nodeIfname: v.nodeIfname ?? '',
 });
 
 export function fromRouterInterfaceSpec(spec: m.CreateRouterInterfaceRequest['spec'] | null | undefined): unknown {
@@ -234,17 +241,18 @@ export function fromRouterInterfaceSpec(spec: m.CreateRouterInterfaceRequest['sp
   return {
     name: spec.name,
     router: spec.router,
-    network: spec.network,
+    network: spec.network || undefined,
     vlan: spec.vlan || undefined,
     addresses: spec.addresses ?? [],
     mtu: spec.mtu || undefined,
     mac: spec.mac || undefined,
+    host: spec.host ? { nodeAddress: spec.host.nodeAddress, routes: spec.host.routes ?? [] } : undefined,
   };
 }
 
 const routeKinds = { ROUTE_KIND_FORWARD: 'forward', ROUTE_KIND_BLACKHOLE: 'blackhole', ROUTE_KIND_UNREACHABLE: 'unreachable' } as const;
 const wireRouteKinds = { forward: 'ROUTE_KIND_FORWARD', blackhole: 'ROUTE_KIND_BLACKHOLE', unreachable: 'ROUTE_KIND_UNREACHABLE', receive: 'ROUTE_KIND_RECEIVE' } as const;
-const wireOrigins = { static: 'ROUTE_ORIGIN_STATIC', connected: 'ROUTE_ORIGIN_CONNECTED', local: 'ROUTE_ORIGIN_LOCAL' } as const;
+const wireOrigins = { static: 'ROUTE_ORIGIN_STATIC', connected: 'ROUTE_ORIGIN_CONNECTED', local: 'ROUTE_ORIGIN_LOCAL', host: 'ROUTE_ORIGIN_HOST' } as const;
 
 /** A request's routes to the routing domain's input; proto3 zero values mean "not given". */
 export function fromRoutes(routes: m.RouteInput[] | undefined): RouteInput[] {

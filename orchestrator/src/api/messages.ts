@@ -20,6 +20,7 @@ export interface MemifSpec {
   secret: string;
   secretSet: boolean;
   netns: string;
+  mode: string;
 }
 
 export interface AfxdpSpec {
@@ -246,6 +247,9 @@ export interface Attachment {
   podUid: string;
   connected: boolean;
   present: boolean;
+  router: string;
+  gateway: string;
+  gatewayPresent: boolean;
 }
 
 export interface AttachRequest {
@@ -264,6 +268,7 @@ export interface AttachRequest {
   podNamespace?: string;
   podName?: string;
   podUid?: string;
+  router?: string;
 }
 export interface AttachResponse { attachment: Attachment; created: boolean }
 export interface DetachRequest { key: AttachmentKey }
@@ -276,7 +281,7 @@ export interface GcAttachmentsRequest { cniNetwork: string; valid: { containerId
 export interface GcAttachmentsResponse { removed: AttachmentKey[] }
 
 export type RouteKind = 'ROUTE_KIND_UNSPECIFIED' | 'ROUTE_KIND_FORWARD' | 'ROUTE_KIND_BLACKHOLE' | 'ROUTE_KIND_UNREACHABLE' | 'ROUTE_KIND_RECEIVE';
-export type RouteOrigin = 'ROUTE_ORIGIN_UNSPECIFIED' | 'ROUTE_ORIGIN_STATIC' | 'ROUTE_ORIGIN_CONNECTED' | 'ROUTE_ORIGIN_LOCAL';
+export type RouteOrigin = 'ROUTE_ORIGIN_UNSPECIFIED' | 'ROUTE_ORIGIN_STATIC' | 'ROUTE_ORIGIN_CONNECTED' | 'ROUTE_ORIGIN_LOCAL' | 'ROUTE_ORIGIN_HOST';
 export type NeighborState = 'NEIGHBOR_STATE_UNSPECIFIED' | 'NEIGHBOR_STATE_REACHABLE' | 'NEIGHBOR_STATE_INCOMPLETE';
 
 export interface Router {
@@ -284,6 +289,10 @@ export interface Router {
   source: Source;
   interfaceCount: number;
   routeCount: number;
+}
+export interface RouterHostSpec {
+  nodeAddress: string;
+  routes: string[];
 }
 export interface RouterInterfaceSpec {
   name: string;
@@ -293,12 +302,15 @@ export interface RouterInterfaceSpec {
   addresses: string[];
   mtu: number;
   mac: string;
+  /** null when unset (an interface on a network). */
+  host: RouterHostSpec | null;
 }
 export interface RouterInterface {
   spec: RouterInterfaceSpec;
   source: Source;
   mac: string;
   mtu: number;
+  nodeIfname: string;
 }
 export interface NextHop {
   via: string;
@@ -342,7 +354,7 @@ export type ListRoutersRequest = Record<string, never>;
 export interface ListRoutersResponse { routers: Router[] }
 export interface DeleteRouterRequest { name: string }
 export interface DeleteRouterResponse { routesDeleted: number }
-export interface CreateRouterInterfaceRequest { spec: Partial<RouterInterfaceSpec> }
+export interface CreateRouterInterfaceRequest { spec: Partial<Omit<RouterInterfaceSpec, 'host'>> & { host?: Partial<RouterHostSpec> | null } }
 export interface CreateRouterInterfaceResponse { routerInterface: RouterInterface; created: boolean }
 export interface ListRouterInterfacesRequest { router?: string }
 export interface ListRouterInterfacesResponse { routerInterfaces: RouterInterface[] }

@@ -34,6 +34,9 @@ export const memifInterface = z
     netns: z.string().refine((s) => s.startsWith('/'), 'must be a path like /var/run/netns/NAME or /proc/PID/ns/net').optional(),
     vlan: z.number().int().min(1).max(4094).optional(),
     mac: macAddress.optional(),
+    // ip: frames are IP packets without an Ethernet header (VPP's and libmemif's ip mode).
+    // Such an interface has its network to itself, with a router interface there.
+    mode: z.enum(['ethernet', 'ip']).optional(),
   })
   .strict();
 export type MemifInterface = z.infer<typeof memifInterface>;
@@ -142,9 +145,46 @@ const routerInterfaceFields = {
   mac: macAddress.optional(),
 };
 
-// What the API and the state database hold; in the config file the router is the
-// enclosing entry.
-export const routerInterfaceSchema = z.object({ name, router: name, ...routerInterfaceFields }).strict();
+/** Why nodeAddress cannot be the node's end of a host link whose router end is `address`. */
+function hostLinkProblem(address: string, nodeAddress: string): string | undefined {
+  const a = parseCidr(address);
+  const n = parseCidr(nodeAddress);
+  if (!a || !n) return undefined; // their own checks say why
+  if (n.len !== a.len || networkOf(n) !== networkOf(a)) return `must be in ${formatPrefix(a.addr, a.len)}, the subnet of the router's address ${address}`;
+  if (n.addr === a.addr) return `must not be the router's own address ${address}`;
+  return undefined;
+}
+
+// A host interface: the router's port into the node's own network namespace (the one
+// memswitchd runs in), a veth pair whose node end holds nodeAddress. The node routes
+// `routes` through it (none given: every connected subnet of the router, following its
+// interfaces as they come and go); the router routes 0.0.0.0/0 to the node unless it has
+// a static default route.
+export const routerHostSchema = z
+  .object({
+    nodeAddress: routerAddress,
+    routes: z.array(ipv4Prefix).max(256).default([]),
+  })
+  .strict();
+
+// What the API and the state database hold: an interface on a network, or (with host,
+// and no network or vlan) into the node. In the config file the router is the enclosing
+// entry, and a host interface is the router's `host`.
+export const routerInterfaceSchema = z
+  .object({ name, router: name, ...routerInterfaceFields, network: name.optional(), host: routerHostSchema.optional() })
+  .strict()
+  .superRefine((s, ctx) => {
+    const issue = (path: string[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
+    if (s.host === undefined) {
+      if (s.network === undefined) issue(['network'], 'is required (or host, for an interface into the node)');
+      return;
+    }
+    if (s.network !== undefined) issue(['network'], 'must be empty for a host interface (it is on a network of its own)');
+    if (s.vlan !== undefined) issue(['vlan'], 'must be empty for a host interface');
+    if (s.addresses.length > 1) issue(['addresses'], "a host interface has one address: the router's end of the link to the node");
+    const p = s.addresses.length === 1 ? hostLinkProblem(s.addresses[0]!, s.host.nodeAddress) : undefined;
+    if (p) issue(['host', 'nodeAddress'], p);
+  });
 export type RouterInterfaceConfig = z.infer<typeof routerInterfaceSchema>;
 
 const ROUTE_KINDS = ['forward', 'blackhole', 'unreachable'] as const;
@@ -221,10 +261,28 @@ const configRoute = z
     }),
   );
 
+// The file's host interface: its name defaults to <router>-host (hostInterfaceName).
+const configHost = z
+  .object({
+    name: name.optional(),
+    address: routerAddress,
+    ...routerHostSchema.shape,
+    mtu: routerInterfaceFields.mtu,
+    mac: macAddress.optional(),
+  })
+  .strict()
+  .superRefine((h, ctx) => {
+    const p = hostLinkProblem(h.address, h.nodeAddress);
+    if (p) ctx.addIssue({ code: 'custom', path: ['nodeAddress'], message: p });
+  });
+
+export const hostInterfaceName = (router: string, host: { name?: string }): string => host.name ?? `${router}-host`;
+
 const configRouter = z
   .object({
     name,
     interfaces: z.array(z.object({ name, ...routerInterfaceFields }).strict()).default([]),
+    host: configHost.optional(),
     routes: z.array(configRoute).default([]),
   })
   .strict();
@@ -340,6 +398,14 @@ export const configSchema = z
       if (routers.has(r.name)) ctx.addIssue({ code: 'custom', path: ['routers', i, 'name'], message: `duplicate router "${r.name}"` });
       routers.add(r.name);
       const own = new Set<string>();
+      if (r.host) {
+        const hostName = hostInterfaceName(r.name, r.host);
+        if (!NAME.test(hostName))
+          ctx.addIssue({ code: 'custom', path: ['routers', i, 'host', 'name'], message: `is required: the default ${hostName} is not a valid name (${NAME_RULE})` });
+        else if (routerInterfaces.has(hostName)) ctx.addIssue({ code: 'custom', path: ['routers', i, 'host', 'name'], message: `duplicate router interface "${hostName}"` });
+        routerInterfaces.add(hostName);
+        own.add(hostName);
+      }
       r.interfaces.forEach((ri, j) => {
         const at = ['routers', i, 'interfaces', j];
         if (routerInterfaces.has(ri.name)) ctx.addIssue({ code: 'custom', path: [...at, 'name'], message: `duplicate router interface "${ri.name}"` });

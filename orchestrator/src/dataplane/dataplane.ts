@@ -130,6 +130,7 @@ export class Dataplane {
         netns: cfg.netns,
         vlan: cfg.vlan,
         mac: cfg.mac,
+        mode: cfg.mode,
       });
       this.interfaces.set(cfg.name, { index, network: cfg.network, kind: 'memif' });
     } catch (err) {
@@ -269,7 +270,8 @@ export class Dataplane {
     this.routers.delete(name);
   }
 
-  addRouterInterface(cfg: RouterInterfaceConfig): RouterInterfaceStatus {
+  /** `network`: a host interface's is its own hidden network (the routing domain names it). */
+  addRouterInterface(cfg: RouterInterfaceConfig & { network: string }): RouterInterfaceStatus {
     const router = this.routerId(cfg.router);
     const network = this.networkId(cfg.network);
     const id = mapped('addresses', () =>

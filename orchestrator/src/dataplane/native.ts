@@ -24,6 +24,7 @@ export interface NativeInterfaceInfo {
   id: number;
   vlan: number;
   mac: string;
+  mode: 'ethernet' | 'ip';
   connected: boolean;
   adminUp: boolean;
   peerName: string;
@@ -82,6 +83,7 @@ export interface NativeMemifConfig {
   netns?: string;
   vlan?: number;
   mac?: string;
+  mode?: 'ethernet' | 'ip';
 }
 
 export interface NativeAfxdpConfig {

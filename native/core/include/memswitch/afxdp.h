@@ -26,6 +26,9 @@ struct InterfaceCommon {
   uint32_t network = 0;
   uint16_t vlan = 0;  // access VLAN; 0: untagged
   Mac mac = 0;        // reported to users; the switch is transparent
+  // memif only: frames are IP packets without an Ethernet header. Such an interface has
+  // its network to itself and a router interface there: it is routed, never bridged.
+  bool ip_mode = false;
 };
 
 struct AfXdpInterfaceConfig : InterfaceCommon {

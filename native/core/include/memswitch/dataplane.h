@@ -55,6 +55,7 @@ struct InterfaceInfo {
   uint32_t id;
   uint16_t vlan;
   Mac mac;
+  bool ip_mode;
   bool connected;
   bool admin_up;
   std::string peer_name;      // from INIT

@@ -63,7 +63,7 @@ constexpr std::array<DropReasonInfo, kNumDropReasons> kDropReasons = {{
   X(unknown_id, "INIT named an interface id not configured on this socket")       \
   X(already_connected, "INIT named an interface that already has a peer")         \
   X(bad_secret, "INIT secret did not match")                                      \
-  X(bad_mode, "INIT asked for a mode other than ethernet")                        \
+  X(bad_mode, "INIT asked for a mode other than the interface's (ethernet or ip)") \
   X(bad_region, "ADD_REGION with a bad index, size or fd")                        \
   X(bad_ring, "ADD_RING with a bad index, region, offset, size or fd")            \
   X(bad_fd, "message carried a missing, extra or unusable file descriptor")       \

@@ -27,6 +27,7 @@ struct MemifClientConfig {
   bool prefer_hugepages = true;
   bool interrupt_mode = false;  // leave MASK_INT clear on our rx rings and wait on eventfds
   bool seal_memory = true;      // F_SEAL_SHRINK on 4 KiB regions; tests of hostile peers turn it off
+  bool ip_mode = false;         // frames are IP packets without an Ethernet header
   uint32_t timeout_ms = 5000;
 };
 

@@ -34,6 +34,7 @@ constexpr uint16_t kAddRingFlagC2S = 1;
 constexpr uint16_t kRingFlagMaskInt = 1;
 constexpr uint16_t kDescFlagNext = 1;
 constexpr uint8_t kModeEthernet = 0;
+constexpr uint8_t kModeIp = 1;  // frames are IP packets, no Ethernet header (VPP, libmemif)
 
 #pragma pack(push, 1)
 struct MsgHello {

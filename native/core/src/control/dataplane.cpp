@@ -273,7 +273,7 @@ Result<InterfaceInfo> DataplaneImpl::interface_info(uint32_t index) {
   auto it = ifaces_.find(index);
   if (it == ifaces_.end()) return make_error(Errc::kNotFound, "no interface " + std::to_string(index));
   const Interface& i = it->second;
-  InterfaceInfo info{index, i.xdp ? "afxdp" : "memif", i.cfg.name, i.cfg.network, i.cfg.socket, i.cfg.id, i.cfg.vlan, i.cfg.mac,
+  InterfaceInfo info{index, i.xdp ? "afxdp" : "memif", i.cfg.name, i.cfg.network, i.cfg.socket, i.cfg.id, i.cfg.vlan, i.cfg.mac, i.cfg.ip_mode,
                      i.session != nullptr || i.xdp != nullptr, i.admin_up, i.peer_name, i.peer_if_name, 0, 0, 0,
                      {}, {}, {}, false, i.connects, {}, {}};
   if (i.xdp) {
@@ -370,8 +370,11 @@ Status DataplaneImpl::check_new_interface(const InterfaceCommon& cfg) {
   if (cfg.name.empty()) return make_error(Errc::kInvalidArgument, "interface name is empty");
   if (!networks_.count(cfg.network)) return make_error(Errc::kNotFound, "no network " + std::to_string(cfg.network));
   if (cfg.vlan > 4094) return make_error(Errc::kInvalidArgument, "vlan must be 0-4094");
-  for (auto& [idx, i] : ifaces_)
+  for (auto& [idx, i] : ifaces_) {
     if (i.cfg.name == cfg.name) return make_error(Errc::kAlreadyExists, "interface " + cfg.name + " already exists");
+    if (i.cfg.network == cfg.network && i.cfg.vlan == cfg.vlan && (i.cfg.ip_mode || cfg.ip_mode))
+      return make_error(Errc::kAlreadyExists, "network: an ip-mode interface has its network to itself, and " + i.cfg.name + " is there");
+  }
   return Status::ok();
 }
 

@@ -341,7 +341,7 @@ void DataplaneImpl::build_l3(Topology& t) {
     l3.fibs[id] = r.fib.get();
   }
   l3.rifs.resize(rifs_.rbegin()->first + 1);
-  for (auto& [id, x] : rifs_) l3.rifs[id] = {x.cfg.router, x.segment, x.cfg.mac, x.cfg.mtu, x.cfg.addresses};
+  for (auto& [id, x] : rifs_) l3.rifs[id] = {x.cfg.router, x.segment, x.cfg.mac, x.cfg.mtu, UINT32_MAX, x.cfg.addresses};
   l3.results.resize(targets_.size());
   for (uint32_t id = 1; id < targets_.size(); ++id) {
     const TargetSlot& s = targets_[id];
@@ -370,8 +370,13 @@ void DataplaneImpl::build_l3(Topology& t) {
   }
   std::map<uint16_t, uint16_t> rif_of_segment;
   for (auto& [id, x] : rifs_) rif_of_segment[x.segment] = uint16_t(id);
-  for (PortView& v : t.ports)
-    if (auto it = rif_of_segment.find(v.segment); it != rif_of_segment.end()) v.rif = it->second;
+  for (uint32_t port = 0; port < t.ports.size(); ++port) {
+    PortView& v = t.ports[port];
+    auto it = rif_of_segment.find(v.segment);
+    if (it == rif_of_segment.end()) continue;
+    v.rif = it->second;
+    if (v.ip_mode) l3.rifs[it->second].ip_port = port;
+  }
 }
 
 }  // namespace memswitch::detail

@@ -33,6 +33,7 @@ uint64_t DataplaneImpl::publish() {
     PortView& v = t->ports[idx];
     v.segment = i.segment;
     v.vlan = i.cfg.vlan;
+    v.ip_mode = i.cfg.ip_mode;
     Session* session = keep_sessions ? i.session.get() : nullptr;
     if (!i.admin_up || !(session || i.xdp)) continue;
     v.session = session;

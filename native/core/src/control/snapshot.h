@@ -20,6 +20,7 @@ struct PortView {
   uint16_t segment = 0;
   uint16_t vlan = 0;
   uint16_t rif = 0;  // the router interface on this port's segment, if any
+  bool ip_mode = false;  // memif ip mode: frames carry no Ethernet header
   bool up() const { return session || xdp; }
 };
 

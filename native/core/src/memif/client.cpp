@@ -95,7 +95,7 @@ Status MemifClient::handshake() {
   m.type = uint16_t(MsgType::kInit);
   m.init.version = memif::kVersion;
   m.init.id = cfg_.id;
-  m.init.mode = memif::kModeEthernet;
+  m.init.mode = cfg_.ip_mode ? memif::kModeIp : memif::kModeEthernet;
   std::memcpy(m.init.secret, cfg_.secret.data(), cfg_.secret.size());  // may fill all 24 bytes
   set_wire_string(m.init.name, sizeof m.init.name, cfg_.name);
   if (Status s = send_msg(sock_, m); !s) return s;

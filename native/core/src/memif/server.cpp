@@ -213,7 +213,8 @@ void DataplaneImpl::on_init(int64_t id, Conn& c, const memif::MsgInit& init) {
     // Constant-time compare would not help: the secret is an access check, not a MAC.
     return fail(id, c, ProtocolError::bad_secret, "Incorrect secret");
   }
-  if (init.mode != memif::kModeEthernet) return fail(id, c, ProtocolError::bad_mode, "Only ethernet mode is supported");
+  const uint8_t mode = iface->cfg.ip_mode ? memif::kModeIp : memif::kModeEthernet;
+  if (init.mode != mode) return fail(id, c, ProtocolError::bad_mode, iface->cfg.ip_mode ? "Interface is in ip mode" : "Interface is in ethernet mode");
   iface->conn = id;
   c.peer_name = wire_string(init.name, sizeof init.name);
   c.state = Conn::State::kSetup;

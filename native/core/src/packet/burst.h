@@ -84,19 +84,22 @@ struct Burst {
     return header[*k];
   }
   // Copies the frame's first bytes (up to kHeaderScratch) into worker-local memory; from
-  // here on stages read and write header[k], and transmit sends it.
-  uint8_t* privatize_header(uint32_t k) {
+  // here on stages read and write header[k], and transmit sends it. `room` bytes are
+  // left free in front (and added to the frame) for a header the frame came without:
+  // the Ethernet header of a memif ip-mode frame.
+  uint8_t* privatize_header(uint32_t k, uint32_t room = 0) {
     PacketMeta& p = pkts[k];
     if (p.header_len == 0) {
-      const uint32_t want = std::min(p.len, kHeaderScratch);
+      const uint32_t want = std::min(p.len, kHeaderScratch - room);
       uint32_t got = 0;
       for (uint32_t s = p.first_seg; got < want; ++s) {
         const uint32_t n_bytes = std::min(want - got, segs[s].len);
-        copy_small(header[k] + got, segs[s].data, n_bytes);
+        copy_small(header[k] + room + got, segs[s].data, n_bytes);
         got += n_bytes;
       }
-      p.header_len = uint16_t(want);
+      p.header_len = uint16_t(room + want);
       p.src_off = uint16_t(want);
+      p.len += room;
     }
     return header[k];
   }

@@ -12,6 +12,15 @@ void l2_bridge(StageContext& ctx, Burst& b) {
   const Topology& t = ctx.topology;
   const uint32_t in_port = b.in_port;
   const PortView& in = t.ports[in_port];
+  if (in.ip_mode) [[unlikely]] {  // no Ethernet header to bridge by: all of it is for the router
+    for (uint32_t k = 0; k < b.n; ++k) {
+      PacketMeta& p = b.pkts[k];
+      if (p.drop != DropReason::kCount) continue;
+      if (in.rif) p.next = Next::kRouter, ++b.n_l3;
+      else ctx.drop(p, in_port, DropReason::no_destination);
+    }
+    return;
+  }
   // Frames of a burst mostly share their MACs: remember the last learn and lookup.
   Mac last_src = UINT64_MAX, last_dst = UINT64_MAX;
   uint32_t last_out = kNoPort;

@@ -17,6 +17,7 @@ struct RifView {
   uint16_t segment = 0;
   Mac mac = 0;
   uint32_t mtu = 0;
+  uint32_t ip_port = UINT32_MAX;  // the memif ip-mode port of its segment: no Ethernet, no ARP
   std::vector<Ip4InterfaceAddress> addresses;
 
   bool owns(Ip4 a) const {

@@ -71,12 +71,24 @@ DropReason check_ip4(PacketMeta& p, const uint8_t* h) {
   return DropReason::kCount;
 }
 
+// A memif ip-mode frame gets the Ethernet header it came without, as if sent to the
+// router interface's MAC, so the stages after this one see one kind of frame.
+uint8_t* with_ethernet(Burst& b, uint32_t k, const RifView& rif) {
+  uint8_t* h = b.privatize_header(k, kEthHeaderSize);
+  store_mac(h, rif.mac);
+  store_mac(h + 6, 0);
+  const uint8_t version = b.pkts[k].header_len > kEthHeaderSize ? h[kEthHeaderSize] >> 4 : 0;
+  store16(h + 12, version == 6 ? kEtherTypeIp6 : kEtherTypeIp4);  // anything else fails the IPv4 checks
+  return h;
+}
+
 }  // namespace
 
 void l3_input(StageContext& ctx, Burst& b) {
   if (b.n_l3 == 0) return;
   const Topology& t = ctx.topology;
-  const uint16_t rif_id = t.ports[b.in_port].rif;
+  const PortView& in = t.ports[b.in_port];
+  const uint16_t rif_id = in.rif;
   const uint32_t n = b.n;  // not the replies this stage adds
   for (uint32_t k = 0; k < n; ++k) {
     PacketMeta& p = b.pkts[k];
@@ -87,7 +99,7 @@ void l3_input(StageContext& ctx, Burst& b) {
       ctx.drop(p, b.in_port, DropReason::interface_down);
       continue;
     }
-    const uint8_t* h = b.privatize_header(k);
+    const uint8_t* h = in.ip_mode ? with_ethernet(b, k, *rif) : b.privatize_header(k);
     const uint16_t ether_type = load16(h + 12);
     if (ether_type == kEtherTypeArp) {
       arp_input(ctx, b, k, rif_id, *rif);

@@ -45,6 +45,18 @@ void neighbor(StageContext& ctx, Burst& b) {
     p.next = Next::kNone;
     const uint16_t rif_id = b.out_rif[k];
     const RifView& out = t.l3.rifs[rif_id];
+    if (out.ip_port != UINT32_MAX) {  // memif ip mode: the packet alone, to the one port there
+      if (!t.ports[out.ip_port].up()) {
+        ctx.drop(p, b.in_port, DropReason::interface_down);
+        continue;
+      }
+      uint8_t* h = b.privatize_header(k);
+      std::memmove(h, h + kEthHeaderSize, p.header_len - kEthHeaderSize);
+      p.header_len = uint16_t(p.header_len - kEthHeaderSize);
+      p.len -= kEthHeaderSize;
+      ctx.egress.add(out.ip_port, uint16_t(k));
+      continue;
+    }
     const uint64_t key = NeighborTable::key(rif_id, b.next_hop[k]);
     if (key != last_key) {
       bool ask;

@@ -25,6 +25,9 @@ const tag = `${process.pid % 10000}`;
 const pods = { a: '10.81.1.2', b: '10.81.2.2', c: '10.81.3.2' } as const;
 const testpmdIp = '10.81.4.9';
 const ns: Record<string, string> = {};
+// Fixed places, so a second daemon can take over from the first.
+const env = { MEMSWITCH_API_SOCKET: path.join(dir, 'api.sock'), MEMSWITCH_STATE_DB: path.join(dir, 'state.db') };
+let config = '';
 
 beforeAll(async () => {
   const dpdk = dpdkAvailable();
@@ -33,7 +36,7 @@ beforeAll(async () => {
     ns[p] = net.add(`r${p}`).name;
     return `  - { name: r${p}${tag}, kind: veth, network: n${i + 1}, netns: ${`/var/run/netns/${ns[p]}`}, ifname: eth0, addresses: [${ip}/24], routes: [{ dst: 0.0.0.0/0, via: 10.81.${i + 1}.1 }] }`;
   });
-  daemon = await Daemon.start(`networks: [{ name: n1 }, { name: n2 }, { name: n3 }, { name: n4 }, { name: n5 }]
+  config = `networks: [{ name: n1 }, { name: n2 }, { name: n3 }, { name: n4 }, { name: n5 }]
 interfaces:
 ${veths.join('\n')}
   - { name: tp${tag}, kind: memif, network: n4, socket: ${dir}/memif.sock, id: 0 }
@@ -46,7 +49,8 @@ routers:
       - { name: r-n3, network: n3, addresses: [10.81.3.1/24] }
       - { name: r-n4, network: n4, addresses: [10.81.4.1/24] }
       - { name: r-n5, network: n5, addresses: [10.81.5.1/24] }
-`);
+`;
+  daemon = await Daemon.start(config, env);
   client = await connect(daemon.apiSocket);
   restoreHugepages = await ensureHugepages(32);
   testpmd = await Testpmd.start({
@@ -130,4 +134,18 @@ it('takes a memif CNF in ip mode (no Ethernet header) and refuses one in etherne
   } finally {
     cnf.close();
   }
+});
+
+it('routes at once after a planned restart (--takeover): the DPDK container never saw it', async () => {
+  const next = await Daemon.start(config, env, ['--takeover']);
+  await daemon!.waitFor((l) => l.msg === 'handed over to a new memswitchd');
+  await daemon!.stop('SIGKILL');
+  daemon = next;
+  client?.close();
+  client = await connect(next.apiSocket);
+  expect(ping('a', pods.b)).toMatch(/3 received/);
+  expect(ping('c', testpmdIp)).toMatch(/3 received/);
+  expect(testpmd!.running).toBe(true);
+  const { interfaces } = await client.listInterfaces({});
+  expect(interfaces.find((i) => i.spec?.name === `tp${tag}`)?.state).toMatchObject({ connected: true, connects: 1 });
 });

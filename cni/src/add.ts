@@ -1,5 +1,8 @@
-// ADD: IPAM first, then one Attach call; IPAM is released again if the attach fails.
+// ADD: IPAM first, then one Attach call; IPAM is released again if the attach fails. The
+// result carries the addresses and routes as memswitchd applied them: IPAM's, with a
+// routed network's gateway and default route filled in.
 import { statSync, writeFileSync, renameSync } from 'node:fs';
+import type * as m from '../../orchestrator/src/api/messages.js';
 import type { Context } from './context.js';
 import { DaemonError, toCniError } from './client.js';
 import { detachOrSpool } from './del.js';
@@ -32,9 +35,7 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
       throw toCniError(err, 'attachment');
     });
   const ipam = existing ? undefined : ctx.ipam();
-  const ip: IpamResult | undefined = existing
-    ? { ips: existing.ips.map((i) => ({ address: i.address, ...(i.gateway ? { gateway: i.gateway } : {}) })), routes: existing.routes.map((x) => ({ dst: x.dst, ...(x.gw ? { gw: x.gw } : {}) })) }
-    : ipam?.add();
+  const ip: IpamResult | undefined = existing ? applied(existing) : ipam?.add();
   try {
     const r = await ctx.daemon().attach({
       key: ctx.key,
@@ -52,17 +53,18 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
       podNamespace: args.args.K8S_POD_NAMESPACE ?? '',
       podName: args.args.K8S_POD_NAME ?? '',
       podUid: args.args.K8S_POD_UID ?? '',
+      router: conf.routedBy ?? '',
     }).catch((err: unknown) => {
       throw toCniError(err, 'attachment');
     });
     const a = r.attachment;
-    log('info', r.created ? 'attached' : 'attachment already present', { interface: a.interface, mac: a.mac, socket: a.socket || undefined });
+    log('info', r.created ? 'attached' : 'attachment already present', { interface: a.interface, mac: a.mac, socket: a.socket || undefined, gateway: a.gateway || undefined });
     const deviceInfo = conf.runtimeConfig?.CNIDeviceInfoFile;
     if (deviceInfo && a.socket) writeDeviceInfo(deviceInfo, a.socket);
     return buildResult(
       conf.cniVersion,
       { name: args.ifname, mac: a.mac, sandbox: args.netns, mtu: a.mtu, socketPath: a.socket || undefined },
-      ip,
+      ip && { ...applied(a), ...(ip.dns ? { dns: ip.dns } : {}) },
       conf.prevResult,
       conf.dns,
     );
@@ -81,6 +83,14 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
     }
     throw err;
   }
+}
+
+/** An attachment's addresses and routes in IPAM's shape (proto3 answers "" for none). */
+function applied(a: m.Attachment): IpamResult {
+  return {
+    ips: a.ips.map((i) => ({ address: i.address, ...(i.gateway ? { gateway: i.gateway } : {}) })),
+    routes: a.routes.map((x) => ({ dst: x.dst, ...(x.gw ? { gw: x.gw } : {}) })),
+  };
 }
 
 /** NPWG device-info, so Multus' network-status tells the pod where its memif is. */

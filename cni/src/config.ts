@@ -4,6 +4,10 @@ import { z } from 'zod';
 import { checkVersion, CniError, ErrorCode, type CniVersion } from './skel.js';
 
 const cniName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$');
+const memswitchName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a memswitch name: 1-63 letters, digits, "_", "." or "-"');
+
+/** The router of a network with "gateway": true and no "router". */
+export const DEFAULT_ROUTER = 'cni';
 const absPath = z.string().refine((s) => isAbsolute(s), 'must be an absolute path');
 const attachmentList = z.array(z.object({ containerID: z.string(), ifname: z.string() }).passthrough());
 
@@ -16,7 +20,10 @@ const netConf = z
     apiSocket: absPath.default('/run/memswitch/api.sock'),
     timeoutMs: z.number().int().min(100).max(60_000).default(8000),
     interface: z.enum(['memif', 'veth']).default('memif'),
-    vswitchNetwork: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a memswitch network name').optional(),
+    vswitchNetwork: memswitchName.optional(),
+    // A routed network: the router (DEFAULT_ROUTER unless named) is the containers' gateway.
+    gateway: z.boolean().optional(),
+    router: memswitchName.optional(),
     socketMode: z.enum(['abstract', 'file']).default('abstract'),
     socketName: z.string().min(1).optional(),
     socketDir: absPath.optional(),
@@ -52,7 +59,7 @@ const netConf = z
   })
   .strict();
 
-export type NetConf = z.infer<typeof netConf> & { cniVersion: CniVersion; vswitchNetwork: string };
+export type NetConf = z.infer<typeof netConf> & { cniVersion: CniVersion; vswitchNetwork: string; routedBy?: string };
 
 /** Code 1 for the version, 2 for an unknown key (named), 7 for a bad value (field named). */
 export function parseNetConf(raw: Record<string, unknown>): NetConf {
@@ -67,5 +74,10 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
   const vswitchNetwork = r.data.vswitchNetwork ?? r.data.name;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(vswitchNetwork))
     throw new CniError(ErrorCode.invalidConfig, 'invalid network config: vswitchNetwork: required when name is not a memswitch network name');
-  return { ...r.data, cniVersion, vswitchNetwork };
+  if (r.data.gateway === false && r.data.router !== undefined)
+    throw new CniError(ErrorCode.invalidConfig, 'invalid network config: router: names the router of a routed network, but gateway is false');
+  const routedBy = r.data.router ?? (r.data.gateway ? DEFAULT_ROUTER : undefined);
+  if (routedBy !== undefined && r.data.ipam === undefined)
+    throw new CniError(ErrorCode.invalidConfig, 'invalid network config: ipam: a routed network (gateway, router) needs IPAM for its addresses and gateway');
+  return { ...r.data, cniVersion, vswitchNetwork, routedBy };
 }

@@ -10,6 +10,7 @@ import { Dataplane, type InterfaceStatus } from './dataplane/dataplane.js';
 import { loadAddon } from './dataplane/native.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import { Attachments } from './domain/attachments.js';
+import { NetworkGateways } from './domain/routed-networks.js';
 import { Routing } from './domain/routing.js';
 import { Switch } from './domain/switch.js';
 import { createLogger, type Logger } from './log.js';
@@ -136,10 +137,10 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     if (restart.takeover) log.info({ from: handoverSocket, ...(taken ?? { sessions: 0, listeners: 0 }) }, taken ? 'took over from the previous memswitchd' : 'no memswitchd to take over from');
     sw = new Switch(dp, store, log);
     logEvents(sw, log);
-    const att = new Attachments(sw, store, config.cni, log);
+    routing = new Routing(sw, dp, store.routing, log);
+    const att = new Attachments(sw, new NetworkGateways(routing, log), store, config.cni, log);
     sw.restore(config, () => att.restore()); // CNI attachments, then DELs spooled while we were down
     attachments = att;
-    routing = new Routing(sw, dp, store.routing, log);
     routing.restore(config); // routers on the networks just restored; routes and neighbours before forwarding starts
     const orphans = taken ? dp.finishTakeover() : 0;
     if (orphans > 0) log.warn({ sessions: orphans }, 'disconnected taken-over sessions whose interface is no longer configured');

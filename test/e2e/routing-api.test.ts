@@ -117,6 +117,25 @@ describe('RouterService', () => {
     await expectErrors([['interfaces of a missing router', () => c.listRouterInterfaces({ router: 'nope' }), NotFoundError, /no router nope/]]);
   });
 
+  it('refuses a bad host interface naming the field, before touching the node', async () => {
+    const { c } = await start();
+    await c.createRouter({ name: 'r1' });
+    const hostItf = (over: object, host: object = {}) => () =>
+      c.createRouterInterface({ spec: { name: 'r1-host', router: 'r1', addresses: ['169.254.70.1/30'], ...over, host: { nodeAddress: '169.254.70.2/30', ...host } } });
+    await expectErrors([
+      ['node address outside the link', hostItf({}, { nodeAddress: '169.254.70.6/30' }), InvalidArgumentError, /^host\.node_address: must be in 169\.254\.70\.0\/30, the subnet of the router's address/],
+      ['node address not an address', hostItf({}, { nodeAddress: 'node' }), InvalidArgumentError, /^host\.node_address: must be a unicast IPv4 address/],
+      ["the router's own address", hostItf({}, { nodeAddress: '169.254.70.1/30' }), InvalidArgumentError, /^host\.node_address: must not be the router's own address/],
+      ['a bad node route', hostItf({}, { routes: ['10.1.0.1/16'] }), InvalidArgumentError, /^host\.routes\[0\]: has host bits set: the prefix is 10\.1\.0\.0\/16/],
+      ['two addresses', hostItf({ addresses: ['169.254.70.1/30', '169.254.71.1/30'] }), InvalidArgumentError, /^addresses: a host interface has one address/],
+      ['a network too', hostItf({ network: 'blue' }), InvalidArgumentError, /^network: must be empty for a host interface/],
+      ['a vlan', hostItf({ vlan: 5 }), InvalidArgumentError, /^vlan: must be empty for a host interface/],
+      ['missing router', () => c.createRouterInterface({ spec: { name: 'x', router: 'nope', addresses: ['169.254.70.1/30'], host: { nodeAddress: '169.254.70.2/30' } } }), NotFoundError, /no router nope/],
+      ['neither network nor host', () => c.createRouterInterface({ spec: { name: 'x', router: 'r1', addresses: ['10.9.0.1/24'] } }), InvalidArgumentError, /^network: is required \(or host/],
+    ]);
+    expect((await c.listRouterInterfaces()).routerInterfaces).toEqual([]);
+  });
+
   it('takes routes in batches, all or nothing, and pages through 25,000 of them with the connected and local ones', async () => {
     const { c } = await start();
     await twoNetworkRouter(c);

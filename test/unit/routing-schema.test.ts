@@ -129,4 +129,31 @@ describe('config: routers', () => {
       'routers.0.routes.1.prefix: duplicate route 10.8.0.0/16',
     ]);
   });
+
+  it('reads a host interface (its name, node routes and MTU defaulted), and says which of its fields is wrong', () => {
+    const cfg = parseConfig(`${networks}routers: [{ name: core, host: { address: 169.254.70.1/30, nodeAddress: 169.254.70.2/30 }, routes: [{ prefix: 10.8.0.0/16, interface: core-host }] }]\n`, 'test');
+    expect(cfg.routers[0]!.host).toEqual({ address: '169.254.70.1/30', nodeAddress: '169.254.70.2/30', routes: [], mtu: 1500 });
+    const host = (h: string) => problems(`routers: [{ name: core, host: { ${h} } }]\n`);
+    expect(host('address: 169.254.70.1/30, nodeAddress: 169.254.70.5/30')).toEqual([
+      "routers.0.host.nodeAddress: must be in 169.254.70.0/30, the subnet of the router's address 169.254.70.1/30",
+    ]);
+    expect(host('address: 169.254.70.1/30, nodeAddress: 169.254.70.2/29')).toEqual([
+      "routers.0.host.nodeAddress: must be in 169.254.70.0/30, the subnet of the router's address 169.254.70.1/30",
+    ]);
+    expect(host('address: 169.254.70.1/30, nodeAddress: 169.254.70.1/30')).toEqual(["routers.0.host.nodeAddress: must not be the router's own address 169.254.70.1/30"]);
+    expect(host('address: 169.254.70.1/30, nodeAddress: 169.254.70.3/30')).toEqual(['routers.0.host.nodeAddress: is the broadcast address of 169.254.70.0/30']);
+    expect(host('address: 169.254.70.1, nodeAddress: 169.254.70.2/30')).toEqual([
+      'routers.0.host.address: must be a unicast IPv4 address with a prefix length 1-32, like 10.1.0.1/24',
+    ]);
+    expect(host('address: 169.254.70.1/30, nodeAddress: 169.254.70.2/30, routes: [10.8.0.1/16]')).toEqual([
+      'routers.0.host.routes.0: has host bits set: the prefix is 10.8.0.0/16',
+    ]);
+    expect(host('address: 169.254.70.1/30, nodeAddress: 169.254.70.2/30, network: blue')).toEqual(['routers.0.host: unknown field(s) network']);
+    expect(
+      problems(`routers: [{ name: core, host: { address: 169.254.70.1/30, nodeAddress: 169.254.70.2/30 }, interfaces: [{ name: core-host, network: blue, addresses: [10.1.0.1/24] }] }]\n`),
+    ).toEqual(['routers.0.interfaces.0.name: duplicate router interface "core-host"']);
+    expect(problems(`routers: [{ name: ${'r'.repeat(60)}, host: { address: 169.254.70.1/30, nodeAddress: 169.254.70.2/30 } }]\n`)).toEqual([
+      expect.stringMatching(/^routers\.0\.host\.name: is required: the default r+-host is not a valid name/),
+    ]);
+  });
 });

@@ -24,7 +24,16 @@ const routersTable = (list: Router[]): string =>
 const routerInterfacesTable = (list: RouterInterface[]): string =>
   table(
     ['NAME', 'ROUTER', 'NETWORK', 'VLAN', 'ADDRESSES', 'MTU', 'MAC', 'SOURCE'],
-    list.map((i) => [i.spec.name, i.spec.router, i.spec.network, i.spec.vlan || '-', i.spec.addresses.join(','), i.mtu, i.mac, lower(i.source, 'SOURCE_')]),
+    list.map((i) => [
+      i.spec.name,
+      i.spec.router,
+      i.spec.host ? `host (${i.nodeIfname} ${i.spec.host.nodeAddress})` : i.spec.network,
+      i.spec.vlan || '-',
+      i.spec.addresses.join(','),
+      i.mtu,
+      i.mac,
+      lower(i.source, 'SOURCE_'),
+    ]),
   );
 
 const neighborsTable = (list: Neighbor[]): string =>
@@ -102,18 +111,21 @@ export function addRoutingCommands(cmds: { show: Command; create: Command; del: 
     );
   create
     .command('router-interface')
-    .description("a router's interface on a network; its address is the network's gateway")
+    .description("a router's interface on a network (its address is the network's gateway), or with --node-address into the node")
     .argument('<name>')
     .requiredOption('--router <name>')
-    .requiredOption('--network <name>')
+    .option('--network <name>', 'the network (not for a host interface)')
     .option('--address <cidr>', 'an address like 10.1.0.1/24 (repeatable)', repeatable, [] as string[])
     .option('--vlan <vlan>', 'access VLAN in the network', parseIntArg('--vlan', 1, 4094))
     .option('--mtu <mtu>', 'IP MTU (default 1500)', parseIntArg('--mtu', 68, 9000))
     .option('--mac <mac>', 'the interface MAC (default: derived from the name)')
+    .option('--node-address <cidr>', "a host interface: the node's end of the link, like 169.254.70.2/30")
+    .option('--node-route <prefix>', 'a host interface: a prefix the node reaches through it (repeatable; default every connected subnet of the router)', repeatable, [] as string[])
     .action(
-      run(async (g, name: string, o: { router: string; network: string; address: string[]; vlan?: number; mtu?: number; mac?: string }) => {
-        const r = await api(g).createRouterInterface({ spec: { name, router: o.router, network: o.network, addresses: o.address, vlan: o.vlan, mtu: o.mtu, mac: o.mac } });
-        emit(g, r, () => `router interface ${name} ${r.created ? 'created' : 'already exists'}\n`);
+      run(async (g, name: string, o: { router: string; network?: string; address: string[]; vlan?: number; mtu?: number; mac?: string; nodeAddress?: string; nodeRoute: string[] }) => {
+        const host = o.nodeAddress !== undefined ? { nodeAddress: o.nodeAddress, routes: o.nodeRoute } : undefined;
+        const r = await api(g).createRouterInterface({ spec: { name, router: o.router, network: o.network, addresses: o.address, vlan: o.vlan, mtu: o.mtu, mac: o.mac, host } });
+        emit(g, r, () => `router interface ${name} ${r.created ? 'created' : 'already exists'}${r.routerInterface.nodeIfname ? ` (${r.routerInterface.nodeIfname} in the node)` : ''}\n`);
       }),
     );
   create

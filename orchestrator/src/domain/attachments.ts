@@ -2,7 +2,8 @@
 // and removed by the CNI plugin through AttachmentService. Each record (the interface
 // spec it owns, the IPs IPAM gave, the memif secret) is committed before the interface
 // is applied and before the answer; the workload reads its parameters from a 0600 JSON
-// file in cni.infoDir.
+// file in cni.infoDir. An attachment naming a router is on a routed network
+// (routed-networks.ts): its gateway and default route are filled in before anything else.
 //
 // Every call is synchronous (SQLite, the addon and iproute2 all are), so two attachments
 // never interleave between allocation, commit and apply: no per-key locks are needed.
@@ -15,6 +16,7 @@ import { interfaceSchema, macAddress, name as nameSchema, type InterfaceConfig }
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
+import { gatewayOf, withGateway, type NetworkGateways } from './routed-networks.js';
 import type { Switch } from './switch.js';
 
 // The CNI spec's rules for network names and container ids; ifname as Linux takes it.
@@ -46,6 +48,7 @@ export const attachInput = z
     socketName: z.string().regex(/^[A-Za-z0-9_.{}/-]{1,80}$/, 'must be 1-80 characters: letters, digits, "_", ".", "-", "/", "{ifname}", "{containerId}"').optional(),
     socketDir: absPath.optional(),
     pod: z.object({ namespace: z.string().default(''), name: z.string().default(''), uid: z.string().default('') }).strict().default({}),
+    router: nameSchema.optional(),
   })
   .strict();
 export type AttachInput = z.input<typeof attachInput>;
@@ -71,6 +74,9 @@ export interface AttachmentView extends AttachmentRecord {
   present: boolean;
   /** A memif peer is connected, or the veth is attached. */
   connected: boolean;
+  /** A routed network's: the container's gateway, and whether the router holds it on the network. */
+  gateway?: string;
+  gatewayPresent: boolean;
 }
 
 const keyString = (k: AttachmentKey): string => `${k.cniNetwork}\u0000${k.containerId}\u0000${k.ifname}`;
@@ -100,6 +106,7 @@ export class Attachments {
 
   constructor(
     private readonly sw: Switch,
+    private readonly gateways: NetworkGateways,
     private readonly store: Store,
     private readonly dirs: AttachmentDirs,
     log: Logger,
@@ -168,11 +175,14 @@ export class Attachments {
   }
 
   attach(input: unknown): { attachment: AttachmentView; created: boolean } {
-    const p = validate(attachInput, input);
+    const p = withGateway(validate(attachInput, input));
     const k = keyString(p.key);
     const existing = this.records.get(k);
     if (existing) {
-      if (paramsHash(existing.params) === paramsHash(p)) return { attachment: this.view(existing), created: false };
+      if (paramsHash(existing.params) === paramsHash(p)) {
+        this.gateways.ensure(p); // someone may have removed it since
+        return { attachment: this.view(existing), created: false };
+      }
       throw new AlreadyExistsError(
         `attachment ${p.key.containerId}/${p.key.ifname} on CNI network ${p.key.cniNetwork} already exists with different parameters`,
         'key',
@@ -181,6 +191,7 @@ export class Attachments {
     this.sw.getNetwork(p.network); // NotFoundError naming the network
     if (!existsSync(p.netns)) throw new InvalidConfigError(`netns: ${p.netns} does not exist`, 'netns');
     if (p.kind === 'veth' && p.socketName !== undefined) throw new InvalidConfigError('socketName: only for memif attachments', 'socketName');
+    this.gateways.ensure(p);
 
     const rec = this.allocate(p);
     this.store.putAttachment(p.key, JSON.stringify(rec));
@@ -307,6 +318,7 @@ export class Attachments {
       ips: rec.params.ips,
       routes: rec.params.routes,
       mtu: rec.params.mtu,
+      ...(rec.params.router ? { router: rec.params.router, gateway: gatewayOf(rec.params) } : {}),
       ...(spec.kind === 'memif' ? { memif: { socket: spec.socket, id: spec.id, secret: spec.secret, role: 'client', mode: 'ethernet' } } : {}),
     };
     mkdirSync(this.dirs.infoDir, { recursive: true, mode: 0o755 });
@@ -331,6 +343,13 @@ export class Attachments {
       if (!(err instanceof NotFoundError)) throw err;
     }
     const spec = rec.spec;
-    return { ...rec, present, connected, ...(spec.kind === 'memif' ? { socket: spec.socket, memifId: spec.id } : {}) };
+    return {
+      ...rec,
+      present,
+      connected,
+      gateway: gatewayOf(rec.params),
+      gatewayPresent: this.gateways.present(rec.params),
+      ...(spec.kind === 'memif' ? { socket: spec.socket, memifId: spec.id } : {}),
+    };
   }
 }

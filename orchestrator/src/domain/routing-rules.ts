@@ -13,7 +13,8 @@ export interface RouteView {
   /** receive: the router's own address (a local route). */
   kind: RouteConfig['kind'] | 'receive';
   nextHops: RouteConfig['nextHops'];
-  origin: 'static' | 'connected' | 'local';
+  /** host: the default route a host interface gives its router (routing.ts). */
+  origin: 'static' | 'connected' | 'local' | 'host';
   source: Source;
 }
 

@@ -16,12 +16,13 @@
 //   interface. Routes with only `via` stay when the interface whose subnet held the via
 //   goes: the dataplane resolves via at forwarding time, so they are unusable until some
 //   interface's subnet holds it again (VPP keeps such unresolved paths the same way).
-// - A router can be deleted once it has no interfaces; its static routes go with it.
-import { z } from 'zod';
+// - A router can be deleted once it has no interfaces (its host interface too); its
+//   static routes go with it.
+// - A router has at most one host interface (router-host.ts). Its default route to the
+//   node is derived, like connected routes, and gives way to a static 0.0.0.0/0.
 import {
-  ipv4Host,
+  hostInterfaceName,
   ipv4Prefix,
-  macAddress,
   name as nameSchema,
   routerInterfaceSchema,
   type Config,
@@ -33,12 +34,13 @@ import type { Logger } from '../log.js';
 import type { RouteWrite, RoutingStore, StoredNeighbor } from '../store/routing-store.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
 import { formatIPv4, formatPrefix, overlaps, parseCidr } from './ipv4.js';
+import { StaticNeighbors } from './neighbors.js';
+import { isHost, nodeIfname, RouterHosts, type HostInterfaceConfig } from './router-host.js';
 import {
   byPrefix,
   decodeToken,
   derivedRoutes,
   encodeToken,
-  neighborProblem,
   ownRoutes,
   validate,
   validateRoute,
@@ -60,6 +62,8 @@ export interface RouterInterfaceView {
   spec: RouterInterfaceConfig;
   source: Source;
   status: RouterInterfaceStatus;
+  /** A host interface's end in the node's namespace. */
+  nodeIfname?: string;
 }
 
 /** One route of a request: `route` is checked by checkRoute. */
@@ -80,16 +84,15 @@ const MAX_PAGE_SIZE = 10_000;
 // bounded however many there are.
 const RESTORE_BATCH = 10_000;
 
-const neighborInput = z.object({ routerInterface: nameSchema, ip: ipv4Host, mac: macAddress }).strict();
-const neighborKey = z.object({ routerInterface: nameSchema, ip: ipv4Host }).strict();
-const keyOf = (n: { routerInterface: string; ip: string }): string => `${n.routerInterface}\u0000${n.ip}`;
+const DEFAULT_ROUTE = '0.0.0.0/0';
 
 export class Routing {
   private readonly routers = new Map<string, { source: Source; routes: number }>();
   private readonly interfaces = new Map<string, { spec: RouterInterfaceConfig; source: Source }>();
   // The file's routes are few and re-asserted on every start: kept here, not stored.
   private readonly configRoutes = new Map<string, Map<string, RouteConfig>>();
-  private readonly neighbors = new Map<string, StoredNeighbor>();
+  private readonly neighbors: StaticNeighbors;
+  private readonly hosts: RouterHosts;
   private readonly log: Logger;
 
   constructor(
@@ -99,6 +102,8 @@ export class Routing {
     log: Logger,
   ) {
     this.log = log.child({ component: 'routing' });
+    this.hosts = new RouterHosts(dp, store, this.log);
+    this.neighbors = new StaticNeighbors(dp, store, (name) => this.interfaces.get(name)?.spec, this.log);
     sw.guardNetwork((network) => {
       const ri = [...this.interfaces.values()].find((i) => i.spec.network === network);
       return ri && `router interface ${ri.spec.name}`;
@@ -116,16 +121,27 @@ export class Routing {
     for (const r of config.routers) this.applyRouter(r.name, 'config');
     for (const name of this.store.routers()) if (!this.routers.has(name)) this.applyRouter(name, 'api');
 
+    // Host links this start will not make again go first, so their node names are free
+    // for the ones it makes (a stored host interface gives way to the file's on its router).
+    const stored = this.store.routerInterfaces();
+    const fileHosts = new Map(config.routers.flatMap((r) => (r.host ? [[r.name, hostInterfaceName(r.name, r.host)] as const] : [])));
+    this.hosts.removeStale(new Set([...fileHosts.values(), ...stored.filter((s) => s.host && !fileHosts.has(s.router)).map((s) => s.name)]));
+
     const fileInterfaces = new Map<string, RouterInterfaceConfig>();
-    config.routers.forEach((r, i) =>
-      r.interfaces.forEach((ri, j) => {
-        const spec = routerInterfaceSchema.parse({ ...ri, router: r.name });
+    config.routers.forEach((r, i) => {
+      const entries: { at: string; raw: object }[] = r.interfaces.map((ri, j) => ({ at: `interfaces.${j}`, raw: { ...ri, router: r.name } }));
+      if (r.host) {
+        const { address, nodeAddress, routes, mtu, mac } = r.host;
+        entries.push({ at: 'host', raw: { name: fileHosts.get(r.name), router: r.name, addresses: [address], mtu, mac, host: { nodeAddress, routes } } });
+      }
+      for (const { at, raw } of entries) {
+        const spec = routerInterfaceSchema.parse(raw);
         const p = this.interfaceProblem(spec);
-        if (p) throw new Error(`config: routers.${i}.interfaces.${j}: ${p.message}`);
+        if (p) throw new Error(`config: routers.${i}.${at}: ${p.message}`);
         this.applyInterface(spec, 'config');
         fileInterfaces.set(spec.name, spec);
-      }),
-    );
+      }
+    });
     // The file's routes name only the file's interfaces: checked and applied before the
     // stored interfaces, so that a stored one that now clashes with them is the one dropped.
     config.routers.forEach((r, i) => {
@@ -142,7 +158,7 @@ export class Routing {
       this.routers.get(r.name)!.routes += routes.size;
     });
 
-    for (const spec of this.store.routerInterfaces()) {
+    for (const spec of stored) {
       const file = fileInterfaces.get(spec.name);
       if (file && JSON.stringify(file) === JSON.stringify(spec)) continue;
       const why = file ? 'the config file defines it differently' : (this.interfaceProblem(spec) ?? this.staticRouteOver(spec))?.message;
@@ -151,23 +167,21 @@ export class Routing {
         // Same name: its static neighbours now belong to the file's interface.
         if (file) this.store.deleteRouterInterfaceSpec(spec.name);
         else this.store.deleteRouterInterface(spec.name);
+        // A file's host interface of that name took the link over.
+        if (spec.host && !file?.host) this.hosts.forget(spec.name);
         continue;
       }
       this.applyInterface(spec, 'api');
     }
 
-    for (const n of this.store.neighbors()) {
-      const ri = this.interfaces.get(n.routerInterface);
-      const why = ri ? neighborProblem(ri.spec, n.ip) : `router interface ${n.routerInterface} no longer exists`;
-      if (why) {
-        this.log.warn({ routerInterface: n.routerInterface, ip: n.ip, reason: why }, 'dropping a stored static neighbour');
-        this.store.deleteNeighbor(n.routerInterface, n.ip);
-        continue;
-      }
-      this.dp.addStaticNeighbor(n.routerInterface, n.ip, n.mac);
-      this.neighbors.set(keyOf(n), n);
-    }
+    this.neighbors.restore();
     this.restoreStoredRoutes();
+    // Once per host interface, with every interface and static route back.
+    for (const { spec } of this.interfaces.values())
+      if (isHost(spec)) {
+        this.syncNodeRoutes(spec.router);
+        this.applyHostDefault(spec.router);
+      }
   }
 
   // ---- routers ----
@@ -228,6 +242,8 @@ export class Routing {
       this.store.deleteRouterInterface(spec.name);
       throw err;
     }
+    this.syncNodeRoutes(spec.router);
+    if (isHost(spec)) this.applyHostDefault(spec.router);
     return { routerInterface: this.getRouterInterface(spec.name), created: true };
   }
 
@@ -235,7 +251,7 @@ export class Routing {
     validate(nameSchema, name, 'name');
     const e = this.interfaces.get(name);
     if (!e) throw new NotFoundError(`no router interface ${name}`, 'name');
-    return { spec: e.spec, source: e.source, status: this.dp.routerInterface(name) };
+    return { spec: e.spec, source: e.source, status: this.dp.routerInterface(name), ...(isHost(e.spec) ? { nodeIfname: nodeIfname(e.spec.router) } : {}) };
   }
 
   listRouterInterfaces(router?: string): RouterInterfaceView[] {
@@ -243,17 +259,27 @@ export class Routing {
     return [...this.interfaces.values()].filter((i) => !router || i.spec.router === router).map((i) => this.getRouterInterface(i.spec.name));
   }
 
-  /** Its static neighbours go with it; see the header for routes through it. */
+  /** The router interface on a network (and vlan), if any: there is at most one. */
+  routerInterfaceOn(network: string, vlan?: number): RouterInterfaceConfig | undefined {
+    for (const { spec } of this.interfaces.values()) if (spec.network === network && (spec.vlan ?? 0) === (vlan ?? 0)) return spec;
+    return undefined;
+  }
+
+  /** Its static neighbours go with it (a host interface's link too); see the header for routes through it. */
   deleteRouterInterface(name: string): void {
     const ri = this.getRouterInterface(name);
     if (ri.source === 'config') throw new FailedPreconditionError(`router interface ${name} is defined in the config file; remove it there`, 'name');
     // The file's routes name only the file's interfaces, so only stored routes can.
     const through = this.store.routeThrough(ri.spec.router, name);
     if (through) throw new FailedPreconditionError(`router interface ${name} is the next-hop interface of route ${through}; delete or change such routes first`, 'name');
+    const { spec } = ri;
     this.store.deleteRouterInterface(name);
+    if (isHost(spec) && this.hostDefault(spec.router)) this.dp.removeRoutes(spec.router, [DEFAULT_ROUTE]);
     this.dp.removeRouterInterface(name); // the dataplane drops its neighbours, static ones too
-    for (const [k, n] of this.neighbors) if (n.routerInterface === name) this.neighbors.delete(k);
+    if (isHost(spec)) this.hosts.detach(spec);
+    this.neighbors.forget(name);
     this.interfaces.delete(name);
+    this.syncNodeRoutes(spec.router);
   }
 
   // ---- static routes ----
@@ -325,6 +351,7 @@ export class Routing {
     });
     const removed = this.store.deleteRoutes(router, [...prefixes]);
     if (removed.length > 0) this.dp.removeRoutes(router, removed);
+    if (removed.includes(DEFAULT_ROUTE)) this.applyHostDefault(router);
     this.routers.get(router)!.routes -= removed.length;
     return removed.length;
   }
@@ -361,38 +388,12 @@ export class Routing {
   // ---- neighbours ----
 
   addNeighbor(input: { routerInterface: string; ip: string; mac: string }): { neighbor: StoredNeighbor; created: boolean } {
-    const req = validate(neighborInput, input);
-    const ri = this.interfaces.get(req.routerInterface);
-    if (!ri) throw new NotFoundError(`no router interface ${req.routerInterface}`, 'router_interface');
-    const why = neighborProblem(ri.spec, req.ip);
-    if (why) throw new InvalidConfigError(`ip: ${why}`, 'ip');
-    const existing = this.neighbors.get(keyOf(req));
-    if (existing) {
-      if (existing.mac === req.mac) return { neighbor: existing, created: false };
-      throw new AlreadyExistsError(`${req.ip} is already a static neighbour on ${req.routerInterface}, with MAC ${existing.mac}`, 'ip');
-    }
-    this.store.putNeighbor(req);
-    try {
-      this.dp.addStaticNeighbor(req.routerInterface, req.ip, req.mac);
-    } catch (err) {
-      this.store.deleteNeighbor(req.routerInterface, req.ip);
-      throw err;
-    }
-    this.neighbors.set(keyOf(req), req);
-    return { neighbor: req, created: true };
+    return this.neighbors.add(input);
   }
 
   /** A static entry, or a resolved one (flushed, as `ip neigh del` does). */
   deleteNeighbor(input: { routerInterface: string; ip: string }): void {
-    const req = validate(neighborKey, input);
-    if (!this.interfaces.has(req.routerInterface)) throw new NotFoundError(`no router interface ${req.routerInterface}`, 'router_interface');
-    const stored = this.neighbors.get(keyOf(req));
-    if (stored) {
-      this.store.deleteNeighbor(req.routerInterface, req.ip);
-      this.neighbors.delete(keyOf(req));
-    }
-    const removed = this.dp.removeNeighbor(req.routerInterface, req.ip);
-    if (!stored && !removed) throw new NotFoundError(`no neighbour ${req.ip} on router interface ${req.routerInterface}`, 'ip');
+    this.neighbors.delete(input);
   }
 
   /** Static and resolved neighbours as the dataplane holds them now. */
@@ -416,12 +417,44 @@ export class Routing {
   }
 
   private applyInterface(spec: RouterInterfaceConfig, source: Source): void {
-    const s = this.dp.addRouterInterface(spec);
-    this.log.info(
-      { routerInterface: spec.name, router: spec.router, network: spec.network, vlan: spec.vlan, addresses: spec.addresses, mac: s.mac, mtu: s.mtu, source },
-      'router interface ready',
-    );
+    const network = isHost(spec) ? this.hosts.attach(spec) : spec.network!;
+    let s: RouterInterfaceStatus;
+    try {
+      s = this.dp.addRouterInterface({ ...spec, network });
+    } catch (err) {
+      if (isHost(spec)) this.hosts.detach(spec);
+      throw err;
+    }
+    const where = isHost(spec) ? { nodeIfname: nodeIfname(spec.router), nodeAddress: spec.host.nodeAddress } : { network, vlan: spec.vlan };
+    this.log.info({ routerInterface: spec.name, router: spec.router, ...where, addresses: spec.addresses, mac: s.mac, mtu: s.mtu, source }, 'router interface ready');
     this.interfaces.set(spec.name, { spec, source });
+  }
+
+  private hostOf(router: string): { spec: HostInterfaceConfig; source: Source } | undefined {
+    for (const { spec, source } of this.interfaces.values()) if (spec.router === router && isHost(spec)) return { spec, source };
+    return undefined;
+  }
+
+  /** The node's routes through the router's host interface: its own list, or else every connected subnet of the router but the link's. */
+  private syncNodeRoutes(router: string): void {
+    const h = this.hostOf(router);
+    if (!h) return;
+    const connected = derivedRoutes(router, this.interfaces.values()).filter((r) => r.origin === 'connected' && r.nextHops[0]?.interface !== h.spec.name);
+    this.hosts.syncNodeRoutes(h.spec, h.spec.host.routes.length > 0 ? h.spec.host.routes : connected.map((r) => r.prefix));
+  }
+
+  /** The default route a host interface gives its router: to the node, while no static 0.0.0.0/0 (the file's or the API's) takes its place. */
+  private hostDefault(router: string): { route: RouteConfig; source: Source } | undefined {
+    const h = this.hostOf(router);
+    if (!h || this.configRoutes.get(router)?.has(DEFAULT_ROUTE) || this.store.hasRoute(router, DEFAULT_ROUTE)) return undefined;
+    // Via alone: the link's connected subnet resolves it, as it would a static route's.
+    const via = h.spec.host.nodeAddress.slice(0, h.spec.host.nodeAddress.indexOf('/'));
+    return { route: { prefix: DEFAULT_ROUTE, kind: 'forward', nextHops: [{ via }] }, source: h.source };
+  }
+
+  private applyHostDefault(router: string): void {
+    const d = this.hostDefault(router);
+    if (d) this.dp.addRoutes(router, [d.route]);
   }
 
   private hasNetwork(name: string): boolean {
@@ -437,9 +470,11 @@ export class Routing {
   /** Why `spec` cannot join the routers as they are now, or undefined. */
   private interfaceProblem(spec: RouterInterfaceConfig): Problem | undefined {
     if (!this.routers.has(spec.router)) return { error: NotFoundError, field: 'router', message: `no router ${spec.router}` };
-    if (!this.hasNetwork(spec.network)) return { error: NotFoundError, field: 'network', message: `no network ${spec.network}` };
+    if (spec.network !== undefined && !this.hasNetwork(spec.network)) return { error: NotFoundError, field: 'network', message: `no network ${spec.network}` };
     const others = [...this.interfaces.values()].map((i) => i.spec).filter((i) => i.name !== spec.name);
-    const sharing = others.find((i) => i.network === spec.network && (i.vlan ?? 0) === (spec.vlan ?? 0));
+    const host = spec.host && others.find((i) => i.router === spec.router && i.host);
+    if (host) return { error: AlreadyExistsError, field: 'host', message: `router ${spec.router} already has host interface ${host.name}` };
+    const sharing = spec.network !== undefined && others.find((i) => i.network === spec.network && (i.vlan ?? 0) === (spec.vlan ?? 0));
     if (sharing) {
       const where = `network ${spec.network}${spec.vlan ? ` vlan ${spec.vlan}` : ''}`;
       return { error: AlreadyExistsError, field: 'network', message: `${where} already has router interface ${sharing.name} (of router ${sharing.router})` };
@@ -489,7 +524,9 @@ export class Routing {
   /** Derived and config-file routes of `router`, sorted as the store's key sorts. */
   private memoryRoutes(router: string): RouteView[] {
     const file = [...(this.configRoutes.get(router)?.values() ?? [])].map((r): RouteView => ({ router, ...r, origin: 'static', source: 'config' }));
-    return [...derivedRoutes(router, this.interfaces.values()), ...file].sort(byPrefix);
+    const host = this.hostDefault(router);
+    const toNode: RouteView[] = host ? [{ router, ...host.route, origin: 'host', source: host.source }] : [];
+    return [...derivedRoutes(router, this.interfaces.values()), ...file, ...toNode].sort(byPrefix);
   }
 
   /**
@@ -546,6 +583,7 @@ export class Routing {
         this.dp.removeRoutes(router, w.added.map((r) => r.prefix));
         // Written by this process from checked routes moments ago: no need to check again.
         this.dp.addRoutes(router, w.replaced.map((r) => JSON.parse(r.previous) as RouteConfig));
+        this.applyHostDefault(router); // a default route the batch added and took back again
       } catch (err) {
         this.log.error({ router, err: (err as Error).message }, 'undoing a failed route batch in the dataplane failed');
       }

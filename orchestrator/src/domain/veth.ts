@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { VethInterface } from '../config/schema.js';
 import { InvalidConfigError } from './errors.js';
 
-function fnv32(s: string): string {
+export function fnv32(s: string): string {
   let h = 0x811c9dc5;
   for (const ch of Buffer.from(s)) h = Math.imul(h ^ ch, 0x01000193) >>> 0;
   return h.toString(16).padStart(8, '0');
@@ -54,10 +54,14 @@ export function deleteVeth(name: string): void {
 
 interface IpLink {
   ifindex: number;
-  link_index?: number; // a veth's peer, in the other namespace
+  ifname: string;
+  link_index?: number; // a veth's peer, in another namespace
+  link?: string; // a veth's peer, in the same namespace (a host interface's pair)
   mtu: number;
   address: string;
 }
+
+const joined = (a: IpLink, b: IpLink): boolean => a.link_index === b.ifindex || a.link === b.ifname;
 
 function ipLink(netns: string | undefined, ifname: string): IpLink | undefined {
   const cmd = netns ? ['nsenter', `--net=${netns}`, 'ip'] : ['ip'];
@@ -79,8 +83,8 @@ function intactPair(cfg: VethInterface, host: string): boolean {
   return (
     h !== undefined &&
     c !== undefined &&
-    h.link_index === c.ifindex &&
-    c.link_index === h.ifindex &&
+    joined(h, c) &&
+    joined(c, h) &&
     h.mtu === cfg.mtu &&
     c.mtu === cfg.mtu &&
     (!cfg.mac || c.address === cfg.mac.toLowerCase())

@@ -40,6 +40,13 @@ CREATE TABLE IF NOT EXISTS routes (
   spec TEXT NOT NULL,
   PRIMARY KEY (router, prefix)
 ) STRICT;
+-- The veth pairs host interfaces made in the node's namespace, by the switch port that
+-- names them, for config-file ones too: a pair whose interface left the file (or the
+-- database) between two runs is found and removed on start.
+CREATE TABLE IF NOT EXISTS host_links (
+  router_interface TEXT PRIMARY KEY,
+  port TEXT NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS static_neighbors (
   router_interface TEXT NOT NULL,
   ip TEXT NOT NULL,
@@ -124,6 +131,20 @@ export class RoutingStore {
       this.deleteRouterInterfaceSpec(name);
       this.db.prepare('DELETE FROM static_neighbors WHERE router_interface = ?').run(name);
     });
+  }
+
+  // ---- host interfaces' veth pairs ----
+
+  hostLinks(): { routerInterface: string; port: string }[] {
+    return this.db.prepare<[], { routerInterface: string; port: string }>('SELECT router_interface AS routerInterface, port FROM host_links ORDER BY rowid').all();
+  }
+
+  putHostLink(routerInterface: string, port: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO host_links (router_interface, port) VALUES (?, ?)').run(routerInterface, port);
+  }
+
+  deleteHostLink(routerInterface: string): void {
+    this.db.prepare('DELETE FROM host_links WHERE router_interface = ?').run(routerInterface);
   }
 
   // ---- static neighbours ----

@@ -23,6 +23,10 @@ constexpr uint32_t kHeaderScratch = 128;
 // memcpy for at most kHeaderScratch bytes, inlined: 16-byte moves, then the tail (a libc
 // call per frame costs more than the copy itself on the routed path).
 inline void copy_small(uint8_t* to, const uint8_t* from, uint32_t n) {
+  if (n >= 64) {
+    std::memcpy(to, from, 64);
+    to += 64, from += 64, n -= 64;
+  }
   for (; n >= 16; n -= 16, to += 16, from += 16) std::memcpy(to, from, 16);
   for (; n > 0; --n) *to++ = *from++;
 }

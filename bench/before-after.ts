@@ -87,7 +87,8 @@ export async function runBeforeAfter(
       // Now and then DPDK 22.11 fails one socket's memif connects when a testpmd has
       // ports on two sockets ("sendmsg fail: Bad file descriptor"; the switch never sees
       // an INIT), or --tx-first bursts go out before a link is up: nothing circulates on
-      // that pair. Start the generator again (as measureLoop does), up to six times.
+      // that pair. Start the generator again (as measureLoop does), up to ten times (six
+      // were not always enough on this VM at 512 B).
       const circulating = (g: Testpmd): boolean => [0, 1, 2, 3].every((p) => (g.rxPpsSamples(p).at(-1) ?? 0) > 0);
       for (let attempt = 1; ; attempt++) {
         gen = await Testpmd.start({
@@ -102,7 +103,7 @@ export async function runBeforeAfter(
           memory: 'hugepages',
         });
         await gen.waitForSamples(3, 30_000);
-        if (circulating(gen) || attempt === 6) break;
+        if (circulating(gen) || attempt === 10) break;
         console.error(`  before/after ${frameSize}B: a loop did not start (attempt ${attempt}); restarting the generator`);
         await gen.stop();
       }

@@ -4,11 +4,14 @@
 //     and applied to the dataplane before it is answered;
 //  2. the forwarding rate while 1,000 static MAC entries are added and removed in a loop,
 //     as a ratio to the rate without churn, and under a read-only request loop as a control (our own memif client loops 64-byte frames
-//     m0 <-> m1 through the switch; the churn targets a third port of the same network).
+//     m0 <-> m1 through the switch; the churn targets a third port of the same network);
+//  3. a million IPv4 routes over StreamRoutes (batches of 10,000, one transaction each):
+//     routes/s, the daemon's memory and the state database per route, and how long a
+//     restart takes to have them all back.
 //
 // node dist/bench/control-plane.js   (as root; about 60 s; writes bench/results/control-plane.json)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTestingAddon } from './testing-addon.js';
@@ -20,6 +23,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
 const N_OBJECTS = Number(process.env.MEMSWITCH_BENCH_CP_OBJECTS ?? 500);
 const N_MACS = 1000;
+const N_ROUTES = 1_000_000;
 const WINDOW_MS = 3000;
 const ROUNDS = 3;
 const WORKER_CPU = 0;
@@ -38,7 +42,7 @@ async function startDaemon(dir: string): Promise<{ proc: ChildProcess; api: stri
       await client.getDaemonInfo();
       break;
     } catch (err) {
-      if (i > 100 || proc.exitCode !== null) throw err;
+      if (i > 600 || proc.exitCode !== null) throw err; // a minute: a restart restores every stored route first
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -63,8 +67,8 @@ async function main(): Promise<void> {
   const restoreHugepages = await ensureHugepages(32);
   const dir = `/run/msw-bench-cp-${process.pid}`;
   mkdirSync(dir, { recursive: true });
-  const { proc, api } = await startDaemon(dir);
-  const c = new MemswitchClient(api);
+  let daemon = await startDaemon(dir);
+  let c = new MemswitchClient(daemon.api);
   const testing = loadTestingAddon();
   try {
     // 1. creation rates
@@ -132,8 +136,35 @@ async function main(): Promise<void> {
     a.close();
     b.close();
 
+    // 3. a million routes
+    await c.createRouter({ name: 'core' });
+    await c.createRouterInterface({ spec: { name: 'core-blue', router: 'core', network: 'blue', addresses: ['10.0.0.1/24'] } });
+    const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${daemon.proc.pid}/status`, 'utf8'))![1]) * 1024;
+    const ip4 = (x: number): string => [x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255].join('.');
+    const rss0 = rss();
+    const t0 = process.hrtime.bigint();
+    await c.streamRoutes(
+      (function* () {
+        for (let i = 0; i < N_ROUTES; i += 10_000)
+          yield Array.from({ length: 10_000 }, (_, k) => ({ router: 'core', prefix: `${ip4((11 << 24) + (i + k) * 256)}/24`, nextHops: [{ via: '10.0.0.2' }] }));
+      })(),
+    );
+    const loadSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const rssPerRoute = (rss() - rss0) / N_ROUTES;
+    const dbBytes = ['state.db', 'state.db-wal'].reduce((sum, f) => sum + (statSync(path.join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+    c.close();
+    daemon.proc.kill('SIGTERM');
+    await new Promise((r) => daemon.proc.once('exit', r));
+    const t1 = process.hrtime.bigint();
+    daemon = await startDaemon(dir);
+    c = new MemswitchClient(daemon.api);
+    const restored = (await c.getRouter({ name: 'core' })).router.routeCount;
+    const restartSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
+    const routes = { count: N_ROUTES, loadSeconds, routesPerSecond: N_ROUTES / loadSeconds, daemonBytesPerRoute: rssPerRoute, databaseBytesPerRoute: dbBytes / N_ROUTES, restartSeconds, restored };
+
     const result = {
       date: new Date().toISOString(),
+      routes,
       objectsPerSecond: created,
       forwarding: {
         frameSize: 64,
@@ -157,12 +188,16 @@ async function main(): Promise<void> {
     console.log(
       `control, read-only RPC loop (${result.forwarding.readOpsPerSecond.toFixed(0)} ops/s): ${result.forwarding.withReadLoadMpps.toFixed(2)} Mpps, ratio ${result.forwarding.readLoadRatio.toFixed(3)}`,
     );
+    console.log(
+      `${N_ROUTES} routes over StreamRoutes: ${loadSeconds.toFixed(1)} s (${routes.routesPerSecond.toFixed(0)} routes/s), daemon memory ${rssPerRoute.toFixed(0)} B/route, ` +
+        `state database ${routes.databaseBytesPerRoute.toFixed(0)} B/route; a restart has all ${restored} back and answering in ${restartSeconds.toFixed(1)} s`,
+    );
     mkdirSync(path.join(repoRoot, 'bench/results'), { recursive: true });
     writeFileSync(path.join(repoRoot, 'bench/results/control-plane.json'), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     c.close();
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    daemon.proc.kill('SIGTERM');
+    await new Promise((r) => daemon.proc.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
     restoreHugepages();
   }

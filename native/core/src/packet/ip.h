@@ -68,4 +68,21 @@ namespace arp {
 constexpr uint32_t kHtype = 0, kPtype = 2, kHlen = 4, kPlen = 5, kOp = 6, kSha = 8, kSpa = 14, kTha = 18, kTpa = 24;
 }
 
+// An Ethernet/IPv4 ARP frame (kEthHeaderSize + kArpSize bytes) from sha to eth_dst.
+inline void write_arp(uint8_t* f, Mac eth_dst, uint16_t op, Mac sha, Ip4 spa, Mac tha, Ip4 tpa) {
+  store_mac(f, eth_dst);
+  store_mac(f + 6, sha);
+  store16(f + 12, kEtherTypeArp);
+  uint8_t* a = f + kEthHeaderSize;
+  store16(a + arp::kHtype, 1);
+  store16(a + arp::kPtype, kEtherTypeIp4);
+  a[arp::kHlen] = 6;
+  a[arp::kPlen] = 4;
+  store16(a + arp::kOp, op);
+  store_mac(a + arp::kSha, sha);
+  store32(a + arp::kSpa, spa);
+  store_mac(a + arp::kTha, tha);
+  store32(a + arp::kTpa, tpa);
+}
+
 }  // namespace memswitch::detail

@@ -37,19 +37,7 @@ void arp_input(StageContext& ctx, Burst& b, uint32_t k, uint16_t rif_id, const R
   uint32_t g;
   uint8_t* r = b.generate(kEthHeaderSize + kArpSize, &g);
   if (!r) return;
-  store_mac(r, sha);
-  store_mac(r + 6, rif.mac);
-  store16(r + 12, kEtherTypeArp);
-  uint8_t* ra = r + kEthHeaderSize;
-  store16(ra + arp::kHtype, 1);
-  store16(ra + arp::kPtype, kEtherTypeIp4);
-  ra[arp::kHlen] = 6;
-  ra[arp::kPlen] = 4;
-  store16(ra + arp::kOp, kArpReply);
-  store_mac(ra + arp::kSha, rif.mac);
-  store32(ra + arp::kSpa, tpa);
-  store_mac(ra + arp::kTha, sha);
-  store32(ra + arp::kTpa, spa);
+  write_arp(r, sha, kArpReply, rif.mac, tpa, sha, spa);
   ctx.egress.add(b.in_port, uint16_t(g));
 }
 

@@ -13,19 +13,7 @@ void arp_request(StageContext& ctx, Burst& b, const RifView& out, Ip4 target) {
   uint32_t g;
   uint8_t* r = b.generate(kEthHeaderSize + kArpSize, &g);
   if (!r) return;
-  store_mac(r, 0xFFFFFFFFFFFFull);
-  store_mac(r + 6, out.mac);
-  store16(r + 12, kEtherTypeArp);
-  uint8_t* a = r + kEthHeaderSize;
-  store16(a + arp::kHtype, 1);
-  store16(a + arp::kPtype, kEtherTypeIp4);
-  a[arp::kHlen] = 6;
-  a[arp::kPlen] = 4;
-  store16(a + arp::kOp, kArpRequest);
-  store_mac(a + arp::kSha, out.mac);
-  store32(a + arp::kSpa, out.source_for(target));
-  store_mac(a + arp::kTha, 0);
-  store32(a + arp::kTpa, target);
+  write_arp(r, 0xFFFFFFFFFFFFull, kArpRequest, out.mac, out.source_for(target), 0, target);
   for (uint32_t port : ctx.topology.flood[out.segment]) ctx.egress.add(port, uint16_t(g));
 }
 

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTestingAddon } from './testing-addon.js';
 import { MemswitchClient } from '../orchestrator/src/sdk/index.js';
+import { formatIPv4 } from '../orchestrator/src/domain/ipv4.js';
 import { benchDaemonConfig, median } from './common.js';
 import { ensureHugepages } from './testpmd.js';
 
@@ -140,13 +141,12 @@ async function main(): Promise<void> {
     await c.createRouter({ name: 'core' });
     await c.createRouterInterface({ spec: { name: 'core-blue', router: 'core', network: 'blue', addresses: ['10.0.0.1/24'] } });
     const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${daemon.proc.pid}/status`, 'utf8'))![1]) * 1024;
-    const ip4 = (x: number): string => [x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255].join('.');
     const rss0 = rss();
     const t0 = process.hrtime.bigint();
     await c.streamRoutes(
       (function* () {
         for (let i = 0; i < N_ROUTES; i += 10_000)
-          yield Array.from({ length: 10_000 }, (_, k) => ({ router: 'core', prefix: `${ip4((11 << 24) + (i + k) * 256)}/24`, nextHops: [{ via: '10.0.0.2' }] }));
+          yield Array.from({ length: 10_000 }, (_, k) => ({ router: 'core', prefix: `${formatIPv4((11 << 24) + (i + k) * 256)}/24`, nextHops: [{ via: '10.0.0.2' }] }));
       })(),
     );
     const loadSeconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -8,6 +8,7 @@
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadAddon, type NativeDataplane } from '../orchestrator/src/dataplane/native.js';
+import { formatIPv4 } from '../orchestrator/src/domain/ipv4.js';
 import { fmt, median } from './common.js';
 import { OvsDpdk } from './ovs.js';
 import { Testpmd } from './testpmd.js';
@@ -47,7 +48,6 @@ export interface RoutingWindow {
   busy: number; // memswitch: share of its worker's polls that found frames (near 1: it is the bottleneck)
 }
 
-const ip4 = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
 
 function startMemswitch(sock: string, sutCpu: number, routes: number | undefined): Sut {
   // Busy polling like testpmd and OVS: an adaptive worker that naps between the generator's
@@ -66,7 +66,7 @@ function startMemswitch(sock: string, sutCpu: number, routes: number | undefined
     dp.addStaticNeighbor(rb, '10.1.0.2', MAC_B);
     for (let i = 0; i < routes; i += 10_000) {
       const batch = [];
-      for (let k = i; k < Math.min(routes, i + 10_000); k++) batch.push({ prefix: `${ip4(FIRST_ROUTE + k * 256)}/24`, kind: 'forward' as const, nextHops: [{ via: '10.1.0.2' }] });
+      for (let k = i; k < Math.min(routes, i + 10_000); k++) batch.push({ prefix: `${formatIPv4(FIRST_ROUTE + k * 256)}/24`, kind: 'forward' as const, nextHops: [{ via: '10.1.0.2' }] });
       dp.addRoutes(r, batch);
     }
     dstMac = dp.routerInterfaceInfo(ra).mac;
@@ -99,7 +99,7 @@ async function startSystem(system: System, sock: string, sutCpu: number, traffic
       socket: sock,
       pmdCpu: sutCpu,
       mainCpu: trafficCpu,
-      flows: [`in_port=m0,ip,nw_dst=${ip4(FIRST_ROUTE)}/24,actions=mod_dl_src:02:00:00:00:0f:01,mod_dl_dst:${MAC_B},dec_ttl,output:m1`],
+      flows: [`in_port=m0,ip,nw_dst=${formatIPv4(FIRST_ROUTE)}/24,actions=mod_dl_src:02:00:00:00:0f:01,mod_dl_dst:${MAC_B},dec_ttl,output:m1`],
     });
     return { stop: () => o.stop(), dstMac: '02:00:00:00:0f:00', destinations: 256, queues: 2 };
   }
@@ -121,7 +121,7 @@ async function measure(system: System, frameSize: number, round: number, sutCpu:
       src: MAC_A,
       dst: sut.dstMac,
       ip4Src: '10.0.0.2',
-      ip4Dst: ip4(FIRST_ROUTE),
+      ip4Dst: formatIPv4(FIRST_ROUTE),
       ip4DstCount: sut.destinations,
       ip4DstStride: STRIDE,
       bare: true,

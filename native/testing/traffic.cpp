@@ -1,5 +1,7 @@
 #include "traffic.h"
 
+#include "packet/ip.h"
+
 #include <pthread.h>
 #include <sched.h>
 
@@ -35,12 +37,9 @@ uint32_t payload_offset(const uint8_t* p, uint32_t len) {
 
 void set_ip4_dst(uint8_t* f, uint32_t dst) {
   uint8_t* ip = f + kEthHeaderSize;
-  for (int i = 0; i < 4; ++i) ip[16 + i] = uint8_t(dst >> (24 - 8 * i));
-  ip[10] = ip[11] = 0;
-  uint32_t sum = 0;
-  for (int i = 0; i < 20; i += 2) sum += uint32_t(ip[i] << 8 | ip[i + 1]);
-  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-  ip[10] = uint8_t(~sum >> 8), ip[11] = uint8_t(~sum);
+  detail::store32(ip + detail::ip4::kDst, dst);
+  detail::store16(ip + detail::ip4::kCsum, 0);
+  detail::store16(ip + detail::ip4::kCsum, detail::ip4_header_csum(ip, 20));
 }
 
 void write_ip4_udp(uint8_t* f, uint32_t frame_size, uint32_t src, uint16_t sport) {

@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { formatIPv4 } from '../../orchestrator/src/domain/ipv4.js';
 import type { MemswitchClient, RouteInput } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { Daemon } from '../helpers/daemon.js';
@@ -21,7 +22,6 @@ const tag = `${process.pid % 10000}`;
 let a = '';
 let b = '';
 
-const ip4 = (x: number): string => [x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255].join('.');
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const reaches = (to: string): boolean => /1 received/.test(ping(to));
 function ping(to: string): string {
@@ -60,7 +60,7 @@ it('loads a million routes over the API and forwards by them', async () => {
   const rssBefore = rssMiB(daemon!.proc.pid!);
   const batches = function* (): Generator<RouteInput[]> {
     for (let i = 0; i < ROUTES; i += BATCH)
-      yield Array.from({ length: BATCH }, (_, k) => ({ router: 'r', prefix: `${ip4(FIRST + (i + k) * 256)}/24`, nextHops: [{ via: '10.82.2.2' }] }));
+      yield Array.from({ length: BATCH }, (_, k) => ({ router: 'r', prefix: `${formatIPv4(FIRST + (i + k) * 256)}/24`, nextHops: [{ via: '10.82.2.2' }] }));
   };
   const t0 = performance.now();
   expect(await client!.streamRoutes(batches())).toEqual({ batches: ROUTES / BATCH, counts: { added: ROUTES, replaced: 0, unchanged: 0 } });
@@ -77,12 +77,12 @@ it('loads a million routes over the API and forwards by them', async () => {
   expect(reaches('10.82.2.2')).toBe(true); // and the pod learnt its gateway
   for (let n = 0; n < 20; n++) {
     const i = Math.floor(Math.random() * ROUTES);
-    const to = ip4(FIRST + i * 256 + 1 + Math.floor(Math.random() * 254));
+    const to = formatIPv4(FIRST + i * 256 + 1 + Math.floor(Math.random() * 254));
     expect(reaches(to), `route ${i} (${to})`).toBe(true);
   }
-  expect(ping(ip4(FIRST + ROUTES * 256 + 1))).toMatch(/Destination Net Unreachable/); // past the last route
+  expect(ping(formatIPv4(FIRST + ROUTES * 256 + 1))).toMatch(/Destination Net Unreachable/); // past the last route
   const gone = 123_456;
-  expect(await client!.deleteRoutes({ router: 'r', prefixes: [`${ip4(FIRST + gone * 256)}/24`] })).toEqual({ deleted: 1 });
-  expect(ping(ip4(FIRST + gone * 256 + 7))).toMatch(/Destination Net Unreachable/);
-  expect(reaches(ip4(FIRST + (gone + 1) * 256 + 7))).toBe(true);
+  expect(await client!.deleteRoutes({ router: 'r', prefixes: [`${formatIPv4(FIRST + gone * 256)}/24`] })).toEqual({ deleted: 1 });
+  expect(ping(formatIPv4(FIRST + gone * 256 + 7))).toMatch(/Destination Net Unreachable/);
+  expect(reaches(formatIPv4(FIRST + (gone + 1) * 256 + 7))).toBe(true);
 }, 300_000);

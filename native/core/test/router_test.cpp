@@ -336,9 +336,13 @@ TEST_F(Routed, FragmentsWhatExceedsTheMtuWithoutDf) {
     EXPECT_EQ(ip[8], 63);
     EXPECT_EQ(bool(frag & 0x2000), i + 1 < got.size()) << i;
     EXPECT_EQ(ihl, i == 0 ? 28u : 24u) << i;
-    if (i > 0) EXPECT_EQ(ip[20], 0x94);  // only the copied option
+    if (i > 0) {
+      EXPECT_EQ(ip[20], 0x94);  // only the copied option
+    }
     const uint32_t offset = (frag & 0x1FFF) * 8u, len = total - ihl;
-    if (i + 1 < got.size()) EXPECT_EQ(len % 8, 0u);
+    if (i + 1 < got.size()) {
+      EXPECT_EQ(len % 8, 0u);
+    }
     ASSERT_LE(offset + len, reassembled.size());
     std::copy(ip + ihl, ip + total, reassembled.begin() + offset);
     covered += len;

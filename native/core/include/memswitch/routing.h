@@ -23,6 +23,9 @@ struct Ip4Prefix {
 
 inline Ip4 ip4_mask(uint8_t len) { return len == 0 ? 0 : ~Ip4(0) << (32 - len); }
 inline bool ip4_in(Ip4 a, Ip4Prefix p) { return (a & ip4_mask(p.len)) == p.addr; }
+// 0/8, 127/8, multicast and class E (with the limited broadcast): never routed, never a
+// router's address.
+inline bool ip4_martian(Ip4 a) { return (a >> 24) == 0 || (a >> 24) == 127 || (a >> 28) >= 0xE; }
 
 std::optional<Ip4> parse_ip4(std::string_view s);
 std::string format_ip4(Ip4 a);

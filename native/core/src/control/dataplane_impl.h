@@ -165,7 +165,7 @@ class DataplaneImpl final : public Dataplane {
   uint32_t take_static(Router& r, Ip4Prefix p);  // unlinks it; its reference goes to the caller
   size_t erase_static(Router& r, Ip4Prefix p);
   Status add_interface_routes(Router& r, uint16_t rif, const RouterInterfaceConfig& cfg);
-  void remove_interface_routes(Router& r, uint16_t rif, const RouterInterfaceConfig& cfg);
+  void remove_interface_routes(Router& r, const RouterInterfaceConfig& cfg);
   void retire_plies(Router& r);
   void build_l3(Topology& t);  // for publish()
 

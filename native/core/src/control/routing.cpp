@@ -93,7 +93,7 @@ Status DataplaneImpl::add_interface_routes(Router& r, uint16_t rif, const Router
   return Status::ok();
 }
 
-void DataplaneImpl::remove_interface_routes(Router& r, uint16_t, const RouterInterfaceConfig& cfg) {
+void DataplaneImpl::remove_interface_routes(Router& r, const RouterInterfaceConfig& cfg) {
   for (auto& [p, action] : interface_routes(cfg)) {
     auto d = r.derived.find(p);
     if (d == r.derived.end()) continue;
@@ -152,7 +152,7 @@ Result<uint32_t> DataplaneImpl::add_router_interface(const RouterInterfaceConfig
   if (in.mtu < 68 || in.mtu > 9000) return make_error(Errc::kInvalidArgument, "mtu: must be 68..9000");
   for (size_t i = 0; i < in.addresses.size(); ++i) {
     const auto& a = in.addresses[i];
-    if (a.len == 0 || a.len > 32 || (a.addr >> 24) == 0 || (a.addr >> 24) == 127 || (a.addr >> 28) >= 0xE)
+    if (a.len == 0 || a.len > 32 || ip4_martian(a.addr))
       return make_error(Errc::kInvalidArgument, "addresses[" + std::to_string(i) + "]: " + format_ip4(a.addr) + "/" + std::to_string(a.len) + " is not a unicast interface address");
     if (a.len < 31 && (a.addr == a.subnet().addr || a.addr == (a.subnet().addr | ~ip4_mask(a.len))))
       return make_error(Errc::kInvalidArgument, "addresses[" + std::to_string(i) + "]: " + format_ip4(a.addr) + " is the subnet's network or broadcast address");
@@ -183,7 +183,7 @@ Result<uint32_t> DataplaneImpl::add_router_interface(const RouterInterfaceConfig
     return s.error();
   }
   if (Status s = add_interface_routes(r->second, id, cfg); !s) {
-    remove_interface_routes(r->second, id, cfg);
+    remove_interface_routes(r->second, cfg);
     fib_.remove(fib_key(segment, cfg.mac));
     release_segment(segment);
     return s.error();
@@ -201,7 +201,7 @@ Status DataplaneImpl::remove_router_interface(uint32_t id) {
   if (it == rifs_.end()) return no_rif(id);
   RouterIf& x = it->second;
   Router& r = routers_.at(x.cfg.router);
-  remove_interface_routes(r, uint16_t(id), x.cfg);
+  remove_interface_routes(r, x.cfg);
   retire_plies(r);
   --r.interfaces;
   fib_.remove(fib_key(x.segment, x.cfg.mac));

@@ -135,8 +135,8 @@ void Ip4Router::fragment(uint32_t k, uint32_t mtu) {
   for (uint32_t done = 0, f = 0; done < payload; ++f) {
     const uint32_t hl = f == 0 ? ihl : later_ihl;
     const uint32_t chunk = std::min(payload - done, f == 0 ? first_chunk : later_chunk);
-    uint32_t g;
-    uint8_t* h = b.generate(kEthHeaderSize + hl, &g);
+    uint32_t g = 0;
+    uint8_t* h = b.generate(kEthHeaderSize + hl, &g);  // cannot fail: the slots were counted above
     std::memcpy(h, b.header[k], kEthHeaderSize + kIp4MinHeader);  // Ethernet (rewritten later) and the fixed header
     uint8_t* fip = h + kEthHeaderSize;
     if (f == 0) std::memcpy(fip + kIp4MinHeader, ip + kIp4MinHeader, ihl - kIp4MinHeader);

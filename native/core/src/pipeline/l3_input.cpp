@@ -8,9 +8,6 @@ namespace memswitch::detail {
 
 namespace {
 
-// 0/8, 127/8, multicast and class E (with the limited broadcast): never routed.
-bool martian(Ip4 a) { return (a >> 24) == 0 || (a >> 24) == 127 || (a >> 28) >= 0xE; }
-
 void arp_input(StageContext& ctx, Burst& b, uint32_t k, uint16_t rif_id, const RifView& rif) {
   PacketMeta& p = b.pkts[k];
   const uint8_t* h = b.header[k];
@@ -52,7 +49,7 @@ DropReason check_ip4(PacketMeta& p, const uint8_t* h) {
   const uint32_t total = load16(ip + ip4::kTotalLen);
   if (total < ihl || kEthHeaderSize + total > p.len) return DropReason::ip_bad_length;
   if (ip4_header_csum(ip, ihl) != 0) return DropReason::ip_bad_checksum;
-  if (martian(load32(ip + ip4::kSrc)) || martian(load32(ip + ip4::kDst))) return DropReason::ip_martian;
+  if (ip4_martian(load32(ip + ip4::kSrc)) || ip4_martian(load32(ip + ip4::kDst))) return DropReason::ip_martian;
   // Ethernet padding is not part of the datagram: forward exactly the datagram.
   p.len = kEthHeaderSize + total;
   if (p.header_len > p.len) p.header_len = p.src_off = uint16_t(p.len);
@@ -78,11 +75,11 @@ void l3_input(StageContext& ctx, Burst& b) {
   const PortView& in = t.ports[b.in_port];
   const uint16_t rif_id = in.rif;
   const uint32_t n = b.n;  // not the replies this stage adds
+  const RifView* rif = rif_id < t.l3.rifs.size() ? &t.l3.rifs[rif_id] : nullptr;
   for (uint32_t k = 0; k < n; ++k) {
     PacketMeta& p = b.pkts[k];
     if (p.next != Next::kRouter || p.drop != DropReason::kCount) continue;
     p.next = Next::kNone;
-    const RifView* rif = rif_id < t.l3.rifs.size() ? &t.l3.rifs[rif_id] : nullptr;
     if (!rif || !rif->router) {  // removed since the bridge looked (its MAC entry goes after a grace period)
       ctx.drop(p, b.in_port, DropReason::interface_down);
       continue;

@@ -234,10 +234,11 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
   Napi::Value FlushMacTable(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(dp(info.Env()).flush_mac_table(u32_arg(info, 0, "flushMacTable(network)"))));
   }
-  // Routing. Addresses cross as strings ("10.1.0.1/24"); a bad one is EINVAL naming it.
-  static Ip4 ip_arg(Napi::Env env, const std::string& s, const std::string& field) {
-    auto a = parse_ip4(s);
-    if (!a) throw core_error(env, make_error(Errc::kInvalidArgument, field + ": not an IPv4 address: " + s));
+  // Routing. Addresses of either family cross as strings ("10.1.0.1/24", "fd00:1::1/64");
+  // a bad one is EINVAL naming it.
+  static IpAddress ip_arg(Napi::Env env, const std::string& s, const std::string& field) {
+    auto a = parse_ip(s);
+    if (!a) throw core_error(env, make_error(Errc::kInvalidArgument, field + ": not an IPv4 or IPv6 address: " + s));
     return *a;
   }
   Napi::Value AddRouter(const Napi::CallbackInfo& info) {
@@ -265,8 +266,8 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       Napi::Array a = addrs.As<Napi::Array>();
       for (uint32_t i = 0; i < a.Length(); ++i) {
         const std::string s = a.Get(i).ToString().Utf8Value();
-        auto p = parse_ip4_prefix(s, /*host_bits_ok=*/true);
-        if (!p) throw core_error(env, make_error(Errc::kInvalidArgument, "addresses[" + std::to_string(i) + "]: not an IPv4 address/length: " + s));
+        auto p = parse_ip_prefix(s, /*host_bits_ok=*/true);
+        if (!p) throw core_error(env, make_error(Errc::kInvalidArgument, "addresses[" + std::to_string(i) + "]: not an IPv4 or IPv6 address/length: " + s));
         c.addresses.push_back({p->addr, p->len});
       }
     }
@@ -292,7 +293,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("mac", format_mac(r->mac));
     o.Set("mtu", r->mtu);
     Napi::Array a = Napi::Array::New(env, r->addresses.size());
-    for (size_t i = 0; i < r->addresses.size(); ++i) a.Set(uint32_t(i), format_ip4(r->addresses[i].addr) + "/" + std::to_string(r->addresses[i].len));
+    for (size_t i = 0; i < r->addresses.size(); ++i) a.Set(uint32_t(i), format_ip_prefix({r->addresses[i].addr, r->addresses[i].len}));
     o.Set("addresses", a);
     return o;
   }
@@ -301,13 +302,13 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     const uint32_t router = u32_arg(info, 0, "addRoutes(router, routes)");
     if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(env, "addRoutes(router, routes)");
     Napi::Array list = info[1].As<Napi::Array>();
-    std::vector<Route4> routes(list.Length());
+    std::vector<Route> routes(list.Length());
     for (uint32_t i = 0; i < list.Length(); ++i) {
       const std::string at = "routes[" + std::to_string(i) + "].";
       Napi::Object o = list.Get(i).As<Napi::Object>();
       const std::string prefix = get_string(o, "prefix");
-      auto p = parse_ip4_prefix(prefix);
-      if (!p) throw core_error(env, make_error(Errc::kInvalidArgument, at + "prefix: not an IPv4 prefix with its host bits zero: " + prefix));
+      auto p = parse_ip_prefix(prefix);
+      if (!p) throw core_error(env, make_error(Errc::kInvalidArgument, at + "prefix: not an IPv4 or IPv6 prefix with its host bits zero: " + prefix));
       routes[i].prefix = *p;
       const std::string kind = get_string(o, "kind", "forward");
       if (kind == "forward") routes[i].kind = RouteKind::forward;
@@ -334,11 +335,11 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     const uint32_t router = u32_arg(info, 0, "removeRoutes(router, prefixes)");
     if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(env, "removeRoutes(router, prefixes)");
     Napi::Array list = info[1].As<Napi::Array>();
-    std::vector<Ip4Prefix> prefixes;
+    std::vector<IpPrefix> prefixes;
     for (uint32_t i = 0; i < list.Length(); ++i) {
       const std::string s = list.Get(i).ToString().Utf8Value();
-      auto p = parse_ip4_prefix(s);
-      if (!p) throw core_error(env, make_error(Errc::kInvalidArgument, "prefixes[" + std::to_string(i) + "]: not an IPv4 prefix: " + s));
+      auto p = parse_ip_prefix(s);
+      if (!p) throw core_error(env, make_error(Errc::kInvalidArgument, "prefixes[" + std::to_string(i) + "]: not an IPv4 or IPv6 prefix: " + s));
       prefixes.push_back(*p);
     }
     Result<size_t> r = dp(env).remove_routes(router, prefixes);
@@ -379,7 +380,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       const NeighborEntry& e = entries[i];
       Napi::Object o = Napi::Object::New(env);
       o.Set("routerInterface", e.interface);
-      o.Set("ip", format_ip4(e.ip));
+      o.Set("ip", format_ip(e.ip));
       o.Set("mac", e.incomplete ? "" : format_mac(e.mac));
       o.Set("static", e.is_static);
       o.Set("state", e.incomplete ? "incomplete" : "reachable");

@@ -10,6 +10,7 @@ namespace memswitch::test {
 using Bytes = std::vector<uint8_t>;
 using detail::load16;
 using detail::load32;
+using detail::load_ip6;
 
 inline Bytes eth(Mac dst, Mac src, uint16_t type, const Bytes& payload) {
   Bytes f(14 + payload.size());
@@ -78,6 +79,39 @@ inline Bytes icmp_echo(uint16_t id, uint16_t seq, size_t payload_len) {
   detail::store16(&m[2], detail::csum_fold(detail::csum_add(0, m.data(), uint32_t(m.size()))));
   return m;
 }
+
+struct Ip6Fields {
+  Ip6 src, dst;
+  uint8_t next = detail::kProtoUdp;
+  uint8_t hop_limit = 64;
+};
+
+// An IPv6 packet; an ICMPv6 payload gets its checksum (pseudo-header and all).
+inline Bytes ipv6(const Ip6Fields& f, const Bytes& payload) {
+  Bytes out(40 + payload.size());
+  detail::write_ip6(out.data(), uint16_t(payload.size()), f.next, f.hop_limit, f.src, f.dst);
+  std::copy(payload.begin(), payload.end(), out.begin() + 40);
+  if (f.next == detail::kProtoIcmp6 && payload.size() >= 4) {
+    detail::store16(&out[42], 0);
+    detail::store16(&out[42], detail::icmp6_csum(out.data(), &out[40], uint32_t(payload.size())));
+  }
+  return out;
+}
+
+inline Bytes icmp6_echo(uint16_t id, uint16_t seq, size_t payload_len) {
+  Bytes m = icmp_echo(id, seq, payload_len);
+  m[0] = detail::kIcmp6EchoRequest;  // the checksum is ipv6()'s to write
+  return m;
+}
+
+// A neighbour solicitation (or advertisement) as a host sends it: an Ethernet frame.
+inline Bytes nd_frame(Mac eth_dst, Mac mac, Ip6 src, Ip6 dst, uint8_t type, uint8_t flags, Ip6 target) {
+  Bytes f(14 + 40 + detail::kNdSize);
+  detail::write_nd(f.data(), eth_dst, mac, src, dst, type, flags, target);
+  return f;
+}
+
+inline bool icmp6_checksum_ok(const uint8_t* ip) { return detail::icmp6_csum(ip, ip + 40, load16(ip + 4)) == 0; }
 
 inline bool ip4_checksum_ok(const uint8_t* ip) { return detail::csum_fold(detail::csum_add(0, ip, (ip[0] & 0xF) * 4u)) == 0; }
 

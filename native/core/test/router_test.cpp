@@ -89,7 +89,7 @@ struct Routed : ::testing::Test {
     return r ? *r : 0;
   }
   void add_route(const std::string& prefix, RouteKind kind, std::vector<std::string> via = {}) {
-    Route4 r{*parse_ip4_prefix(prefix), kind, {}};
+    Route r{*parse_ip4_prefix(prefix), kind, {}};
     for (auto& v : via) r.next_hops.push_back({*parse_ip4(v), 0});
     Status s = sw.dp->add_routes(router, {r});
     ASSERT_TRUE(s) << (s ? "" : s.error().message);
@@ -429,8 +429,8 @@ TEST_F(Routed, RefusesWhatWouldBreakTheTables) {
   EXPECT_EQ(sw.dp->add_router_interface(c).error().code, Errc::kInvalidArgument);
   EXPECT_EQ(sw.dp->remove_router(router).error().code, Errc::kBusy);
   EXPECT_EQ(sw.dp->remove_network(sw.net).error().code, Errc::kBusy);
-  Route4 bad{{*parse_ip4("10.100.0.0"), 16}, RouteKind::forward, {}};
-  Route4 good{{*parse_ip4("10.101.0.0"), 16}, RouteKind::blackhole, {}};
+  Route bad{{*parse_ip4("10.100.0.0"), 16}, RouteKind::forward, {}};
+  Route good{{*parse_ip4("10.101.0.0"), 16}, RouteKind::blackhole, {}};
   Status s = sw.dp->add_routes(router, {good, bad});
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().message.rfind("routes[1].next_hops:", 0), 0u) << s.error().message;

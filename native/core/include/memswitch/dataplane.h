@@ -155,7 +155,8 @@ class Dataplane {
 
   // Routers (VRFs). A router interface sits on a network (segment) with a MAC and
   // addresses: frames to that MAC are routed, and its addresses are the network's
-  // gateways. Each address adds a connected route (its subnet) and a local one (/32).
+  // gateways. Each address, IPv4 or IPv6, adds a connected route (its subnet) and a local
+  // one (/32, /128); an IPv6 link-local address adds neither (it means nothing off its link).
   virtual Result<uint32_t> add_router(const std::string& name) = 0;
   virtual Status remove_router(uint32_t router) = 0;  // kBusy while it has interfaces; its routes go with it
   virtual Result<uint32_t> add_router_interface(const RouterInterfaceConfig& cfg) = 0;
@@ -165,15 +166,15 @@ class Dataplane {
   // prefix already present is replaced. A next hop is usable while one of the router's
   // interfaces has a subnet holding it (or names the interface); a route none of whose
   // next hops is usable answers like an unreachable one.
-  virtual Status add_routes(uint32_t router, const std::vector<Route4>& routes) = 0;
-  virtual Result<size_t> remove_routes(uint32_t router, const std::vector<Ip4Prefix>& prefixes) = 0;
+  virtual Status add_routes(uint32_t router, const std::vector<Route>& routes) = 0;
+  virtual Result<size_t> remove_routes(uint32_t router, const std::vector<IpPrefix>& prefixes) = 0;
   struct RouterStats {
     size_t routes;        // in the table, static and interface routes
     size_t table_bytes;   // the lookup structure and its index
   };
   virtual Result<RouterStats> router_stats(uint32_t router) = 0;
-  virtual Status add_static_neighbor(uint32_t rif, Ip4 ip, Mac mac) = 0;
-  virtual Result<bool> remove_neighbor(uint32_t rif, Ip4 ip) = 0;
+  virtual Status add_static_neighbor(uint32_t rif, IpAddress ip, Mac mac) = 0;
+  virtual Result<bool> remove_neighbor(uint32_t rif, IpAddress ip) = 0;
   virtual std::vector<NeighborEntry> neighbors() = 0;
 
   virtual Result<InterfaceInfo> interface_info(uint32_t index) = 0;

@@ -19,21 +19,23 @@ namespace memswitch {
   X(hairpin, "destination MAC was learned on the ingress interface")                    \
   X(no_destination, "flooded frame had no other interface in its segment")             \
   X(interface_down, "destination interface is not connected or is admin down")          \
-  X(bad_ethertype, "frame for a router interface that is neither IPv4 nor ARP")        \
+  X(bad_ethertype, "frame for a router interface that is neither IPv4, IPv6 nor ARP")  \
   X(arp_malformed, "ARP packet too short or not Ethernet/IPv4")                        \
-  X(ip_truncated, "frame ends before its IPv4 header does")                            \
-  X(ip_bad_version, "IPv4 ethertype but the header's version is not 4")                \
+  X(nd_malformed, "IPv6 neighbour discovery message with a hop limit other than 255, a bad checksum, code, length or option") \
+  X(ip_truncated, "frame ends before its IPv4 or IPv6 header does")                    \
+  X(ip_bad_version, "IPv4 or IPv6 ethertype but the header's version is not 4 or 6")   \
   X(ip_bad_ihl, "IPv4 header length below 20 bytes")                                   \
-  X(ip_bad_length, "IPv4 total length shorter than its header or longer than the frame") \
+  X(ip_bad_length, "IPv4 total length shorter than its header, or IPv4 or IPv6 length longer than the frame") \
   X(ip_bad_checksum, "IPv4 header checksum wrong")                                     \
-  X(ip_martian, "IPv4 source or destination a router never forwards (0/8, 127/8, multicast, broadcast)") \
-  X(ttl_expired, "TTL 0 or 1 on a packet to forward (ICMP time exceeded sent)")        \
-  X(no_route, "no route, an unreachable route, or no usable next hop (ICMP unreachable sent)") \
+  X(ip_martian, "source or destination a router never forwards (IPv4 0/8, 127/8, multicast, broadcast; IPv6 ::, ::1, IPv4-mapped, multicast)") \
+  X(ip6_scope, "IPv6 packet to forward with a link-local source or destination, or to a link-local address not the router's") \
+  X(ttl_expired, "TTL or hop limit 0 or 1 on a packet to forward (ICMP time exceeded sent)") \
+  X(no_route, "no route, an unreachable route, or no usable next hop (ICMP or ICMPv6 unreachable sent)") \
   X(blackhole, "route is a blackhole")                                                 \
-  X(mtu_exceeded, "packet with DF larger than the outgoing interface's MTU (ICMP fragmentation needed sent)") \
+  X(mtu_exceeded, "larger than the outgoing interface's MTU: IPv4 with DF (ICMP fragmentation needed sent) or IPv6 (ICMPv6 packet too big sent)") \
   X(local_unsupported, "addressed to the router itself, but not an echo request")      \
   X(neighbor_queue_full, "next hop unresolved and its queue of held packets was full")  \
-  X(neighbor_unresolved, "next hop did not answer ARP in time")
+  X(neighbor_unresolved, "next hop did not answer ARP or neighbour solicitation in time")
 
 enum class DropReason : uint8_t {
 #define X(name, help) name,

@@ -27,6 +27,7 @@
 #include "memswitch/fib.h"
 #include "memswitch/qsbr.h"
 #include "pipeline/ip4_fib.h"
+#include "pipeline/ip6_fib.h"
 #include "pipeline/neighbor_table.h"
 #include "worker/worker.h"
 
@@ -70,9 +71,19 @@ struct RouteTarget {
 struct Router {
   std::string name;
   std::unique_ptr<Ip4Fib> fib;
-  std::map<Ip4Prefix, uint32_t> derived;   // its interfaces' connected and local routes
-  std::map<Ip4Prefix, uint32_t> shadowed;  // static routes an interface route hides
+  std::unique_ptr<Ip6Fib> fib6;
+  std::map<IpPrefix, uint32_t> derived;   // its interfaces' connected and local routes
+  std::map<IpPrefix, uint32_t> shadowed;  // static routes an interface route hides
   uint32_t interfaces = 0;
+
+  // The table of p's family.
+  std::optional<uint32_t> get(IpPrefix p) const { return p.is4() ? fib->get(p.v4()) : fib6->get(p.v6()); }
+  Status set(IpPrefix p, uint32_t id) {
+    if (p.is4()) return fib->set(p.v4(), id);
+    fib6->set(p.v6(), id);
+    return Status::ok();
+  }
+  std::optional<uint32_t> erase(IpPrefix p) { return p.is4() ? fib->erase(p.v4()) : fib6->erase(p.v6()); }
 };
 
 struct RouterIf {
@@ -93,6 +104,8 @@ struct Retired {
   std::vector<uint32_t> downed_ports;    // learned MAC entries dropped (admin down)
   std::vector<uint16_t> removed_segments;  // MAC entries dropped, id free again
   std::vector<std::unique_ptr<Ip4Fib>> fibs;  // of removed routers
+  std::vector<std::unique_ptr<Ip6Fib>> fibs6;
+  std::vector<std::unique_ptr<Ip6Fib::Table>> ip6_tables;  // replaced by a rebuild
   std::vector<std::pair<Ip4Fib*, std::vector<uint32_t>>> plies;  // unlinked trie plies, reusable then
   std::vector<uint32_t> freed_targets;  // route result ids, reusable then
   std::vector<uint16_t> removed_rifs;   // neighbours flushed, id free again
@@ -121,11 +134,11 @@ class DataplaneImpl final : public Dataplane {
   Result<uint32_t> add_router_interface(const RouterInterfaceConfig& cfg) override;
   Status remove_router_interface(uint32_t rif) override;
   Result<RouterInterfaceInfo> router_interface_info(uint32_t rif) override;
-  Status add_routes(uint32_t router, const std::vector<Route4>& routes) override;
-  Result<size_t> remove_routes(uint32_t router, const std::vector<Ip4Prefix>& prefixes) override;
+  Status add_routes(uint32_t router, const std::vector<Route>& routes) override;
+  Result<size_t> remove_routes(uint32_t router, const std::vector<IpPrefix>& prefixes) override;
   Result<RouterStats> router_stats(uint32_t router) override;
-  Status add_static_neighbor(uint32_t rif, Ip4 ip, Mac mac) override;
-  Result<bool> remove_neighbor(uint32_t rif, Ip4 ip) override;
+  Status add_static_neighbor(uint32_t rif, IpAddress ip, Mac mac) override;
+  Result<bool> remove_neighbor(uint32_t rif, IpAddress ip) override;
   std::vector<NeighborEntry> neighbors() override;
   Result<InterfaceInfo> interface_info(uint32_t index) override;
   std::vector<uint32_t> interfaces() override;
@@ -161,9 +174,9 @@ class DataplaneImpl final : public Dataplane {
   uint32_t intern(const RouteTarget& t);  // a result id holding one more reference
   void unref(uint32_t id);
   // Points `p` at result `id` (taking its reference); *previous: the id it had, or 0.
-  Status put_static(Router& r, Ip4Prefix p, uint32_t id, uint32_t* previous);
-  uint32_t take_static(Router& r, Ip4Prefix p);  // unlinks it; its reference goes to the caller
-  size_t erase_static(Router& r, Ip4Prefix p);
+  Status put_static(Router& r, IpPrefix p, uint32_t id, uint32_t* previous);
+  uint32_t take_static(Router& r, IpPrefix p);  // unlinks it; its reference goes to the caller
+  size_t erase_static(Router& r, IpPrefix p);
   Status add_interface_routes(Router& r, uint16_t rif, const RouterInterfaceConfig& cfg);
   void remove_interface_routes(Router& r, const RouterInterfaceConfig& cfg);
   void retire_plies(Router& r);

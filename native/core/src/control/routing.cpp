@@ -1,7 +1,9 @@
 // Routers, their interfaces, static routes and neighbours: the registries behind the
-// L3 stages, and the part of each snapshot they read (build_l3). Route tables are
-// changed in place (Ip4Fib takes one writer beside lock-free readers); what a change
-// unlinks waits for a grace period like everything else a publish retires.
+// L3 stages, and the part of each snapshot they read (build_l3). Each router has an IPv4
+// and an IPv6 table, changed in place (each takes one writer beside lock-free readers);
+// what a change unlinks waits for a grace period like everything else a publish retires.
+// Above the tables the two families are one: routes, targets and next hops carry
+// IpAddress, and only Router::get/set/erase pick the table.
 #include <algorithm>
 
 #include "control/dataplane_impl.h"
@@ -15,13 +17,36 @@ Error no_rif(uint32_t id) { return make_error(Errc::kNotFound, "no router interf
 
 // Interface routes win over static routes of the same prefix, as the kernel's
 // connected routes do, and are not the API's to remove.
-std::vector<std::pair<Ip4Prefix, RouteAction>> interface_routes(const RouterInterfaceConfig& cfg) {
-  std::vector<std::pair<Ip4Prefix, RouteAction>> out;
+std::vector<std::pair<IpPrefix, RouteAction>> interface_routes(const RouterInterfaceConfig& cfg) {
+  std::vector<std::pair<IpPrefix, RouteAction>> out;
   for (const auto& a : cfg.addresses) {
-    if (a.len < 32) out.push_back({a.subnet(), RouteAction::connected});
-    out.push_back({{a.addr, 32}, RouteAction::local});
+    if (!a.addr.is4() && ip6_link_local(a.addr.bits)) continue;  // the interface's own (ip6_lookup)
+    const uint8_t host = a.addr.is4() ? 32 : 128;
+    if (a.len < host) out.push_back({a.subnet(), RouteAction::connected});
+    out.push_back({{a.addr, host}, RouteAction::local});
   }
   return out;
+}
+
+std::string format_address(const InterfaceAddress& a) { return format_ip(a.addr) + "/" + std::to_string(a.len); }
+
+// What makes an interface address unusable, or empty.
+std::string address_problem(const InterfaceAddress& a) {
+  if (a.addr.is4()) {
+    if (a.len == 0 || a.len > 32 || ip4_martian(a.addr.v4())) return format_address(a) + " is not a unicast interface address";
+    const Ip4 net = a.subnet().addr.v4();
+    if (a.len < 31 && (a.addr.v4() == net || a.addr.v4() == (net | ~ip4_mask(a.len))))
+      return format_ip(a.addr) + " is the subnet's network or broadcast address";
+    return {};
+  }
+  if (a.len == 0 || a.len > 128 || ip6_martian(a.addr.bits)) return format_address(a) + " is not a unicast interface address";
+  return {};
+}
+
+// Two addresses' subnets overlap. Link-local subnets are per link, so never.
+bool overlap(const InterfaceAddress& a, const InterfaceAddress& b) {
+  if (a.addr.is4() != b.addr.is4() || (!a.addr.is4() && (ip6_link_local(a.addr.bits) || ip6_link_local(b.addr.bits)))) return false;
+  return b.subnet().contains(a.addr) || a.subnet().contains(b.addr);
 }
 
 }  // namespace
@@ -53,28 +78,28 @@ void DataplaneImpl::unref(uint32_t id) {
   retiring_.freed_targets.push_back(id);  // a worker may still read the id from a trie entry
 }
 
-Status DataplaneImpl::put_static(Router& r, Ip4Prefix p, uint32_t id, uint32_t* previous) {
+Status DataplaneImpl::put_static(Router& r, IpPrefix p, uint32_t id, uint32_t* previous) {
   *previous = 0;
   if (r.derived.count(p)) {
     auto [it, inserted] = r.shadowed.try_emplace(p, id);
     if (!inserted) *previous = std::exchange(it->second, id);
     return Status::ok();
   }
-  if (auto old = r.fib->get(p)) *previous = *old;
-  return r.fib->set(p, id);
+  if (auto old = r.get(p)) *previous = *old;
+  return r.set(p, id);
 }
 
-uint32_t DataplaneImpl::take_static(Router& r, Ip4Prefix p) {
+uint32_t DataplaneImpl::take_static(Router& r, IpPrefix p) {
   if (auto s = r.shadowed.find(p); s != r.shadowed.end()) {
     const uint32_t id = s->second;
     r.shadowed.erase(s);
     return id;
   }
   if (r.derived.count(p)) return 0;
-  return r.fib->erase(p).value_or(0);
+  return r.erase(p).value_or(0);
 }
 
-size_t DataplaneImpl::erase_static(Router& r, Ip4Prefix p) {
+size_t DataplaneImpl::erase_static(Router& r, IpPrefix p) {
   const uint32_t id = take_static(r, p);
   if (id) unref(id);
   return id ? 1 : 0;
@@ -83,8 +108,8 @@ size_t DataplaneImpl::erase_static(Router& r, Ip4Prefix p) {
 Status DataplaneImpl::add_interface_routes(Router& r, uint16_t rif, const RouterInterfaceConfig& cfg) {
   for (auto& [p, action] : interface_routes(cfg)) {
     const uint32_t id = intern({cfg.router, action, rif, {}});
-    if (auto old = r.fib->get(p)) r.shadowed.emplace(p, *old);  // a static route of that prefix waits
-    if (Status s = r.fib->set(p, id); !s) {
+    if (auto old = r.get(p)) r.shadowed.emplace(p, *old);  // a static route of that prefix waits
+    if (Status s = r.set(p, id); !s) {
       unref(id);
       return s;
     }
@@ -101,10 +126,10 @@ void DataplaneImpl::remove_interface_routes(Router& r, const RouterInterfaceConf
     r.derived.erase(d);
     if (auto s = r.shadowed.find(p); s != r.shadowed.end()) {
       // Back in the table: it shrinks nothing, so set() needs no new ply and cannot fail.
-      (void)r.fib->set(p, s->second);
+      (void)r.set(p, s->second);
       r.shadowed.erase(s);
     } else {
-      r.fib->erase(p);
+      r.erase(p);
     }
   }
 }
@@ -112,6 +137,7 @@ void DataplaneImpl::remove_interface_routes(Router& r, const RouterInterfaceConf
 void DataplaneImpl::retire_plies(Router& r) {
   auto plies = r.fib->take_retired();
   if (!plies.empty()) retiring_.plies.push_back({r.fib.get(), std::move(plies)});
+  for (auto& t : r.fib6->take_retired()) retiring_.ip6_tables.push_back(std::move(t));
 }
 
 Result<uint32_t> DataplaneImpl::add_router(const std::string& name) {
@@ -121,7 +147,7 @@ Result<uint32_t> DataplaneImpl::add_router(const std::string& name) {
   for (auto& [id, r] : routers_)
     if (r.name == name) return make_error(Errc::kAlreadyExists, "router " + name + " exists");
   const uint32_t id = next_router_++;
-  routers_[id] = Router{name, std::make_unique<Ip4Fib>(), {}, {}, 0};
+  routers_[id] = Router{name, std::make_unique<Ip4Fib>(), std::make_unique<Ip6Fib>(), {}, {}, 0};
   publish();
   return id;
 }
@@ -134,8 +160,10 @@ Status DataplaneImpl::remove_router(uint32_t id) {
   Router& r = it->second;
   if (r.interfaces > 0) return make_error(Errc::kBusy, "router " + r.name + " still has " + std::to_string(r.interfaces) + " interface(s)");
   r.fib->for_each([&](Ip4Prefix, uint32_t target) { unref(target); });
+  r.fib6->for_each([&](Ip6Prefix, uint32_t target) { unref(target); });
   for (auto& [p, target] : r.shadowed) unref(target);
   retiring_.fibs.push_back(std::move(r.fib));
+  retiring_.fibs6.push_back(std::move(r.fib6));
   routers_.erase(it);
   publish();
   return Status::ok();
@@ -150,16 +178,12 @@ Result<uint32_t> DataplaneImpl::add_router_interface(const RouterInterfaceConfig
   if (in.name.empty()) return make_error(Errc::kInvalidArgument, "name: must not be empty");
   if (in.vlan > 4094) return make_error(Errc::kInvalidArgument, "vlan: must be 0..4094");
   if (in.mtu < 68 || in.mtu > 9000) return make_error(Errc::kInvalidArgument, "mtu: must be 68..9000");
-  for (size_t i = 0; i < in.addresses.size(); ++i) {
-    const auto& a = in.addresses[i];
-    if (a.len == 0 || a.len > 32 || ip4_martian(a.addr))
-      return make_error(Errc::kInvalidArgument, "addresses[" + std::to_string(i) + "]: " + format_ip4(a.addr) + "/" + std::to_string(a.len) + " is not a unicast interface address");
-    if (a.len < 31 && (a.addr == a.subnet().addr || a.addr == (a.subnet().addr | ~ip4_mask(a.len))))
-      return make_error(Errc::kInvalidArgument, "addresses[" + std::to_string(i) + "]: " + format_ip4(a.addr) + " is the subnet's network or broadcast address");
-  }
+  for (size_t i = 0; i < in.addresses.size(); ++i)
+    if (std::string why = address_problem(in.addresses[i]); !why.empty())
+      return make_error(Errc::kInvalidArgument, "addresses[" + std::to_string(i) + "]: " + why);
   for (size_t i = 0; i < in.addresses.size(); ++i)
     for (size_t j = 0; j < i; ++j)
-      if (ip4_in(in.addresses[i].addr, in.addresses[j].subnet()) || ip4_in(in.addresses[j].addr, in.addresses[i].subnet()))
+      if (overlap(in.addresses[i], in.addresses[j]))
         return make_error(Errc::kInvalidArgument, "addresses[" + std::to_string(i) + "]: overlaps addresses[" + std::to_string(j) + "]");
   for (auto& [id, x] : rifs_) {
     if (x.cfg.name == in.name) return make_error(Errc::kAlreadyExists, "router interface " + in.name + " exists");
@@ -168,9 +192,8 @@ Result<uint32_t> DataplaneImpl::add_router_interface(const RouterInterfaceConfig
     if (x.cfg.router != in.router) continue;
     for (const auto& a : in.addresses)
       for (const auto& b : x.cfg.addresses)
-        if (ip4_in(a.addr, b.subnet()) || ip4_in(b.addr, a.subnet()))
-          return make_error(Errc::kAlreadyExists, "addresses: " + format_ip4(a.addr) + "/" + std::to_string(a.len) + " overlaps " + x.cfg.name + "'s " +
-                                                      format_ip4(b.addr) + "/" + std::to_string(b.len));
+        if (overlap(a, b))
+          return make_error(Errc::kAlreadyExists, "addresses: " + format_address(a) + " overlaps " + x.cfg.name + "'s " + format_address(b));
   }
   uint16_t id = 1;
   while (rifs_.count(id) || retired_rifs_.count(id))
@@ -222,7 +245,7 @@ Result<RouterInterfaceInfo> DataplaneImpl::router_interface_info(uint32_t id) {
   return RouterInterfaceInfo{id, c.name, c.router, c.network, c.vlan, c.mac, c.mtu, c.addresses};
 }
 
-Status DataplaneImpl::add_routes(uint32_t router, const std::vector<Route4>& routes) {
+Status DataplaneImpl::add_routes(uint32_t router, const std::vector<Route>& routes) {
   std::lock_guard g(mu_);
   if (Status s = mutable_now(); !s) return s;
   auto rit = routers_.find(router);
@@ -230,10 +253,10 @@ Status DataplaneImpl::add_routes(uint32_t router, const std::vector<Route4>& rou
   Router& r = rit->second;
   std::vector<RouteTarget> targets(routes.size());
   for (size_t i = 0; i < routes.size(); ++i) {
-    const Route4& rt = routes[i];
+    const Route& rt = routes[i];
     const std::string at = "routes[" + std::to_string(i) + "].";
-    if (rt.prefix.len > 32 || (rt.prefix.addr & ~ip4_mask(rt.prefix.len)))
-      return make_error(Errc::kInvalidArgument, at + "prefix: host bits set in " + format_ip4_prefix(rt.prefix));
+    if (rt.prefix.len > rt.prefix.max_len() || !rt.prefix.host_bits_clear())
+      return make_error(Errc::kInvalidArgument, at + "prefix: host bits set in " + format_ip_prefix(rt.prefix));
     RouteTarget& t = targets[i];
     t.router = router;
     switch (rt.kind) {
@@ -250,7 +273,11 @@ Status DataplaneImpl::add_routes(uint32_t router, const std::vector<Route4>& rou
     for (size_t h = 0; h < rt.next_hops.size(); ++h) {
       const NextHop& nh = rt.next_hops[h];
       const std::string hop = at + "next_hops[" + std::to_string(h) + "].";
-      if (nh.via == 0 && nh.interface == 0) return make_error(Errc::kInvalidArgument, hop + "via: a next hop needs an address or an interface");
+      if (nh.via.zero() && nh.interface == 0) return make_error(Errc::kInvalidArgument, hop + "via: a next hop needs an address or an interface");
+      if (nh.via.is4() != rt.prefix.is4() && !nh.via.zero())
+        return make_error(Errc::kInvalidArgument, hop + "via: " + format_ip(nh.via) + " is not of the prefix's address family");
+      if (!nh.via.is4() && ip6_link_local(nh.via.bits) && nh.interface == 0)
+        return make_error(Errc::kInvalidArgument, hop + "interface: a link-local next hop needs its interface");
       if (nh.interface != 0) {
         auto x = rifs_.find(nh.interface);
         if (x == rifs_.end() || x->second.cfg.router != router)
@@ -288,13 +315,13 @@ Status DataplaneImpl::add_routes(uint32_t router, const std::vector<Route4>& rou
   return Status::ok();
 }
 
-Result<size_t> DataplaneImpl::remove_routes(uint32_t router, const std::vector<Ip4Prefix>& prefixes) {
+Result<size_t> DataplaneImpl::remove_routes(uint32_t router, const std::vector<IpPrefix>& prefixes) {
   std::lock_guard g(mu_);
   if (Status s = mutable_now(); !s) return s.error();
   auto rit = routers_.find(router);
   if (rit == routers_.end()) return no_router(router);
   size_t removed = 0;
-  for (const Ip4Prefix& p : prefixes) removed += erase_static(rit->second, p);
+  for (const IpPrefix& p : prefixes) removed += erase_static(rit->second, p);
   retire_plies(rit->second);
   publish();
   return removed;
@@ -304,10 +331,11 @@ Result<Dataplane::RouterStats> DataplaneImpl::router_stats(uint32_t router) {
   std::lock_guard g(mu_);
   auto rit = routers_.find(router);
   if (rit == routers_.end()) return no_router(router);
-  return RouterStats{rit->second.fib->size(), rit->second.fib->memory_bytes()};
+  const Router& r = rit->second;
+  return RouterStats{r.fib->size() + r.fib6->size(), r.fib->memory_bytes() + r.fib6->memory_bytes()};
 }
 
-Status DataplaneImpl::add_static_neighbor(uint32_t rif, Ip4 ip, Mac mac) {
+Status DataplaneImpl::add_static_neighbor(uint32_t rif, IpAddress ip, Mac mac) {
   std::lock_guard g(mu_);
   if (Status s = mutable_now(); !s) return s;
   if (!rifs_.count(rif)) return no_rif(rif);
@@ -315,7 +343,7 @@ Status DataplaneImpl::add_static_neighbor(uint32_t rif, Ip4 ip, Mac mac) {
   return neighbors_.add_static(NeighborTable::key(uint16_t(rif), ip), mac);
 }
 
-Result<bool> DataplaneImpl::remove_neighbor(uint32_t rif, Ip4 ip) {
+Result<bool> DataplaneImpl::remove_neighbor(uint32_t rif, IpAddress ip) {
   std::lock_guard g(mu_);
   if (Status s = mutable_now(); !s) return s.error();
   if (!rifs_.count(rif)) return no_rif(rif);
@@ -340,6 +368,8 @@ void DataplaneImpl::build_l3(Topology& t) {
     if (l3.fibs.size() <= id) l3.fibs.resize(id + 1, nullptr);
     l3.fibs[id] = r.fib.get();
   }
+  l3.fibs6.resize(l3.fibs.size(), nullptr);
+  for (auto& [id, r] : routers_) l3.fibs6[id] = r.fib6.get();
   l3.rifs.resize(rifs_.rbegin()->first + 1);
   for (auto& [id, x] : rifs_) l3.rifs[id] = {x.cfg.router, x.segment, x.cfg.mac, x.cfg.mtu, UINT32_MAX, x.cfg.addresses};
   l3.results.resize(targets_.size());
@@ -360,7 +390,7 @@ void DataplaneImpl::build_l3(Topology& t) {
         for (auto& [rid, x] : rifs_) {
           if (x.cfg.router != s.target.router) continue;
           for (const auto& a : x.cfg.addresses)
-            if (ip4_in(h.via, a.subnet()) && a.len >= best && h.via != a.addr) best = a.len, rif = uint16_t(rid);
+            if (a.subnet().contains(h.via) && a.len >= best && h.via != a.addr) best = a.len, rif = uint16_t(rid);
         }
       }
       if (rif) l3.paths.push_back({rif, h.via});

@@ -40,10 +40,12 @@ struct Segment {
 // Where a frame stands past the bridge: which L3 stage has it next.
 enum class Next : uint8_t {
   kNone,       // nothing past L2 (bridged or flooded, or dropped)
-  kRouter,     // for a router interface: ARP or IPv4 to check (l3_input)
+  kRouter,     // for a router interface: ARP, IPv4 or IPv6 to check (l3_input)
   kIp4,        // a valid IPv4 packet received by a router (ip4_lookup)
   kIp4Local,   // one the router originates: an echo reply or ICMP error (ip4_lookup)
-  kIp4Rewrite, // routed: out_rif and next_hop are set (neighbor)
+  kIp6,        // a valid IPv6 packet received by a router (ip6_lookup)
+  kIp6Local,   // one the router originates: an echo reply or ICMPv6 error (ip6_lookup)
+  kRewrite,    // routed: out_rif and next_hop are set (neighbor)
 };
 
 struct PacketMeta {
@@ -63,18 +65,20 @@ struct Burst {
   uint32_t in_port = 0;
   uint32_t n = 0;     // frames received, then any a stage generated
   uint32_t n_l3 = 0;  // frames the bridge handed to a router: L3 stages skip bursts without
+  uint32_t n_ip6 = 0; // frames l3_input passed to ip6_lookup: IPv4-only bursts skip it
   Segment segs[kMaxSegsPerBurst];
   PacketMeta pkts[kSlots];
-  // Set by ip4_lookup for frames it routes: the router interface out and the neighbour
-  // whose MAC the frame needs.
+  // Set by ip4_lookup and ip6_lookup for frames they route: the router interface out and
+  // the neighbour whose MAC the frame needs.
   uint16_t out_rif[kSlots];
-  Ip4 next_hop[kSlots];
+  IpAddress next_hop[kSlots];
   alignas(64) uint8_t header[kSlots][kHeaderScratch];
 
   void clear(uint32_t port) {
     in_port = port;
     n = 0;
     n_l3 = 0;
+    n_ip6 = 0;
   }
   void add(uint32_t first_seg, uint32_t n_segs, uint32_t len) {
     pkts[n++] = {uint16_t(first_seg), uint16_t(n_segs), len, 0, 0, DropReason::kCount, Next::kNone};

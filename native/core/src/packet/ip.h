@@ -1,5 +1,5 @@
-// IPv4, ICMP and ARP on the wire: offsets, byte-order helpers and the Internet checksum
-// (RFC 1071, with RFC 1624's incremental update). Everything here works on a frame's
+// IPv4, ICMP, ARP, IPv6, ICMPv6 and neighbour discovery on the wire: offsets, byte-order
+// helpers and the Internet checksum (RFC 1071, with RFC 1624's incremental update). Everything here works on a frame's
 // private header copy (Burst::header), never on peer memory.
 #pragma once
 #include <cstdint>
@@ -27,6 +27,10 @@ inline uint32_t load32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_
 inline void store16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8), p[1] = uint8_t(v); }
 inline void store32(uint8_t* p, uint32_t v) { p[0] = uint8_t(v >> 24), p[1] = uint8_t(v >> 16), p[2] = uint8_t(v >> 8), p[3] = uint8_t(v); }
 inline void store_mac(uint8_t* p, Mac m) { mac_to_bytes(m, p); }
+inline uint64_t load64(const uint8_t* p) { return uint64_t(load32(p)) << 32 | load32(p + 4); }
+inline void store64(uint8_t* p, uint64_t v) { store32(p, uint32_t(v >> 32)), store32(p + 4, uint32_t(v)); }
+inline Ip6 load_ip6(const uint8_t* p) { return {load64(p), load64(p + 8)}; }
+inline void store_ip6(uint8_t* p, Ip6 a) { store64(p, a.hi), store64(p + 8, a.lo); }
 
 // The one's-complement sum of n bytes (n even or odd), not yet folded or inverted.
 inline uint32_t csum_add(uint32_t sum, const uint8_t* p, uint32_t n) {
@@ -57,6 +61,65 @@ inline uint16_t csum_fold(uint32_t sum) {
 inline uint16_t csum_update16(uint16_t hc, uint16_t m, uint16_t m_new) {
   uint32_t sum = uint32_t(uint16_t(~hc)) + uint32_t(uint16_t(~m)) + m_new;
   return csum_fold(sum);
+}
+
+// IPv6 (RFC 8200), ICMPv6 (RFC 4443) and neighbour discovery (RFC 4861).
+constexpr uint32_t kIp6Header = 40;
+constexpr uint8_t kProtoIcmp6 = 58;
+constexpr uint32_t kIp6MinMtu = 1280;
+constexpr uint8_t kIcmp6Unreachable = 1, kIcmp6TooBig = 2, kIcmp6TimeExceeded = 3, kIcmp6EchoRequest = 128, kIcmp6EchoReply = 129;
+constexpr uint8_t kIcmp6NoRoute = 0, kIcmp6BeyondScope = 2, kIcmp6AddressUnreachable = 3;
+constexpr uint8_t kNdSolicit = 135, kNdAdvert = 136;
+constexpr uint32_t kNdSize = 32;  // a solicitation or advertisement with one link-layer address option
+constexpr uint8_t kNdOptSourceMac = 1, kNdOptTargetMac = 2;
+constexpr uint8_t kNdFlagRouter = 0x80, kNdFlagSolicited = 0x40, kNdFlagOverride = 0x20;
+namespace ip6 {
+constexpr uint32_t kPayloadLen = 4, kNext = 6, kHopLimit = 7, kSrc = 8, kDst = 24;
+}
+// Within a neighbour solicitation or advertisement.
+namespace nd {
+constexpr uint32_t kFlags = 4, kTarget = 8, kOptions = 24;
+}
+
+// ff02::1:ffXX:XXXX, where a neighbour solicitation for `a` goes, and its MAC 33:33:ff:XX:XX:XX.
+inline Ip6 solicited_node(Ip6 a) { return {0xFF02000000000000ull, 0x00000001FF000000ull | (a.lo & 0xFFFFFF)}; }
+inline Mac ip6_multicast_mac(Ip6 a) { return 0x333300000000ull | (a.lo & 0xFFFFFFFF); }
+
+// The checksum of an ICMPv6 message of `len` bytes at `msg` inside the IPv6 packet `ip`:
+// RFC 8200 §8.1's pseudo-header (addresses, length, next header) and the message.
+inline uint16_t icmp6_csum(const uint8_t* ip, const uint8_t* msg, uint32_t len) {
+  uint32_t sum = csum_add(0, ip + ip6::kSrc, 32);
+  sum += (len >> 16) + (len & 0xFFFF) + kProtoIcmp6;
+  return csum_fold(csum_add(sum, msg, len));
+}
+
+// An IPv6 header (payload `len` bytes of next header `next`) at ip.
+inline void write_ip6(uint8_t* ip, uint16_t len, uint8_t next, uint8_t hop_limit, Ip6 src, Ip6 dst) {
+  store32(ip, 0x60000000);
+  store16(ip + ip6::kPayloadLen, len);
+  ip[ip6::kNext] = next;
+  ip[ip6::kHopLimit] = hop_limit;
+  store_ip6(ip + ip6::kSrc, src);
+  store_ip6(ip + ip6::kDst, dst);
+}
+
+// An Ethernet/IPv6 neighbour solicitation or advertisement frame (kEthHeaderSize +
+// kIp6Header + kNdSize bytes) about `target`, carrying `mac` as its link-layer option.
+inline void write_nd(uint8_t* f, Mac eth_dst, Mac mac, Ip6 src, Ip6 dst, uint8_t type, uint8_t flags, Ip6 target) {
+  store_mac(f, eth_dst);
+  store_mac(f + 6, mac);
+  store16(f + 12, kEtherTypeIp6);
+  uint8_t* ip = f + kEthHeaderSize;
+  write_ip6(ip, kNdSize, kProtoIcmp6, 255, src, dst);  // 255: proves it was not routed (RFC 4861 §7.1)
+  uint8_t* m = ip + kIp6Header;
+  std::memset(m, 0, kNdSize);
+  m[0] = type;
+  m[nd::kFlags] = flags;
+  store_ip6(m + nd::kTarget, target);
+  m[nd::kOptions] = type == kNdSolicit ? kNdOptSourceMac : kNdOptTargetMac;
+  m[nd::kOptions + 1] = 1;  // in units of 8 bytes
+  store_mac(m + nd::kOptions + 2, mac);
+  store16(m + 2, icmp6_csum(ip, m, kNdSize));
 }
 
 // Field offsets within an IPv4 header.

@@ -48,7 +48,7 @@ void Ip4Router::route(uint32_t k, uint32_t result, bool originated) {
   uint8_t* ip = b.header[k] + kEthHeaderSize;
   const RouteResult& r = l3.result(result);
   uint16_t out_rif = 0;
-  Ip4 next_hop = load32(ip + ip4::kDst);
+  IpAddress next_hop = Ip4(load32(ip + ip4::kDst));
   switch (r.action) {
     case RouteAction::local: {
       const uint32_t ihl = (ip[0] & 0xF) * 4u;
@@ -75,7 +75,7 @@ void Ip4Router::route(uint32_t k, uint32_t result, bool originated) {
       const uint32_t pick = r.n_paths == 1 ? 0 : uint32_t((uint64_t(flow_hash(ip, p.header_len - kEthHeaderSize)) * r.n_paths) >> 32);
       const RoutePath& path = l3.paths[r.first_path + pick];
       out_rif = path.rif;
-      if (path.via) next_hop = path.via;
+      if (!path.via.zero()) next_hop = path.via;
       break;
     }
   }
@@ -100,7 +100,7 @@ void Ip4Router::route(uint32_t k, uint32_t result, bool originated) {
   b.out_rif[k] = out_rif;
   b.next_hop[k] = next_hop;
   if (too_big) return fragment(k, out.mtu);
-  p.next = Next::kIp4Rewrite;
+  p.next = Next::kRewrite;
 }
 
 // RFC 791 §3.2 / RFC 1812 §5.2.6: a datagram without DF over the MTU leaves as fragments
@@ -151,7 +151,7 @@ void Ip4Router::fragment(uint32_t k, uint32_t mtu) {
     fp.first_seg = p.first_seg, fp.n_segs = p.n_segs;
     fp.len = kEthHeaderSize + hl + chunk;
     fp.src_off = uint16_t(kEthHeaderSize + ihl + done);  // the payload, straight from the source
-    fp.next = Next::kIp4Rewrite;
+    fp.next = Next::kRewrite;
     b.out_rif[g] = b.out_rif[k];
     b.next_hop[g] = b.next_hop[k];
     done += chunk;
@@ -199,7 +199,7 @@ void Ip4Router::icmp_error(uint32_t k, uint8_t type, uint8_t code, uint16_t mtu)
   store16(e + ip4::kTotalLen, uint16_t(kIp4MinHeader + 8 + quote));
   e[ip4::kTtl] = 64;
   e[ip4::kProto] = kProtoIcmp;
-  store32(e + ip4::kSrc, in.source_for(load32(ip + ip4::kSrc)));
+  store32(e + ip4::kSrc, in.source_for(Ip4(load32(ip + ip4::kSrc))).v4());
   store32(e + ip4::kDst, load32(ip + ip4::kSrc));
   store16(e + ip4::kCsum, ip4_header_csum(e, kIp4MinHeader));
   uint8_t* icmp = e + kIp4MinHeader;

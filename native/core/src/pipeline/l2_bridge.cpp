@@ -2,7 +2,7 @@
 // today's forward() as a stage. Reads each frame's Ethernet header once, learns the
 // source, looks up the destination, and plans one egress per known unicast frame or one
 // per other connected port of the segment (flood). Frames to a router interface's MAC,
-// and ARP broadcasts where a router listens, go on to l3_input.
+// and ARP broadcasts and IPv6 solicitations where a router listens, go on to l3_input.
 #include "packet/ip.h"
 #include "pipeline/pipeline.h"
 
@@ -63,7 +63,9 @@ void l2_bridge(StageContext& ctx, Burst& b) {
         continue;
       }
     }
-    if (eh.ether_type == kEtherTypeArp && in.rif) {  // the router hears broadcasts too
+    // The router hears ARP broadcasts too, and IPv6 solicitations (to a solicited-node
+    // group, 33:33:ff:xx:xx:xx); other multicast is not its business.
+    if (in.rif && (eh.ether_type == kEtherTypeArp || (eh.ether_type == kEtherTypeIp6 && (eh.dst >> 24) == 0x3333FF))) {
       p.next = Next::kRouter;
       ++b.n_l3;
     }

@@ -1,4 +1,4 @@
-// What the L3 stages (l3_input, ip4_lookup, neighbor) read from a snapshot, and the
+// What the L3 stages (l3_input, ip4_lookup, ip6_lookup, neighbor) read from a snapshot, and the
 // state each worker keeps for them. Built by control/routing.cpp.
 #pragma once
 #include <cstdint>
@@ -9,6 +9,8 @@
 #include "memswitch/routing.h"
 #include "packet/burst.h"
 #include "pipeline/ip4_fib.h"
+#include "pipeline/ip6_fib.h"
+#include "pipeline/neighbor_table.h"
 
 namespace memswitch::detail {
 
@@ -18,23 +20,29 @@ struct RifView {
   Mac mac = 0;
   uint32_t mtu = 0;
   uint32_t ip_port = UINT32_MAX;  // the memif ip-mode port of its segment: no Ethernet, no ARP
-  std::vector<Ip4InterfaceAddress> addresses;
+  std::vector<InterfaceAddress> addresses;  // both families; only ARP, ND and ICMP read them
 
-  bool owns(Ip4 a) const {
+  bool owns(IpAddress a) const {
     for (const auto& x : addresses)
       if (x.addr == a) return true;
     return false;
   }
-  bool on_link(Ip4 a) const {
+  bool on_link(IpAddress a) const {
     for (const auto& x : addresses)
-      if (ip4_in(a, x.subnet())) return true;
+      if (x.subnet().contains(a)) return true;
     return false;
   }
-  // The address to speak from towards `to`: the one whose subnet holds it, else the first.
-  Ip4 source_for(Ip4 to) const {
-    for (const auto& x : addresses)
-      if (ip4_in(to, x.subnet())) return x.addr;
-    return addresses.empty() ? 0 : addresses[0].addr;
+  // The address to speak from towards `to`: of its family, the one whose subnet holds it,
+  // else a link-local one towards a link-local address, else the first; zero if none.
+  IpAddress source_for(IpAddress to) const {
+    const InterfaceAddress* first = nullptr;
+    for (const auto& x : addresses) {
+      if (x.addr.is4() != to.is4()) continue;
+      if (x.subnet().contains(to)) return x.addr;
+      if (!first || (!to.is4() && ip6_link_local(to.bits) && ip6_link_local(x.addr.bits))) first = &x;
+    }
+    if (first) return first->addr;
+    return to.is4() ? IpAddress(Ip4(0)) : IpAddress();
   }
 };
 
@@ -55,11 +63,12 @@ struct RouteResult {
 };
 struct RoutePath {
   uint16_t rif;
-  Ip4 via;
+  IpAddress via;  // zero: on-link, the destination is the next hop
 };
 
 struct L3View {
   std::vector<const Ip4Fib*> fibs;       // by router id
+  std::vector<const Ip6Fib*> fibs6;      // by router id
   std::vector<RifView> rifs;             // by router interface id
   std::vector<RouteResult> results;      // by route result id (Ip4Fib's values)
   std::vector<RoutePath> paths;
@@ -70,7 +79,7 @@ struct L3View {
   static constexpr RouteResult kNoResult{};
 };
 
-// Packets waiting for a next hop's ARP answer: whole private copies, since the rx
+// Packets waiting for a next hop's ARP or ND answer: whole private copies, since the rx
 // buffers they came in go back to the peer after the burst.
 class HoldQueue {
  public:
@@ -81,8 +90,8 @@ class HoldQueue {
   HoldQueue() : data_(std::make_unique<uint8_t[]>(size_t(kSlots) * kMaxFrameSize)) {}
   bool empty() const { return used_ == 0; }
   // Copies frame k of b; false when the queue or the neighbour's share of it is full.
-  bool hold(const Burst& b, uint32_t k, uint64_t neighbor, uint32_t now_s);
-  // Loads the next held packet whose neighbour `resolved` (a Mac(uint64_t key) callable)
+  bool hold(const Burst& b, uint32_t k, const NeighborKey& neighbor, uint32_t now_s);
+  // Loads the next held packet whose neighbour `resolved` (a Mac(NeighborKey) callable)
   // now knows into b as its only frame, ready for the neighbor stage; packets held too
   // long are counted on their ingress port and freed. False when none is ready.
   template <class Resolved, class Expired>
@@ -91,10 +100,10 @@ class HoldQueue {
  private:
   struct Slot {
     bool used = false;
-    uint64_t neighbor;
+    NeighborKey neighbor;
     uint32_t port, since, len;
     uint16_t rif;
-    Ip4 next_hop;
+    IpAddress next_hop;
   };
   Slot slots_[kSlots];
   uint32_t used_ = 0;
@@ -112,7 +121,7 @@ struct L3State {
   }
 };
 
-inline bool HoldQueue::hold(const Burst& b, uint32_t k, uint64_t neighbor, uint32_t now_s) {
+inline bool HoldQueue::hold(const Burst& b, uint32_t k, const NeighborKey& neighbor, uint32_t now_s) {
   const PacketMeta& p = b.pkts[k];
   if (used_ == kSlots || p.len > kMaxFrameSize) return false;
   uint32_t same = 0, free_slot = kSlots;
@@ -138,7 +147,7 @@ bool HoldQueue::take_ready(Burst& b, uint32_t now_s, Resolved resolved, Expired 
       b.clear(x.port);
       b.segs[0] = {data_.get() + size_t(s) * kMaxFrameSize, x.len};
       b.add(0, 1, x.len);
-      b.pkts[0].next = Next::kIp4Rewrite;
+      b.pkts[0].next = Next::kRewrite;
       b.out_rif[0] = x.rif;
       b.next_hop[0] = x.next_hop;
       b.n_l3 = 1;

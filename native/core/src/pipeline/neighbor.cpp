@@ -1,7 +1,8 @@
 // neighbor: routed packets get their next hop's MAC, the outgoing interface's MAC as
 // source, and an egress port from that segment's MAC table (flooded when unknown, as a
 // router behind a switch would see it). A next hop nobody knows yet is asked for by
-// ARP, and its packets wait in the worker's hold queue for the answer.
+// ARP or neighbour solicitation, and its packets wait in the worker's hold queue for
+// the answer.
 #include "packet/ip.h"
 #include "pipeline/pipeline.h"
 
@@ -9,11 +10,20 @@ namespace memswitch::detail {
 
 namespace {
 
-void arp_request(StageContext& ctx, Burst& b, const RifView& out, Ip4 target) {
+// An ARP request, or an IPv6 neighbour solicitation to the target's solicited-node group.
+void solicit(StageContext& ctx, Burst& b, const RifView& out, IpAddress target) {
+  const IpAddress src = out.source_for(target);
+  if (src.zero()) return;  // no address of that family to ask from: the hold times out
   uint32_t g;
-  uint8_t* r = b.generate(kEthHeaderSize + kArpSize, &g);
-  if (!r) return;
-  write_arp(r, 0xFFFFFFFFFFFFull, kArpRequest, out.mac, out.source_for(target), 0, target);
+  uint8_t* r;
+  if (target.is4()) {
+    if (!(r = b.generate(kEthHeaderSize + kArpSize, &g))) return;
+    write_arp(r, 0xFFFFFFFFFFFFull, kArpRequest, out.mac, src.v4(), 0, target.v4());
+  } else {
+    if (!(r = b.generate(kEthHeaderSize + kIp6Header + kNdSize, &g))) return;
+    const Ip6 group = solicited_node(target.bits);
+    write_nd(r, ip6_multicast_mac(group), out.mac, src.bits, group, kNdSolicit, 0, target.bits);
+  }
   for (uint32_t port : ctx.topology.flood[out.segment]) ctx.egress.add(port, uint16_t(g));
 }
 
@@ -23,13 +33,13 @@ void neighbor(StageContext& ctx, Burst& b) {
   if (b.n_l3 == 0) return;
   const Topology& t = ctx.topology;
   // The frames of a burst mostly share their next hop: remember the last one resolved.
-  uint64_t last_key = 0;
+  NeighborKey last_key;
   Mac mac = 0;
   uint32_t port = kNoPort;
   uint8_t macs[12];  // the Ethernet addresses for last_key, as written
   for (uint32_t k = 0; k < b.n; ++k) {
     PacketMeta& p = b.pkts[k];
-    if (p.next != Next::kIp4Rewrite || p.drop != DropReason::kCount) continue;
+    if (p.next != Next::kRewrite || p.drop != DropReason::kCount) continue;
     p.next = Next::kNone;
     const uint16_t rif_id = b.out_rif[k];
     const RifView& out = t.l3.rifs[rif_id];
@@ -45,14 +55,14 @@ void neighbor(StageContext& ctx, Burst& b) {
       ctx.egress.add(out.ip_port, uint16_t(k));
       continue;
     }
-    const uint64_t key = NeighborTable::key(rif_id, b.next_hop[k]);
+    const NeighborKey key = NeighborTable::key(rif_id, b.next_hop[k]);
     if (key != last_key) {
       bool ask;
       mac = ctx.neighbors.resolve(key, ctx.now_s, t.l3.neighbor_refresh_s, &ask);
-      if (ask) arp_request(ctx, b, out, b.next_hop[k]);
+      if (ask) solicit(ctx, b, out, b.next_hop[k]);
       if (mac == 0) {
         if (!ctx.l3.hold.hold(b, k, key, ctx.now_s)) ctx.drop(p, b.in_port, DropReason::neighbor_queue_full);
-        last_key = 0;
+        last_key = {};
         continue;
       }
       last_key = key;

@@ -9,9 +9,10 @@ namespace memswitch::detail {
 
 #define MEMSWITCH_STAGES(X)                                                                     \
   X(l2_bridge, "parse Ethernet, learn source MACs, look up destinations, flood within the segment") \
-  X(l3_input, "frames for a router: answer and learn ARP, check IPv4 headers")                    \
+  X(l3_input, "frames for a router: answer and learn ARP and ND, check IPv4 and IPv6 headers")    \
   X(ip4_lookup, "IPv4 longest-prefix match, ECMP, TTL and MTU; echo replies and ICMP errors")       \
-  X(neighbor, "next hop MAC (ARP resolution, held packets), Ethernet rewrite, egress port")
+  X(ip6_lookup, "IPv6 longest-prefix match, ECMP, hop limit and MTU; echo replies and ICMPv6 errors") \
+  X(neighbor, "next hop MAC (ARP or ND resolution, held packets), Ethernet rewrite, egress port")
 
 enum class Stage : uint8_t {
 #define X(name, help) name,
@@ -27,6 +28,6 @@ constexpr StageMask stage_bit(Stage s) { return StageMask(1) << uint32_t(s); }
 // What a burst needs when nothing past L2 is configured: exactly the bridge.
 constexpr StageMask kL2Stages = stage_bit(Stage::l2_bridge);
 // Once any router interface exists.
-constexpr StageMask kL3Stages = stage_bit(Stage::l3_input) | stage_bit(Stage::ip4_lookup) | stage_bit(Stage::neighbor);
+constexpr StageMask kL3Stages = stage_bit(Stage::l3_input) | stage_bit(Stage::ip4_lookup) | stage_bit(Stage::ip6_lookup) | stage_bit(Stage::neighbor);
 
 }  // namespace memswitch::detail

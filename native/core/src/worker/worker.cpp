@@ -126,7 +126,7 @@ bool Worker::poll_queue(const Topology& t, const RxAssignment& a, uint32_t now_s
 // One held packet at a time: the slow path of a next hop's first seconds.
 void Worker::release_held(const Topology& t, uint32_t now_s) {
   StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_};
-  const auto resolved = [&](uint64_t key) { return sh_.neighbors->find(key); };
+  const auto resolved = [&](const NeighborKey& key) { return sh_.neighbors->find(key); };
   const auto expired = [&](uint32_t port) { counters_[port].count_drop(DropReason::neighbor_unresolved); };
   while (l3_.hold.take_ready(burst_, now_s, resolved, expired)) {
     if (burst_.in_port >= t.ports.size() || burst_.out_rif[0] >= t.l3.rifs.size() || !t.l3.rifs[burst_.out_rif[0]].router) {

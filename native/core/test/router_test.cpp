@@ -454,8 +454,9 @@ TEST_F(Routed, APeerRewritingFramesAfterRxCannotRedirectThem) {
   // Checksum, source and destination: either way a valid packet.
   const Bytes as_b(to_b.begin() + 24, to_b.begin() + 34), as_c(to_c.begin() + 24, to_c.begin() + 34);
   std::atomic<bool> stop{false};
+  std::atomic<uint64_t> scribbles{0};
   std::thread hostile([&] {
-    while (!stop.load()) {
+    for (; !stop.load(); ++scribbles) {
       a.c->inject_scribble_tx_buffers(0, 24, as_c.data(), uint32_t(as_c.size()));
       a.c->inject_scribble_tx_buffers(0, 24, as_b.data(), uint32_t(as_b.size()));
     }
@@ -469,7 +470,11 @@ TEST_F(Routed, APeerRewritingFramesAfterRxCannotRedirectThem) {
       if (load32(f + 30) != expect || !ip4_checksum_ok(f + 14)) ++wrong;
     });
   };
-  for (int i = 0; i < kBursts; ++i) {
+  ASSERT_TRUE(eventually([&] { return scribbles.load() > 0; }));
+  // At least kBursts, and on until both ways happened: on a loaded machine the hostile
+  // thread may sleep through a thousand bursts.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (int i = 0; i < kBursts || ((at_b == 0 || at_c == 0) && std::chrono::steady_clock::now() < deadline); ++i) {
     for (uint32_t sent = 0; sent < kPerBurst;) sent += a.c->tx_burst(0, frames.data() + sent, kPerBurst - sent);
     drain(b, kIpB, at_b);
     drain(c, c.ip, at_c);

@@ -1,14 +1,15 @@
 // memif -> router -> memif: memswitch routing between two networks with 1, 10k and 1M
-// routes (destinations spread over the whole table), next to memswitch L2, dpdk-testpmd
+// IPv4 routes and 1 and 1M IPv6 routes (destinations spread over the whole table), next
+// to memswitch L2, dpdk-testpmd
 // io forwarding, and OVS-DPDK doing the router's job with OpenFlow (match the prefix,
 // set both MACs, decrement TTL). Same shape for all: our traffic engine on the traffic
-// CPU sends IPv4/UDP at full rate from client A and sinks on client B (one thread: the
+// CPU sends IPv4 or IPv6/UDP at full rate from client A and sinks on client B (one thread: the
 // second poller); the system under test polls on the other CPU. Rounds interleave the
 // systems and every window records the host mode (cache-line ping-pong), as run.ts does.
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadAddon, type NativeDataplane } from '../orchestrator/src/dataplane/native.js';
-import { formatIPv4 } from '../orchestrator/src/domain/ipv4.js';
+import { formatIPv4 } from '../orchestrator/src/domain/ip.js';
 import { fmt, median } from './common.js';
 import { OvsDpdk } from './ovs.js';
 import { Testpmd } from './testpmd.js';
@@ -24,8 +25,12 @@ const FIRST_ROUTE = 11 << 24;
 // Destinations walk every address of the table in an order that jumps around it.
 const STRIDE = 2654435761;
 
-type System = 'l2' | 'router-1' | 'router-10k' | 'router-1M' | 'testpmd-io' | 'ovs-l3';
-const ROUTES: Partial<Record<System, number>> = { 'router-1': 1, 'router-10k': 10_000, 'router-1M': 1_000_000 };
+type System = 'l2' | 'router-1' | 'router-10k' | 'router-1M' | 'router6-1' | 'router6-1M' | 'testpmd-io' | 'ovs-l3';
+const ROUTES: Partial<Record<System, number>> = { 'router-1': 1, 'router-10k': 10_000, 'router-1M': 1_000_000, 'router6-1': 1, 'router6-1M': 1_000_000 };
+const ROUTED: System[] = ['router-1', 'router-10k', 'router-1M', 'router6-1', 'router6-1M'];
+const isIpv6 = (s: System): boolean => s.startsWith('router6');
+// IPv6: consecutive /48s from fd00::/48 (what the generator's ip6 mode walks), via b (fd0b::2).
+const route48 = (k: number): string => (k === 0 ? 'fd00::/48' : `fd00:${(k >>> 16).toString(16)}:${(k & 0xffff).toString(16)}::/48`);
 
 interface Sut {
   stop(): unknown;
@@ -49,7 +54,7 @@ export interface RoutingWindow {
 }
 
 
-function startMemswitch(sock: string, sutCpu: number, routes: number | undefined): Sut {
+function startMemswitch(sock: string, sutCpu: number, routes: number | undefined, ipv6: boolean): Sut {
   // Busy polling like testpmd and OVS: an adaptive worker that naps between the generator's
   // bursts makes the generator signal its eventfd, which slows the generator, not the switch.
   const dp: NativeDataplane = new (loadAddon().Dataplane)({ workers: 1, cpus: [sutCpu], poll: 'busy' });
@@ -61,12 +66,14 @@ function startMemswitch(sock: string, sutCpu: number, routes: number | undefined
   if (routes !== undefined) {
     const r = dp.addRouter('r');
     // MTU 9000: a 1518-byte frame carries 1504 bytes of IP, over the default 1500.
-    const ra = dp.addRouterInterface({ name: 'ra', router: r, network: na, addresses: ['10.0.0.1/24'], mtu: 9000 });
-    const rb = dp.addRouterInterface({ name: 'rb', router: r, network: nb, addresses: ['10.1.0.1/24'], mtu: 9000 });
-    dp.addStaticNeighbor(rb, '10.1.0.2', MAC_B);
+    const ra = dp.addRouterInterface({ name: 'ra', router: r, network: na, addresses: ['10.0.0.1/24', 'fd0a::1/64'], mtu: 9000 });
+    const rb = dp.addRouterInterface({ name: 'rb', router: r, network: nb, addresses: ['10.1.0.1/24', 'fd0b::1/64'], mtu: 9000 });
+    const via = ipv6 ? 'fd0b::2' : '10.1.0.2';
+    dp.addStaticNeighbor(rb, via, MAC_B);
     for (let i = 0; i < routes; i += 10_000) {
       const batch = [];
-      for (let k = i; k < Math.min(routes, i + 10_000); k++) batch.push({ prefix: `${formatIPv4(FIRST_ROUTE + k * 256)}/24`, kind: 'forward' as const, nextHops: [{ via: '10.1.0.2' }] });
+      for (let k = i; k < Math.min(routes, i + 10_000); k++)
+        batch.push({ prefix: ipv6 ? route48(k) : `${formatIPv4(FIRST_ROUTE + k * 256)}/24`, kind: 'forward' as const, nextHops: [{ via }] });
       dp.addRoutes(r, batch);
     }
     dstMac = dp.routerInterfaceInfo(ra).mac;
@@ -76,7 +83,7 @@ function startMemswitch(sock: string, sutCpu: number, routes: number | undefined
     const w = dp.workers()[0]!;
     return { busy: w.busyPolls, all: w.polls };
   };
-  return { stop: () => dp.stop(), polls, dstMac, destinations: (routes ?? 1) * 256, queues: 1 };
+  return { stop: () => dp.stop(), polls, dstMac, destinations: (routes ?? 1) * (ipv6 ? 1 : 256), queues: 1 };
 }
 
 async function startSystem(system: System, sock: string, sutCpu: number, trafficCpu: number): Promise<Sut> {
@@ -103,7 +110,7 @@ async function startSystem(system: System, sock: string, sutCpu: number, traffic
     });
     return { stop: () => o.stop(), dstMac: '02:00:00:00:0f:00', destinations: 256, queues: 2 };
   }
-  return startMemswitch(sock, sutCpu, system === 'l2' ? undefined : ROUTES[system]);
+  return startMemswitch(sock, sutCpu, system === 'l2' ? undefined : ROUTES[system], isIpv6(system));
 }
 
 async function measure(system: System, frameSize: number, round: number, sutCpu: number, trafficCpu: number): Promise<RoutingWindow> {
@@ -120,10 +127,9 @@ async function measure(system: System, frameSize: number, round: number, sutCpu:
       frameSize,
       src: MAC_A,
       dst: sut.dstMac,
-      ip4Src: '10.0.0.2',
-      ip4Dst: formatIPv4(FIRST_ROUTE),
-      ip4DstCount: sut.destinations,
-      ip4DstStride: STRIDE,
+      ...(isIpv6(system) ? { ip6Src: 'fd0a::2', ip6Dst: 'fd00::1' } : { ip4Src: '10.0.0.2', ip4Dst: formatIPv4(FIRST_ROUTE) }),
+      dstCount: sut.destinations,
+      dstStride: STRIDE,
       bare: true,
     });
     const sink = eng.addSink(b);
@@ -146,7 +152,7 @@ async function measure(system: System, frameSize: number, round: number, sutCpu:
 }
 
 export async function runRoutingBench(opts: { frameSizes: number[]; rounds: number; sutCpu: number; trafficCpu: number; ovs: boolean }): Promise<{ windows: RoutingWindow[]; rows: unknown[]; table: string }> {
-  const systems: System[] = ['l2', 'router-1', 'router-10k', 'router-1M', 'testpmd-io', ...(opts.ovs ? (['ovs-l3'] as const) : [])];
+  const systems: System[] = ['l2', ...ROUTED, 'testpmd-io', ...(opts.ovs ? (['ovs-l3'] as const) : [])];
   const windows: RoutingWindow[] = [];
   for (let round = 1; round <= opts.rounds; round++)
     for (const size of opts.frameSizes)
@@ -159,7 +165,7 @@ export async function runRoutingBench(opts: { frameSizes: number[]; rounds: numb
   const of = (sys: System, size: number, mode: string) => windows.filter((w) => w.system === sys && w.frameSize === size && w.mode === mode).map((w) => w.mpps);
   const headlineMode = windows.filter((w) => w.mode === 'fast').length >= windows.length / 2 ? 'fast' : 'slow';
   const rows = opts.frameSizes.flatMap((size) =>
-    (['router-1', 'router-10k', 'router-1M'] as const).map((sys) => {
+    ROUTED.map((sys) => {
       const r = median(of(sys, size, headlineMode));
       const peer = (p: System) => r / median(of(p, size, headlineMode));
       return { frameSize: size, system: sys, mode: headlineMode, mpps: r, vsL2: peer('l2'), vsTestpmdIo: peer('testpmd-io'), vsOvsL3: opts.ovs ? peer('ovs-l3') : NaN, l2Mpps: median(of('l2', size, headlineMode)) };
@@ -167,11 +173,14 @@ export async function runRoutingBench(opts: { frameSizes: number[]; rounds: numb
   );
   const table = [
     '',
-    `memif -> router -> memif, IPv4 between two networks, our generator at full rate (medians of ${opts.rounds} interleaved rounds, ${headlineMode}-mode windows)`,
+    `memif -> router -> memif between two networks (IPv4 /24 routes; IPv6 /48 routes), our generator at full rate (medians of ${opts.rounds} interleaved rounds, ${headlineMode}-mode windows; OVS does IPv4)`,
     '',
-    '| frame | routes | router Mpps | L2 Mpps | vs memswitch L2 | vs testpmd io | vs OVS-DPDK OpenFlow L3 |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.frameSize} B | ${r.system.slice('router-'.length)} | ${fmt(r.mpps)} | ${fmt(r.l2Mpps)} | **${fmt(r.vsL2)}x** | **${fmt(r.vsTestpmdIo)}x** | ${fmt(r.vsOvsL3)}x |`),
+    '| frame | family | routes | router Mpps | L2 Mpps | vs memswitch L2 | vs testpmd io | vs OVS-DPDK OpenFlow L3 |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r.frameSize} B | ${isIpv6(r.system) ? 'IPv6' : 'IPv4'} | ${r.system.slice(r.system.indexOf('-') + 1)} | ${fmt(r.mpps)} | ${fmt(r.l2Mpps)} | **${fmt(r.vsL2)}x** | **${fmt(r.vsTestpmdIo)}x** | ${fmt(r.vsOvsL3)}x |`,
+    ),
   ].join('\n');
   return { windows, rows, table };
 }

@@ -52,11 +52,14 @@ export interface GeneratorSpec {
   dst: string;
   vlan?: number;
   stream?: number;
-  /** IPv4/UDP frames for a router: destinations ip4Dst + (k * ip4DstStride) % ip4DstCount. */
+  /** IPv4/UDP frames for a router: destinations ip4Dst + (k * dstStride) % dstCount. */
   ip4Src?: string;
   ip4Dst?: string;
-  ip4DstCount?: number;
-  ip4DstStride?: number;
+  /** IPv6/UDP frames alike: destinations move by whole /48s, ip6Dst + ((k * dstStride) % dstCount << 80). 64 B only with bare. */
+  ip6Src?: string;
+  ip6Dst?: string;
+  dstCount?: number;
+  dstStride?: number;
   /** No test header: no loss or latency figures, the least work per frame. */
   bare?: boolean;
 }

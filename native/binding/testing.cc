@@ -168,8 +168,15 @@ class TrafficEngineWrap : public Napi::ObjectWrap<TrafficEngineWrap> {
       if (!ip) throw Napi::TypeError::New(info.Env(), std::string(key) + ": not an IPv4 address");
       *field = *ip;
     }
-    s.ip4_dst_count = uint32_t(get_number(o, "ip4DstCount", 1));
-    s.ip4_dst_stride = uint32_t(get_number(o, "ip4DstStride", 1));
+    for (auto [key, field] : {std::pair{"ip6Src", &s.ip6_src}, {"ip6Dst", &s.ip6_dst}}) {
+      const std::string a = get_string(o, key);
+      if (a.empty()) continue;
+      auto ip = parse_ip(a);
+      if (!ip || ip->is4()) throw Napi::TypeError::New(info.Env(), std::string(key) + ": not an IPv6 address");
+      *field = ip->bits;
+    }
+    s.dst_count = uint32_t(get_number(o, "dstCount", 1));
+    s.dst_stride = uint32_t(get_number(o, "dstStride", 1));
     s.bare = get_bool(o, "bare");
     return Napi::Number::New(info.Env(), double(engine_.add_generator(c, s)));
   }

@@ -25,13 +25,16 @@ struct Payload {
 static_assert(sizeof(Payload) == 24);
 
 constexpr uint16_t kEtherTypeIp4 = 0x0800;
+constexpr uint16_t kEtherTypeIp6 = 0x86DD;
 constexpr uint32_t kIp4PayloadOffset = kEthHeaderSize + 20 + 4;  // over UDP length and checksum
+constexpr uint32_t kIp6PayloadOffset = kEthHeaderSize + 40 + 4;
 
 uint32_t payload_offset(const uint8_t* p, uint32_t len) {
   if (len < kEthHeaderSize) return 0;
   const uint16_t et = uint16_t(p[12] << 8 | p[13]);
   if (et == kEtherTypeVlan) return len >= 18 && uint16_t(p[16] << 8 | p[17]) == kTestEtherType ? 18 : 0;
   if (et == kEtherTypeIp4) return len >= kIp4PayloadOffset + 24 && p[14] == 0x45 && p[23] == 17 ? kIp4PayloadOffset : 0;
+  if (et == kEtherTypeIp6) return len >= kIp6PayloadOffset + 24 && (p[14] >> 4) == 6 && p[20] == 17 ? kIp6PayloadOffset : 0;
   return et == kTestEtherType ? 14 : 0;
 }
 
@@ -52,6 +55,13 @@ void write_ip4_udp(uint8_t* f, uint32_t frame_size, uint32_t src, uint16_t sport
   ip[9] = 17;
   for (int i = 0; i < 4; ++i) ip[12 + i] = uint8_t(src >> (24 - 8 * i));
   uint8_t* udp = ip + 20;
+  udp[0] = uint8_t(sport >> 8), udp[1] = uint8_t(sport), udp[2] = 0x07, udp[3] = 0xD0;  // to port 2000
+}
+
+void write_ip6_udp(uint8_t* f, uint32_t frame_size, Ip6 src, Ip6 dst, uint16_t sport) {
+  uint8_t* ip = f + kEthHeaderSize;
+  detail::write_ip6(ip, uint16_t(frame_size - kEthHeaderSize - 40), 17, 64, src, dst);
+  uint8_t* udp = ip + 40;
   udp[0] = uint8_t(sport >> 8), udp[1] = uint8_t(sport), udp[2] = 0x07, udp[3] = 0xD0;  // to port 2000
 }
 
@@ -79,7 +89,8 @@ size_t TrafficEngine::add_generator(MemifClient* c, const GeneratorSpec& spec) {
   t->a = c;
   t->gen = spec;
   t->gen.frame_size = std::clamp<uint32_t>(spec.frame_size, kMinTestFrame, kMaxFrameSize);
-  t->gen.ip4_dst_count = std::max<uint32_t>(spec.ip4_dst_count, 1);
+  if (spec.ip6_dst != Ip6{} && !spec.bare) t->gen.frame_size = std::max(t->gen.frame_size, kIp6PayloadOffset + uint32_t(sizeof(Payload)));
+  t->gen.dst_count = std::max<uint32_t>(spec.dst_count, 1);
   t->frames.assign(size_t(kBurst) * t->gen.frame_size, 0);
   for (uint32_t k = 0; k < kBurst; ++k) {
     uint8_t* f = t->frames.data() + size_t(k) * t->gen.frame_size;
@@ -87,6 +98,9 @@ size_t TrafficEngine::add_generator(MemifClient* c, const GeneratorSpec& spec) {
     if (spec.ip4_dst) {
       write_eth(f, spec.dst, spec.src, 0, kEtherTypeIp4);
       write_ip4_udp(f, t->gen.frame_size, spec.ip4_src, uint16_t(1024 + k));
+    } else if (spec.ip6_dst != Ip6{}) {
+      write_eth(f, spec.dst, spec.src, 0, kEtherTypeIp6);
+      write_ip6_udp(f, t->gen.frame_size, spec.ip6_src, spec.ip6_dst, uint16_t(1024 + k));
     } else {
       write_eth(f, spec.dst, spec.src, spec.vlan);
     }
@@ -210,17 +224,19 @@ bool TrafficEngine::step_generator(Task& t, uint64_t now) {
   if (g.count) want = std::min<uint64_t>(want, g.count - t.next_seq);
   if (want == 0) return false;
   TxFrame frames[kBurst];
-  const uint32_t off = g.ip4_dst ? kIp4PayloadOffset : g.vlan ? 18 : 14;
+  const bool ip6 = g.ip6_dst != Ip6{};
+  const uint32_t off = g.ip4_dst ? kIp4PayloadOffset : ip6 ? kIp6PayloadOffset : g.vlan ? 18 : 14;
   for (uint32_t k = 0; k < want; ++k) {
     uint8_t* f = t.frames.data() + size_t(k) * g.frame_size;
     if (!g.bare) {
       const Payload p{kTestMagic, g.stream, t.next_seq + k, now};
       std::memcpy(f + off, &p, sizeof p);
     }
-    if (g.ip4_dst) {
-      set_ip4_dst(f, g.ip4_dst + t.ip4_index);
-      t.ip4_index += g.ip4_dst_stride % g.ip4_dst_count;  // no division per frame
-      if (t.ip4_index >= g.ip4_dst_count) t.ip4_index -= g.ip4_dst_count;
+    if (g.ip4_dst || ip6) {
+      if (g.ip4_dst) set_ip4_dst(f, g.ip4_dst + t.dst_index);
+      else detail::store64(f + kEthHeaderSize + detail::ip6::kDst, g.ip6_dst.hi + (uint64_t(t.dst_index) << 16));
+      t.dst_index += g.dst_stride % g.dst_count;  // no division per frame
+      if (t.dst_index >= g.dst_count) t.dst_index -= g.dst_count;
     }
     frames[k] = {f, g.frame_size};
   }

@@ -13,6 +13,7 @@
 #include "memswitch/ethernet.h"
 #include "memswitch/histogram.h"
 #include "memswitch/memif_client.h"
+#include "memswitch/routing.h"
 
 namespace memswitch {
 
@@ -32,10 +33,14 @@ struct GeneratorSpec {
   // ip4_dst nonzero: IPv4/UDP frames (for routers) instead of the test ethertype. The
   // test header then overlaps the UDP length and checksum (at byte 38), so it fits a
   // 64-byte frame; nothing on a memif benchmark path reads those two fields. Frame k
-  // goes to ip4_dst + (k * ip4_dst_stride) % ip4_dst_count, spreading destinations over
+  // goes to ip4_dst + (k * dst_stride) % dst_count, spreading destinations over
   // a route table; UDP source ports vary too, for ECMP.
   uint32_t ip4_src = 0, ip4_dst = 0;
-  uint32_t ip4_dst_count = 1, ip4_dst_stride = 1;
+  // ip6_dst nonzero: IPv6/UDP frames alike (64 bytes only `bare`: the test header sits at
+  // byte 58). Destinations move by whole /48s: frame k goes to ip6_dst + (index << 80),
+  // so they spread over a table of /48 routes.
+  Ip6 ip6_src, ip6_dst;
+  uint32_t dst_count = 1, dst_stride = 1;  // either family
   // No test header (no sequence, timestamp or loss accounting at the sink): the least
   // work per frame, so a benchmark's generator outruns the switch it measures.
   bool bare = false;
@@ -91,7 +96,7 @@ class TrafficEngine {
     LoopSpec loop;
     std::vector<uint8_t> frames;  // generator: kBurst copies of the template frame
     uint64_t next_seq = 0;
-    uint32_t ip4_index = 0;  // generator: offset of the next destination from ip4_dst
+    uint32_t dst_index = 0;  // generator: offset of the next destination from ip4_dst or ip6_dst
     uint64_t start_ns = 0;
     std::vector<Stream> streams;  // sink: by stream id
     TaskStats stats;

@@ -46,7 +46,8 @@ TEST(Ip6Fib, MatchesAReferenceThroughInsertsReplacementsAndRemovals) {
       }
     }
     ASSERT_EQ(fib.size(), routes.size());
-    for (int i = 0; i < 2000; ++i) {
+    std::vector<Ip6> batch;
+    for (int i = 0; i < 2048; ++i) {
       Ip6 a = random_addr();
       if (i % 2 && !routes.empty()) {  // inside a route, at its edges now and then
         auto it = routes.begin();
@@ -55,6 +56,14 @@ TEST(Ip6Fib, MatchesAReferenceThroughInsertsReplacementsAndRemovals) {
         if (i % 4 == 1) a.lo |= ~ip6_mask(it->first.len).lo;
       }
       ASSERT_EQ(fib.lookup(a), reference(routes, a)) << format_ip(a) << " round " << round;
+      batch.push_back(a);
+    }
+    // Batched as the stage does it: bursts of up to 128.
+    for (size_t at = 0; at < batch.size(); at += 128) {
+      const uint32_t n = uint32_t(std::min<size_t>(128 - round, batch.size() - at));
+      uint32_t out[128];
+      fib.lookup_n(batch.data() + at, out, n);
+      for (uint32_t i = 0; i < n; ++i) ASSERT_EQ(out[i], reference(routes, batch[at + i])) << format_ip(batch[at + i]);
     }
     fib.take_retired();  // no readers here: nothing waits for a grace period
   }

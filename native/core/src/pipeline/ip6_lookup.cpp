@@ -49,15 +49,9 @@ void Ip6Router::route(uint32_t k, const RouteResult& r, bool originated) {
   const Ip6 dst = load_ip6(ip + ip6::kDst);
   uint16_t out_rif = 0;
   IpAddress next_hop = dst;
-  if (ip6_link_local(dst)) {
-    // Only what the router says about itself goes to a link-local address: back out of
-    // the interface the conversation came in on.
-    if (!originated) {
-      if (&r != &kLinkLocal) return ctx.drop(p, b.in_port, DropReason::ip6_scope);
-    } else {
-      out_rif = in_id;
-    }
-  }
+  // What the router says to a link-local address goes back out of the interface the
+  // conversation came in on (received packets to one are the router's own: kLinkLocal).
+  if (originated && ip6_link_local(dst)) out_rif = in_id;
   if (!out_rif) {
     switch (r.action) {
       case RouteAction::local: {
@@ -166,12 +160,26 @@ void ip6_lookup(StageContext& ctx, Burst& b) {
   const uint16_t rif_id = t.ports[b.in_port].rif;
   const RifView& in = t.l3.rifs[rif_id];  // l3_input passed nothing on unless it exists
   Ip6Router r{ctx, b, t.l3, *t.l3.fibs6[in.router], rif_id, in};
+  // One lookup for the whole burst (lookup_n overlaps the misses); link-local
+  // destinations are the interface's business, not the table's.
+  Ip6 dst[kSlots];
+  uint32_t result[kSlots];
+  uint8_t which[kSlots];
+  uint32_t m = 0;
   const uint32_t received = b.n;
   for (uint32_t k = 0; k < received; ++k) {
     if (b.pkts[k].next != Next::kIp6 || b.pkts[k].drop != DropReason::kCount) continue;
-    const Ip6 dst = load_ip6(b.header[k] + kEthHeaderSize + ip6::kDst);
-    r.route(k, ip6_link_local(dst) && in.owns(dst) ? kLinkLocal : r.lookup(dst), /*originated=*/false);
+    const Ip6 d = load_ip6(b.header[k] + kEthHeaderSize + ip6::kDst);
+    if (ip6_link_local(d)) {
+      if (in.owns(d)) r.route(k, kLinkLocal, /*originated=*/false);
+      else ctx.drop(b.pkts[k], b.in_port, DropReason::ip6_scope);
+      continue;
+    }
+    dst[m] = d;
+    which[m++] = uint8_t(k);
   }
+  if (m) r.fib.lookup_n(dst, result, m);
+  for (uint32_t i = 0; i < m; ++i) r.route(which[i], t.l3.result(result[i]), /*originated=*/false);
   // What the router generated meanwhile (ICMPv6 errors).
   for (uint32_t k = received; k < b.n; ++k)
     if (b.pkts[k].next == Next::kIp6Local && b.pkts[k].drop == DropReason::kCount)

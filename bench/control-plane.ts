@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTestingAddon } from './testing-addon.js';
 import { MemswitchClient } from '../orchestrator/src/sdk/index.js';
-import { formatIPv4 } from '../orchestrator/src/domain/ipv4.js';
+import { formatIPv4 } from '../orchestrator/src/domain/ip.js';
 import { benchDaemonConfig, median } from './common.js';
 import { ensureHugepages } from './testpmd.js';
 

@@ -25,7 +25,7 @@ export interface TestpmdOptions {
   /** One memif port per entry: port i = vdevs[i]. */
   vdevs: MemifVdev[];
   // icmpecho answers ARP requests for any address and ICMP echo requests: a ping target.
-  forwardMode: 'io' | 'mac' | 'txonly' | 'rxonly' | 'icmpecho';
+  forwardMode: 'io' | 'mac' | 'txonly' | 'rxonly' | 'icmpecho' | '5tswap';
   txFirst?: boolean;
   /** ethPeers[i] is the destination MAC used on port i (--eth-peer=i,MAC). */
   ethPeers?: string[];

@@ -1,6 +1,6 @@
 // ADD: IPAM first, then one Attach call; IPAM is released again if the attach fails. The
 // result carries the addresses and routes as memswitchd applied them: IPAM's, with a
-// routed network's gateway and default route filled in.
+// routed network's gateways and default routes (IPv4, IPv6) filled in.
 import { statSync, writeFileSync, renameSync } from 'node:fs';
 import type * as m from '../../orchestrator/src/api/messages.js';
 import type { Context } from './context.js';
@@ -58,7 +58,7 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
       throw toCniError(err, 'attachment');
     });
     const a = r.attachment;
-    log('info', r.created ? 'attached' : 'attachment already present', { interface: a.interface, mac: a.mac, socket: a.socket || undefined, gateway: a.gateway || undefined });
+    log('info', r.created ? 'attached' : 'attachment already present', { interface: a.interface, mac: a.mac, socket: a.socket || undefined, gateway: a.gateway || undefined, gateway6: a.gateway6 || undefined });
     const deviceInfo = conf.runtimeConfig?.CNIDeviceInfoFile;
     if (deviceInfo && a.socket) writeDeviceInfo(deviceInfo, a.socket);
     return buildResult(

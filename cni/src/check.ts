@@ -1,7 +1,7 @@
 // CHECK: the attachment exists in memswitchd, its switch port is present, the netns is
 // there, what the runtime cached (prevResult) still matches, the veth carries its
-// addresses (and a routed network's default route), a routed network's router still
-// holds the gateway; then IPAM CHECK.
+// addresses (and a routed network's default routes), a routed network's router still
+// holds the gateways; then IPAM CHECK.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { DaemonError, toCniError } from './client.js';
@@ -33,7 +33,8 @@ export async function cmdCheck(ctx: Context): Promise<void> {
   const want = (Array.isArray(prev.ips) ? (prev.ips as CniIp[]) : []).filter((i) => i.interface === index).map((i) => i.address).sort();
   const have = a.ips.map((i) => i.address).sort();
   if (JSON.stringify(want) !== JSON.stringify(have)) throw fail(`addresses of ${args.ifname} are [${have.join(' ')}], prevResult says [${want.join(' ')}]`);
-  if (a.router && !a.gatewayPresent) throw fail(`router ${a.router} has no interface on network ${a.network} holding the gateway ${a.gateway}`);
+  if (a.router && !a.gatewayPresent)
+    throw fail(`router ${a.router} has no interface on network ${a.network} holding the gateway ${[a.gateway, a.gateway6].filter(Boolean).join(' and ')}`);
 
   if (a.kind === 'ATTACHMENT_KIND_VETH') {
     if (!a.connected) throw fail(`the switch port ${a.interface} of ${args.ifname} is not attached (AF_XDP)`);
@@ -45,8 +46,10 @@ export async function cmdCheck(ctx: Context): Promise<void> {
       throw fail(`no interface ${args.ifname} in ${args.netns}`);
     }
     for (const addr of want) if (!shown.includes(` ${addr} `)) throw fail(`${args.ifname} in ${args.netns} lacks ${addr}`);
-    const via = a.router ? a.routes.find((r) => r.dst === '0.0.0.0/0')?.gw : undefined;
-    if (via && !ip(['-4', 'route', 'show', 'default']).includes(`via ${via} `)) throw fail(`${args.ifname} in ${args.netns} has no default route via ${via}`);
+    for (const [family, dst] of [['-4', '0.0.0.0/0'], ['-6', '::/0']] as const) {
+      const via = a.router ? a.routes.find((r) => r.dst === dst)?.gw : undefined;
+      if (via && !ip([family, 'route', 'show', 'default']).includes(`via ${via} `)) throw fail(`${args.ifname} in ${args.netns} has no default route via ${via}`);
+    }
   }
   ctx.ipam()?.check();
 }

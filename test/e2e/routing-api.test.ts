@@ -97,7 +97,8 @@ describe('RouterService', () => {
       ['network taken', () => c.createRouterInterface({ spec: { name: 'x', router: 'r1', network: 'blue', addresses: ['10.9.0.1/24'] } }), AlreadyExistsError, /network blue already has router interface r1-blue/],
       ['network address', () => c.createRouterInterface({ spec: { name: 'x', router: 'r1', network: 'green', addresses: ['10.9.0.0/24'] } }), InvalidArgumentError, /^addresses\[0\]: is the network address of 10\.9\.0\.0\/24/],
       ['no address', () => c.createRouterInterface({ spec: { name: 'x', router: 'r1', network: 'green' } }), InvalidArgumentError, /^addresses: /],
-      ['IPv6 address', () => c.createRouterInterface({ spec: { name: 'x', router: 'r1', network: 'green', addresses: ['fd00::1/64'] } }), InvalidArgumentError, /^addresses\[0\]: must be a unicast IPv4 address/],
+      ['IPv6 multicast', () => c.createRouterInterface({ spec: { name: 'x', router: 'r1', network: 'green', addresses: ['ff02::1/64'] } }), InvalidArgumentError, /^addresses\[0\]: must be a unicast IPv4 or IPv6 address/],
+      ['IPv6 not canonical', () => c.createRouterInterface({ spec: { name: 'x', router: 'r1', network: 'green', addresses: ['FD00::1/64'] } }), InvalidArgumentError, /^addresses\[0\]: must be written fd00::1\/64/],
       ['MTU', () => c.createRouterInterface({ spec: { name: 'x', router: 'r1', network: 'green', addresses: ['10.9.0.1/24'], mtu: 9001 } }), InvalidArgumentError, /^mtu: /],
       ['no spec', () => c.createRouterInterface({} as never), InvalidArgumentError, /^spec: is required/],
       ['missing router', () => c.createRouterInterface({ spec: { name: 'x', router: 'nope', network: 'green', addresses: ['10.9.0.1/24'] } }), NotFoundError, /no router nope/],
@@ -152,7 +153,8 @@ describe('RouterService', () => {
     const third = (r: RouteInput) => () => c.addRoutes({ routes: [...good, { router: 'r1', ...r }] });
     await expectErrors([
       ['host bits', third({ prefix: '10.9.0.1/16', nextHops: [{ via: '10.1.0.2' }] }), InvalidArgumentError, /^routes\[2\]\.prefix: has host bits set: the prefix is 10\.9\.0\.0\/16/],
-      ['not a prefix', third({ prefix: '10.9.0.0', nextHops: [{ via: '10.1.0.2' }] }), InvalidArgumentError, /^routes\[2\]\.prefix: must be an IPv4 prefix/],
+      ['not a prefix', third({ prefix: '10.9.0.0', nextHops: [{ via: '10.1.0.2' }] }), InvalidArgumentError, /^routes\[2\]\.prefix: must be an IPv4 or IPv6 prefix/],
+      ['via of the other family', third({ prefix: 'fd00:9::/48', nextHops: [{ via: '10.1.0.2' }] }), InvalidArgumentError, /^routes\[2\]\.next_hops\[0\]\.via: is an IPv4 address: a route to an IPv6 prefix/],
       ['forward without next hop', third({ prefix: '10.9.0.0/16' }), InvalidArgumentError, /^routes\[2\]\.next_hops: a forward route needs at least one next hop/],
       ['blackhole with next hop', third({ prefix: '10.9.0.0/16', kind: 'ROUTE_KIND_BLACKHOLE', nextHops: [{ via: '10.1.0.2' }] }), InvalidArgumentError, /^routes\[2\]\.next_hops: kind blackhole takes no next hops/],
       ['receive', third({ prefix: '10.9.0.0/16', kind: 'ROUTE_KIND_RECEIVE' }), InvalidArgumentError, /^routes\[2\]\.kind: /],

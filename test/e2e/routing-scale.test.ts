@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { formatIPv4 } from '../../orchestrator/src/domain/ipv4.js';
+import { formatIPv4 } from '../../orchestrator/src/domain/ip.js';
 import type { MemswitchClient, RouteInput } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { Daemon } from '../helpers/daemon.js';

@@ -1,31 +1,9 @@
-// IPv4 parsing, the route check (the hand-written schema routes go through by the
-// million) and the config file's routers: what is accepted, and what each refusal says.
+// The route check (the hand-written schema routes go through by the million), the
+// address schemas and the config file's routers, for both families: what is accepted,
+// and what each refusal says.
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../orchestrator/src/config/load.js';
-import { checkRoute } from '../../orchestrator/src/config/schema.js';
-import { formatPrefix, mask, overlaps, parseCidr, parseIPv4 } from '../../orchestrator/src/domain/ipv4.js';
-
-describe('IPv4', () => {
-  it('parses dotted quads strictly and prefixes canonically', () => {
-    expect(parseIPv4('10.1.0.255')).toBe(0x0a0100ff);
-    expect(parseIPv4('255.255.255.255')).toBe(0xffffffff);
-    for (const bad of ['010.1.0.1', '10.1.0', '10.1.0.256', ' 10.1.0.1', '10.1.0.1/24', '']) expect(parseIPv4(bad), bad).toBeUndefined();
-    expect(parseCidr('10.1.0.7/24')).toEqual({ addr: 0x0a010007, len: 24 });
-    for (const bad of ['10.1.0.7/33', '10.1.0.7/024', '10.1.0.7', '10.1.0.7/']) expect(parseCidr(bad), bad).toBeUndefined();
-    expect(formatPrefix(0x0a010007, 24)).toBe('10.1.0.0/24');
-    expect(formatPrefix(0x0a010007, 0)).toBe('0.0.0.0/0');
-    expect(mask(0)).toBe(0);
-    expect(mask(32)).toBe(0xffffffff);
-  });
-
-  it('knows when subnets overlap', () => {
-    const c = (s: string) => parseCidr(s)!;
-    expect(overlaps(c('10.1.0.1/24'), c('10.1.0.200/25'))).toBe(true);
-    expect(overlaps(c('10.1.0.1/25'), c('10.1.0.200/25'))).toBe(false);
-    expect(overlaps(c('0.0.0.0/0'), c('192.0.2.1/32'))).toBe(true);
-    expect(overlaps(c('10.1.0.1/24'), c('10.2.0.1/24'))).toBe(false);
-  });
-});
+import { checkRoute, ipHost, ipPrefix, routerInterfaceSchema } from '../../orchestrator/src/config/schema.js';
 
 describe('checkRoute', () => {
   const bad = (input: unknown) => {
@@ -44,8 +22,8 @@ describe('checkRoute', () => {
   it('refuses what is wrong, naming the field', () => {
     const hop = [{ via: '10.1.0.2' }];
     expect(bad({ prefix: '10.9.0.1/16', nextHops: hop })).toBe('prefix: has host bits set: the prefix is 10.9.0.0/16');
-    expect(bad({ prefix: '10.9.0.0', nextHops: hop })).toBe('prefix: must be an IPv4 prefix like 10.1.0.0/24');
-    expect(bad({ nextHops: hop })).toBe('prefix: must be an IPv4 prefix like 10.1.0.0/24');
+    expect(bad({ prefix: '10.9.0.0', nextHops: hop })).toBe('prefix: must be an IPv4 or IPv6 prefix like 10.1.0.0/24 or fd00:1::/64');
+    expect(bad({ nextHops: hop })).toBe('prefix: must be an IPv4 or IPv6 prefix like 10.1.0.0/24 or fd00:1::/64');
     expect(bad({ prefix: '10.9.0.0/16' })).toBe('nextHops: a forward route needs at least one next hop');
     expect(bad({ prefix: '10.9.0.0/16', kind: 'unreachable', nextHops: hop })).toBe('nextHops: kind unreachable takes no next hops');
     expect(bad({ prefix: '10.9.0.0/16', kind: 'nat', nextHops: hop })).toBe('kind: must be one of forward, blackhole, unreachable');
@@ -55,6 +33,67 @@ describe('checkRoute', () => {
     expect(bad({ prefix: '10.9.0.0/16', nextHops: [...hop, ...hop] })).toBe('nextHops.1: is the same next hop twice');
     expect(bad({ prefix: '10.9.0.0/16', nextHops: Array.from({ length: 17 }, (_, i) => ({ via: `10.1.0.${i + 2}` })) })).toBe('nextHops: at most 16 next hops (ECMP)');
     expect(bad({ prefix: '10.9.0.0/16', nextHops: hop, metric: 5 })).toBe('(route): unknown field(s) metric');
+  });
+
+  it('takes IPv6 routes in their canonical spelling, next hops of the same family', () => {
+    expect(checkRoute({ prefix: 'fd00:2::/64', nextHops: [{ via: 'fd00:1::2' }, { via: 'fe80::1', interface: 'r1-blue' }] })).toEqual({
+      ok: true,
+      route: { prefix: 'fd00:2::/64', kind: 'forward', nextHops: [{ via: 'fd00:1::2' }, { via: 'fe80::1', interface: 'r1-blue' }] },
+    });
+    expect(checkRoute({ prefix: '::/0', kind: 'unreachable' })).toMatchObject({ ok: true });
+    const hop = [{ via: 'fd00:1::2' }];
+    expect(bad({ prefix: 'fd00:2::1/64', nextHops: hop })).toBe('prefix: has host bits set: the prefix is fd00:2::/64');
+    expect(bad({ prefix: 'FD00:0:0::/64', nextHops: hop })).toBe('prefix: must be written fd00::/64 (the canonical form)');
+    expect(bad({ prefix: 'fd00:2:0:0::/64', nextHops: hop })).toBe('prefix: must be written fd00:2::/64 (the canonical form)');
+    expect(bad({ prefix: 'fd00:2::/129', nextHops: hop })).toBe('prefix: must be an IPv4 or IPv6 prefix like 10.1.0.0/24 or fd00:1::/64');
+    expect(bad({ prefix: 'fd00:2::/64', nextHops: [{ via: '10.1.0.2' }] })).toBe('nextHops.0.via: is an IPv4 address: a route to an IPv6 prefix needs an IPv6 next hop');
+    expect(bad({ prefix: '10.9.0.0/16', nextHops: [{ via: '10.1.0.2' }, { via: 'fd00:1::2' }] })).toBe(
+      'nextHops.1.via: is an IPv6 address: a route to an IPv4 prefix needs an IPv4 next hop',
+    );
+    expect(bad({ prefix: 'fd00:2::/64', nextHops: [{ via: 'ff02::2' }] })).toBe('nextHops.0.via: must be a unicast IPv6 address like fd00:1::1');
+    expect(bad({ prefix: 'fd00:2::/64', nextHops: [{ via: 'fd00:1::x' }] })).toBe('nextHops.0.via: must be a unicast IPv6 address like fd00:1::1');
+    expect(bad({ prefix: 'fd00:2::/64', nextHops: [{ via: 7 }] })).toBe('nextHops.0.via: must be a unicast IPv6 address like fd00:1::1');
+    expect(bad({ prefix: 'fd00:2::/64', nextHops: [{ via: 'fd00:1:0::2' }] })).toBe('nextHops.0.via: must be written fd00:1::2 (the canonical form)');
+  });
+});
+
+describe('address schemas', () => {
+  const problem = (schema: { safeParse: (v: unknown) => { success: boolean; error?: { issues: { message: string }[] } } }, v: unknown): string =>
+    schema.safeParse(v).error?.issues[0]?.message ?? 'ok';
+
+  it('hosts and prefixes of either family, each in one spelling', () => {
+    for (const s of ['10.1.0.7', 'fd00:1::7', 'fe80::1', '2001:db8::1']) expect(problem(ipHost, s), s).toBe('ok');
+    for (const s of ['::', '::1', 'ff02::1', '::ffff:10.1.0.7', '127.0.0.1', '10.1.0.7/32', 'fd00::1%eth0'])
+      expect(problem(ipHost, s), s).toBe('must be a unicast IPv4 or IPv6 address like 10.1.0.1 or fd00:1::1');
+    expect(problem(ipHost, 'FD00::7')).toBe('must be written fd00::7 (the canonical form)');
+    expect(problem(ipHost, 'fd00:0:0:0:0:0:0:7')).toBe('must be written fd00::7 (the canonical form)');
+    expect(problem(ipPrefix, '::/0')).toBe('ok');
+    expect(problem(ipPrefix, '2001:db8:0:1:1:1:1:1/128')).toBe('ok');
+    expect(problem(ipPrefix, '2001:db8:0:1:1:1:1:1/64')).toBe('has host bits set: the prefix is 2001:db8:0:1::/64');
+  });
+
+  it("router interfaces: IPv6 addresses beside IPv4 ones, unicast, canonical, no network or broadcast rule; a host interface's IPv4 only", () => {
+    const itf = (addresses: string[], extra: object = { network: 'blue' }) => routerInterfaceSchema.safeParse({ name: 'r1-blue', router: 'r1', addresses, ...extra });
+    const first = (addresses: string[], extra?: object) => {
+      const r = itf(addresses, extra);
+      return r.success ? 'ok' : `${r.error.issues[0]!.path.join('.')}: ${r.error.issues[0]!.message}`;
+    };
+    expect(first(['10.1.0.1/24', 'fd00:1::1/64', 'fe80::1/64'])).toBe('ok');
+    // IPv6 keeps no subnet-router anycast or broadcast address from the router.
+    expect(first(['fd00:1::/64'])).toBe('ok');
+    expect(first(['fd00:1::ffff:ffff:ffff:ffff/64'])).toBe('ok');
+    expect(first(['fd00:1::1/128'])).toBe('ok');
+    expect(first(['10.1.0.0/24'])).toBe('addresses.0: is the network address of 10.1.0.0/24');
+    for (const a of ['ff02::1/64', '::1/128', '::/0', 'fd00:1::1/0', '::ffff:10.1.0.1/120', 'fd00:1::1/129', 'fd00:1::1'])
+      expect(first([a]), a).toBe('addresses.0: must be a unicast IPv4 or IPv6 address with a prefix length, like 10.1.0.1/24 or fd00:1::1/64');
+    expect(first(['10.1.0.1/24', 'FD00:1::1/64'])).toBe('addresses.1: must be written fd00:1::1/64 (the canonical form)');
+    const host = { host: { nodeAddress: '169.254.70.2/30' } };
+    expect(first(['169.254.70.1/30'], host)).toBe('ok');
+    expect(first(['fd00:70::1/64'], host)).toBe('addresses.0: must be a unicast IPv4 address with a prefix length 1-32, like 10.1.0.1/24');
+    expect(first(['169.254.70.1/30'], { host: { nodeAddress: 'fd00:70::2/64' } })).toBe(
+      'host.nodeAddress: must be a unicast IPv4 address with a prefix length 1-32, like 10.1.0.1/24',
+    );
+    expect(first(['169.254.70.1/30'], { host: { nodeAddress: '169.254.70.2/30', routes: ['fd00::/8'] } })).toBe('host.routes.0: must be an IPv4 prefix like 10.1.0.0/24');
   });
 });
 
@@ -127,6 +166,33 @@ describe('config: routers', () => {
     ]);
     expect(problems('routers: [{ name: core, routes: [{ prefix: 10.8.0.0/16, via: 10.1.0.9 }, { prefix: 10.8.0.0/16, via: 10.1.0.8 }] }]\n')).toEqual([
       'routers.0.routes.1.prefix: duplicate route 10.8.0.0/16',
+    ]);
+  });
+
+  it('reads IPv6 interface addresses and routes, and refuses a next hop of the other family', () => {
+    const cfg = parseConfig(
+      `${networks}routers:
+  - name: core
+    interfaces: [{ name: core-blue, network: blue, addresses: [10.1.0.1/24, "fd00:1::1/64"] }]
+    routes:
+      - { prefix: "::/0", via: "fd00:1::fe" }
+      - { prefix: "fd00:9::/48", kind: blackhole }
+`,
+      'test',
+    );
+    expect(cfg.routers[0]!.interfaces[0]!.addresses).toEqual(['10.1.0.1/24', 'fd00:1::1/64']);
+    expect(cfg.routers[0]!.routes).toEqual([
+      { prefix: '::/0', kind: 'forward', nextHops: [{ via: 'fd00:1::fe' }] },
+      { prefix: 'fd00:9::/48', kind: 'blackhole', nextHops: [] },
+    ]);
+    expect(problems('routers: [{ name: core, routes: [{ prefix: "fd00:9::/48", via: 10.1.0.9 }] }]\n')).toEqual([
+      'routers.0.routes.0.via: is an IPv4 address: a route to an IPv6 prefix needs an IPv6 next hop',
+    ]);
+    expect(problems('routers: [{ name: core, routes: [{ prefix: "fd00:9::1/48", via: "fd00:1::2" }] }]\n')).toEqual([
+      'routers.0.routes.0.prefix: has host bits set: the prefix is fd00:9::/48',
+    ]);
+    expect(problems('routers: [{ name: core, routes: [{ prefix: "fd00:9::/48", via: "FD00:1::2" }] }]\n')).toEqual([
+      'routers.0.routes.0.via: must be written fd00:1::2 (the canonical form)',
     ]);
   });
 

@@ -76,6 +76,13 @@ describe('RoutingStore', () => {
     s.routing.putRoutes('r2', [route('10.1.0.0/16')]);
     expect(s.routing.routesPage('r1', '', 2).map((r) => r.prefix)).toEqual(['10.1.0.0/16', '10.2.0.0/16']);
     expect(s.routing.routesPage('r1', '10.2.0.0/16', 10).map((r) => r.prefix)).toEqual(['10.3.0.0/16', '10.4.0.0/16']);
+    // One family: the other's rows are skipped, not counted against the limit.
+    s.routing.putRoutes('r1', [route('fd00:1::/64', 'fd00::2'), route('::/0', 'fd00::2'), route('2001:db8::/32', 'fd00::2')]);
+    expect(s.routing.routesPage('r1', '', 10).map((r) => r.prefix)).toEqual(['10.1.0.0/16', '10.2.0.0/16', '10.3.0.0/16', '10.4.0.0/16', '2001:db8::/32', '::/0', 'fd00:1::/64']);
+    expect(s.routing.routesPage('r1', '', 2, 6).map((r) => r.prefix)).toEqual(['2001:db8::/32', '::/0']);
+    expect(s.routing.routesPage('r1', '::/0', 2, 6).map((r) => r.prefix)).toEqual(['fd00:1::/64']);
+    expect(s.routing.routesPage('r1', '10.3.0.0/16', 10, 4).map((r) => r.prefix)).toEqual(['10.4.0.0/16']);
+    s.routing.deleteRoutes('r1', ['fd00:1::/64', '::/0', '2001:db8::/32']);
     expect(s.routing.hasRoute('r1', '10.4.0.0/16')).toBe(true);
     expect(s.routing.deleteRoutes('r1', ['10.1.0.0/16', '10.9.0.0/16'])).toEqual(['10.1.0.0/16']);
     expect(s.routing.deleteRouter('r1')).toBe(3);

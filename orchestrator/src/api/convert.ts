@@ -3,6 +3,7 @@ import type { InterfaceStatus, NeighborStatus } from '../dataplane/dataplane.js'
 import type { AttachInput, AttachmentView } from '../domain/attachments.js';
 import { InvalidConfigError } from '../domain/errors.js';
 import { EVENT_KINDS, wireEventKind } from '../domain/events.js';
+import type { Family } from '../domain/ip.js';
 import type { RouteInput, RouterInterfaceView, RouterView } from '../domain/routing.js';
 import type { RouteView } from '../domain/routing-rules.js';
 import type { InterfaceView, NetworkView, Source as DomainSource, StatsView, SwitchEvent, WorkerView } from '../domain/switch.js';
@@ -213,6 +214,7 @@ export const toAttachment = (a: AttachmentView): m.Attachment => ({
   present: a.present,
   router: a.params.router ?? '',
   gateway: a.gateway ?? '',
+  gateway6: a.gateway6 ?? '',
   gatewayPresent: a.gatewayPresent,
 });
 
@@ -262,6 +264,14 @@ export function fromRoutes(routes: m.RouteInput[] | undefined): RouteInput[] {
       throw new InvalidConfigError(`routes[${i}].kind: must be ROUTE_KIND_FORWARD, ROUTE_KIND_BLACKHOLE or ROUTE_KIND_UNREACHABLE, not ${String(r.kind)}`, `routes[${i}].kind`);
     return { router: r.router, route: { prefix: r.prefix, kind, nextHops: (r.nextHops ?? []).map((h) => ({ via: h.via || undefined, interface: h.interface || undefined })) } };
   });
+}
+
+/** A listing's family filter; UNSPECIFIED (the proto3 zero value) means both. */
+export function fromFamily(f: m.IpFamily | undefined): Family | undefined {
+  if (f === undefined || f === 'IP_FAMILY_UNSPECIFIED') return undefined;
+  if (f === 'IP_FAMILY_IPV4') return 4;
+  if (f === 'IP_FAMILY_IPV6') return 6;
+  throw new InvalidConfigError(`family: must be IP_FAMILY_IPV4, IP_FAMILY_IPV6 or IP_FAMILY_UNSPECIFIED, not ${String(f)}`, 'family');
 }
 
 export const toRoute = (v: RouteView): m.Route => ({

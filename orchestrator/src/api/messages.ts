@@ -249,6 +249,7 @@ export interface Attachment {
   present: boolean;
   router: string;
   gateway: string;
+  gateway6: string;
   gatewayPresent: boolean;
 }
 
@@ -282,6 +283,7 @@ export interface GcAttachmentsResponse { removed: AttachmentKey[] }
 
 export type RouteKind = 'ROUTE_KIND_UNSPECIFIED' | 'ROUTE_KIND_FORWARD' | 'ROUTE_KIND_BLACKHOLE' | 'ROUTE_KIND_UNREACHABLE' | 'ROUTE_KIND_RECEIVE';
 export type RouteOrigin = 'ROUTE_ORIGIN_UNSPECIFIED' | 'ROUTE_ORIGIN_STATIC' | 'ROUTE_ORIGIN_CONNECTED' | 'ROUTE_ORIGIN_LOCAL' | 'ROUTE_ORIGIN_HOST';
+export type IpFamily = 'IP_FAMILY_UNSPECIFIED' | 'IP_FAMILY_IPV4' | 'IP_FAMILY_IPV6';
 export type NeighborState = 'NEIGHBOR_STATE_UNSPECIFIED' | 'NEIGHBOR_STATE_REACHABLE' | 'NEIGHBOR_STATE_INCOMPLETE';
 
 export interface Router {
@@ -366,11 +368,11 @@ export interface StreamRoutesRequest { routes: RouteInput[] }
 export interface StreamRoutesResponse { batches: number; counts: RouteCounts }
 export interface DeleteRoutesRequest { router: string; prefixes: string[] }
 export interface DeleteRoutesResponse { deleted: number }
-export interface ListRoutesRequest { router?: string; pageSize?: number; pageToken?: string }
+export interface ListRoutesRequest { router?: string; pageSize?: number; pageToken?: string; family?: IpFamily }
 export interface ListRoutesResponse { routes: Route[]; nextPageToken: string }
 export interface AddNeighborRequest { routerInterface: string; ip: string; mac: string }
 export interface AddNeighborResponse { neighbor: StaticNeighbor; created: boolean }
 export interface DeleteNeighborRequest { routerInterface: string; ip: string }
 export type DeleteNeighborResponse = Record<string, never>;
-export interface ListNeighborsRequest { router?: string; routerInterface?: string }
+export interface ListNeighborsRequest { router?: string; routerInterface?: string; family?: IpFamily }
 export interface ListNeighborsResponse { neighbors: Neighbor[] }

@@ -16,6 +16,7 @@ import {
   fromAdminState,
   fromAttachRequest,
   fromEventKinds,
+  fromFamily,
   fromInterfaceSpec,
   fromRouterInterfaceSpec,
   fromRoutes,
@@ -259,7 +260,7 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
         deleted: routing.deleteRoutes({ router: req.router, prefixes: req.prefixes ?? [] }),
       })),
       ListRoutes: unary<m.ListRoutesRequest, m.ListRoutesResponse>('ListRoutes', (req) => {
-        const page = routing.listRoutes({ router: req.router || undefined, pageSize: req.pageSize, pageToken: req.pageToken || undefined });
+        const page = routing.listRoutes({ router: req.router || undefined, family: fromFamily(req.family), pageSize: req.pageSize, pageToken: req.pageToken || undefined });
         return { routes: page.routes.map(toRoute), nextPageToken: page.nextPageToken };
       }),
       AddNeighbor: unary<m.AddNeighborRequest, m.AddNeighborResponse>('AddNeighbor', (req) =>
@@ -270,7 +271,7 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
         return {};
       }),
       ListNeighbors: unary<m.ListNeighborsRequest, m.ListNeighborsResponse>('ListNeighbors', (req) => ({
-        neighbors: routing.listNeighbors({ router: req.router || undefined, routerInterface: req.routerInterface || undefined }).map(toNeighbor),
+        neighbors: routing.listNeighbors({ router: req.router || undefined, routerInterface: req.routerInterface || undefined, family: fromFamily(req.family) }).map(toNeighbor),
       })),
     },
   };

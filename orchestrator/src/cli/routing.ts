@@ -1,8 +1,8 @@
-// The routing commands: show routers, router-interfaces, ip route and ip neighbors;
-// create and delete router, router-interface, route and neighbor. Same verbs and output
-// rules as the rest of the CLI (main.ts), over RouterService.
+// The routing commands: show routers, router-interfaces, ip route, ip neighbors and their
+// ipv6 twins; create and delete router, router-interface, route and neighbor (either
+// family). Same verbs and output rules as the rest of the CLI (main.ts), over RouterService.
 import { Option, type Command } from 'commander';
-import type { Neighbor, Route, RouteInput, Router, RouterInterface } from '../sdk/index.js';
+import type { IpFamily, Neighbor, Route, RouteInput, Router, RouterInterface } from '../sdk/index.js';
 import { parseIntArg, table, type Cli } from './common.js';
 
 const lower = (wire: string, prefix: string): string => wire.replace(prefix, '').toLowerCase();
@@ -61,7 +61,7 @@ export function addRoutingCommands(cmds: { show: Command; create: Command; del: 
   const { show, create, del } = cmds;
   show
     .command('routers')
-    .description('IPv4 routers')
+    .description('routers (VRFs)')
     .action(
       run(async (g) => {
         const r = await api(g).listRouters();
@@ -78,27 +78,36 @@ export function addRoutingCommands(cmds: { show: Command; create: Command; del: 
         emit(g, r.routerInterfaces, () => routerInterfacesTable(r.routerInterfaces));
       }),
     );
-  const ip = show.command('ip').description('IPv4 routing state');
-  ip.command('route')
-    .description('routing tables: static, connected and local routes')
-    .option('--router <name>', 'only this router')
-    .action(
-      run(async (g, o: { router?: string }) => {
-        const routes: Route[] = [];
-        for await (const r of api(g).routes({ router: o.router, pageSize: 10_000 })) routes.push(r);
-        emit(g, routes, () => routesTable(routes));
-      }),
-    );
-  ip.command('neighbors')
-    .description('neighbours (ARP): static and resolved entries, as the dataplane holds them')
-    .option('--router <name>', 'only this router')
-    .option('--interface <name>', 'only this router interface')
-    .action(
-      run(async (g, o: { router?: string; interface?: string }) => {
-        const r = await api(g).listNeighbors({ router: o.router, routerInterface: o.interface });
-        emit(g, r.neighbors, () => neighborsTable(r.neighbors));
-      }),
-    );
+  // One family each, as VPP and Cisco IOS split them: `show ip` is IPv4's.
+  const families: [string, IpFamily, string, string][] = [
+    ['ip', 'IP_FAMILY_IPV4', 'IPv4', 'ARP'],
+    ['ipv6', 'IP_FAMILY_IPV6', 'IPv6', 'neighbour discovery'],
+  ];
+  for (const [word, family, name, resolution] of families) {
+    const cmd = show.command(word).description(`${name} routing state`);
+    cmd
+      .command('route')
+      .description(`${name} routing tables: static, connected and local routes`)
+      .option('--router <name>', 'only this router')
+      .action(
+        run(async (g, o: { router?: string }) => {
+          const routes: Route[] = [];
+          for await (const r of api(g).routes({ router: o.router, family, pageSize: 10_000 })) routes.push(r);
+          emit(g, routes, () => routesTable(routes));
+        }),
+      );
+    cmd
+      .command('neighbors')
+      .description(`${name} neighbours (${resolution}): static and resolved entries, as the dataplane holds them`)
+      .option('--router <name>', 'only this router')
+      .option('--interface <name>', 'only this router interface')
+      .action(
+        run(async (g, o: { router?: string; interface?: string }) => {
+          const r = await api(g).listNeighbors({ router: o.router, routerInterface: o.interface, family });
+          emit(g, r.neighbors, () => neighborsTable(r.neighbors));
+        }),
+      );
+  }
 
   create
     .command('router')
@@ -115,11 +124,11 @@ export function addRoutingCommands(cmds: { show: Command; create: Command; del: 
     .argument('<name>')
     .requiredOption('--router <name>')
     .option('--network <name>', 'the network (not for a host interface)')
-    .option('--address <cidr>', 'an address like 10.1.0.1/24 (repeatable)', repeatable, [] as string[])
+    .option('--address <cidr>', 'an address like 10.1.0.1/24 or fd00:1::1/64 (repeatable)', repeatable, [] as string[])
     .option('--vlan <vlan>', 'access VLAN in the network', parseIntArg('--vlan', 1, 4094))
     .option('--mtu <mtu>', 'IP MTU (default 1500)', parseIntArg('--mtu', 68, 9000))
     .option('--mac <mac>', 'the interface MAC (default: derived from the name)')
-    .option('--node-address <cidr>', "a host interface: the node's end of the link, like 169.254.70.2/30")
+    .option('--node-address <cidr>', "a host interface (IPv4 only): the node's end of the link, like 169.254.70.2/30")
     .option('--node-route <prefix>', 'a host interface: a prefix the node reaches through it (repeatable; default every connected subnet of the router)', repeatable, [] as string[])
     .action(
       run(async (g, name: string, o: { router: string; network?: string; address: string[]; vlan?: number; mtu?: number; mac?: string; nodeAddress?: string; nodeRoute: string[] }) => {
@@ -131,9 +140,9 @@ export function addRoutingCommands(cmds: { show: Command; create: Command; del: 
   create
     .command('route')
     .description('a static route (an existing prefix is replaced)')
-    .argument('<prefix>', 'like 10.20.0.0/16, or 0.0.0.0/0 for the default route')
+    .argument('<prefix>', 'like 10.20.0.0/16 or fd00:20::/48; 0.0.0.0/0 or ::/0 for a default route')
     .requiredOption('--router <name>')
-    .option('--via <ip>', 'next hop address (repeatable: ECMP)', repeatable, [] as string[])
+    .option('--via <ip>', "next hop address, of the prefix's family (repeatable: ECMP)", repeatable, [] as string[])
     .option('--interface <name>', 'the router interface to leave by (alone: the destination is on-link)')
     .addOption(new Option('--blackhole', 'drop silently').conflicts('unreachable'))
     .addOption(new Option('--unreachable', 'drop and answer ICMP unreachable'))
@@ -146,7 +155,7 @@ export function addRoutingCommands(cmds: { show: Command; create: Command; del: 
     );
   create
     .command('neighbor')
-    .description('a static neighbour (ARP entry) on a router interface')
+    .description('a static neighbour (an ARP or IPv6 neighbour entry) on a router interface')
     .argument('<ip>')
     .requiredOption('--interface <name>', 'the router interface')
     .requiredOption('--mac <mac>')

@@ -2,7 +2,7 @@
 // written here, so a bad file fails with `path: message` before anything starts.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { formatPrefix, mask, networkOf, parseCidr, parseIPv4 } from '../domain/ipv4.js';
+import { familyOf, formatIP, formatIPv6, formatPrefix, isUnicast, isUnicastIPv4, lastOf, networkOf, parseCidr, parseIP, parseIPv4, sameIP, type Family } from '../domain/ip.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const NAME_RULE = 'must be 1-63 characters: letters, digits, "_", "." or "-"';
@@ -99,42 +99,72 @@ export type VethInterface = z.infer<typeof vethInterface>;
 export const interfaceSchema = z.discriminatedUnion('kind', [memifInterface, afxdpInterface, vethInterface]);
 export type InterfaceConfig = z.infer<typeof interfaceSchema>;
 
-// ---- IPv4 routing: routers (VRFs) with interfaces on networks, and static routes ----
+// ---- IP routing: routers (VRFs) with interfaces on networks, and static routes ----
+// IPv4 and IPv6 alike, except where a rule says which. An IPv6 address is written as
+// inet_ntop prints it (ip.ts) just as IPv4 has no leading zeros: one spelling each, since
+// prefixes key tables, the addon answers that spelling, and equal addresses compare equal.
 
-const unicast = (a: number): boolean => a >>> 24 !== 0 && a >>> 24 !== 127 && a >>> 24 < 224;
-const isUnicastIPv4 = (s: string): boolean => {
-  const a = parseIPv4(s);
-  return a !== undefined && unicast(a);
-};
+const PREFIX_RULE = 'must be an IPv4 or IPv6 prefix like 10.1.0.0/24 or fd00:1::/64';
+const HOST_RULE = { 4: 'must be a unicast IPv4 address like 10.1.0.1', 6: 'must be a unicast IPv6 address like fd00:1::1' } as const;
 
-const prefixProblem = (s: string): string | undefined => {
+function prefixProblem(s: string, family?: Family): string | undefined {
   const c = parseCidr(s);
-  if (!c) return 'must be an IPv4 prefix like 10.1.0.0/24';
-  const canonical = formatPrefix(c.addr, c.len);
-  return canonical === s ? undefined : `has host bits set: the prefix is ${canonical}`;
-};
+  if (!c || (family !== undefined && c.family !== family)) return family === 4 ? 'must be an IPv4 prefix like 10.1.0.0/24' : PREFIX_RULE;
+  const canonical = formatPrefix(c);
+  if (canonical === s) return undefined;
+  return sameIP(c, networkOf(c)) ? `must be written ${canonical} (the canonical form)` : `has host bits set: the prefix is ${canonical}`;
+}
+
+/** Why `s` is not a unicast address (of `family`, when given: a route's next hop). */
+function hostProblem(s: string, family?: Family): string | undefined {
+  // The common case first, with no object made: this runs per next hop on a load (a
+  // dotted quad that parses is canonical, too).
+  const v4 = family === 4 ? parseIPv4(s) : undefined;
+  if (v4 !== undefined && isUnicastIPv4(v4)) return undefined;
+  const ip = parseIP(s);
+  if (ip && family !== undefined && ip.family !== family) return `is an IPv${ip.family} address: a route to an IPv${family} prefix needs an IPv${family} next hop`;
+  if (!ip || !isUnicast(ip)) return family ? HOST_RULE[family] : 'must be a unicast IPv4 or IPv6 address like 10.1.0.1 or fd00:1::1';
+  if (ip.family === 4 || formatIPv6(ip.addr) === s) return undefined;
+  return `must be written ${formatIPv6(ip.addr)} (the canonical form)`;
+}
+
+const refined = (problem: (s: string) => string | undefined) =>
+  z.string().superRefine((s, ctx) => {
+    const p = problem(s);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  });
 
 /** A next hop, a neighbour: one host on some subnet. */
-export const ipv4Host = z.string().refine(isUnicastIPv4, 'must be a unicast IPv4 address like 10.1.0.1');
+export const ipHost = refined((s) => hostProblem(s));
 
 // A route's destination in its one canonical spelling, so (router, prefix) can key a table.
-export const ipv4Prefix = z.string().superRefine((s, ctx) => {
-  const problem = prefixProblem(s);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const ipPrefix = refined((s) => prefixProblem(s));
 
-// The router's address on a network (its pods' gateway) with the subnet's length: the
-// subnet becomes a connected route, the address a local one.
-const routerAddress = z.string().superRefine((s, ctx) => {
+/**
+ * The router's address on a network (its pods' gateway) with the subnet's length: the
+ * subnet becomes a connected route, the address a local one. IPv4 only when `family` says so.
+ */
+function routerAddressProblem(s: string, family?: Family): string | undefined {
   const c = parseCidr(s);
-  if (!c || c.len === 0 || !unicast(c.addr))
-    return void ctx.addIssue({ code: 'custom', message: 'must be a unicast IPv4 address with a prefix length 1-32, like 10.1.0.1/24' });
-  // A /31 (RFC 3021) or /32 has no network or broadcast address to avoid.
-  if (c.len > 30) return;
-  const subnet = formatPrefix(c.addr, c.len);
-  if (c.addr === networkOf(c)) ctx.addIssue({ code: 'custom', message: `is the network address of ${subnet}` });
-  else if (c.addr === (networkOf(c) | ~mask(c.len)) >>> 0) ctx.addIssue({ code: 'custom', message: `is the broadcast address of ${subnet}` });
-});
+  if (!c || c.len === 0 || !isUnicast(c) || (family !== undefined && c.family !== family))
+    return family === 4
+      ? 'must be a unicast IPv4 address with a prefix length 1-32, like 10.1.0.1/24'
+      : 'must be a unicast IPv4 or IPv6 address with a prefix length, like 10.1.0.1/24 or fd00:1::1/64';
+  const canonical = `${formatIP(c)}/${c.len}`;
+  if (canonical !== s) return `must be written ${canonical} (the canonical form)`;
+  // IPv6 has no broadcast address, and its subnet-router anycast address is a router's to
+  // hold; an IPv4 /31 (RFC 3021) or /32 has no network or broadcast address to avoid.
+  if (c.family === 6 || c.len > 30) return undefined;
+  if (sameIP(c, networkOf(c))) return `is the network address of ${formatPrefix(c)}`;
+  if (sameIP(c, lastOf(c))) return `is the broadcast address of ${formatPrefix(c)}`;
+  return undefined;
+}
+const routerAddress = refined((s) => routerAddressProblem(s));
+
+// A host interface is IPv4 only for now: the node's routes through it and the router's
+// default route to the node are IPv4 routes via the link's addresses.
+const hostLinkAddress = refined((s) => routerAddressProblem(s, 4));
+const hostRoute = refined((s) => prefixProblem(s, 4));
 
 const routerInterfaceFields = {
   network: name,
@@ -150,8 +180,8 @@ function hostLinkProblem(address: string, nodeAddress: string): string | undefin
   const a = parseCidr(address);
   const n = parseCidr(nodeAddress);
   if (!a || !n) return undefined; // their own checks say why
-  if (n.len !== a.len || networkOf(n) !== networkOf(a)) return `must be in ${formatPrefix(a.addr, a.len)}, the subnet of the router's address ${address}`;
-  if (n.addr === a.addr) return `must not be the router's own address ${address}`;
+  if (n.len !== a.len || !sameIP(networkOf(n), networkOf(a))) return `must be in ${formatPrefix(a)}, the subnet of the router's address ${address}`;
+  if (sameIP(n, a)) return `must not be the router's own address ${address}`;
   return undefined;
 }
 
@@ -162,8 +192,8 @@ function hostLinkProblem(address: string, nodeAddress: string): string | undefin
 // a static default route.
 export const routerHostSchema = z
   .object({
-    nodeAddress: routerAddress,
-    routes: z.array(ipv4Prefix).max(256).default([]),
+    nodeAddress: hostLinkAddress,
+    routes: z.array(hostRoute).max(256).default([]),
   })
   .strict();
 
@@ -174,7 +204,7 @@ export const routerInterfaceSchema = z
   .object({ name, router: name, ...routerInterfaceFields, network: name.optional(), host: routerHostSchema.optional() })
   .strict()
   .superRefine((s, ctx) => {
-    const issue = (path: string[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
+    const issue = (path: (string | number)[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
     if (s.host === undefined) {
       if (s.network === undefined) issue(['network'], 'is required (or host, for an interface into the node)');
       return;
@@ -182,6 +212,8 @@ export const routerInterfaceSchema = z
     if (s.network !== undefined) issue(['network'], 'must be empty for a host interface (it is on a network of its own)');
     if (s.vlan !== undefined) issue(['vlan'], 'must be empty for a host interface');
     if (s.addresses.length > 1) issue(['addresses'], "a host interface has one address: the router's end of the link to the node");
+    const v4 = s.addresses.length === 1 ? routerAddressProblem(s.addresses[0]!, 4) : undefined;
+    if (v4) issue(['addresses', 0], v4);
     const p = s.addresses.length === 1 ? hostLinkProblem(s.addresses[0]!, s.host.nodeAddress) : undefined;
     if (p) issue(['host', 'nodeAddress'], p);
   });
@@ -216,9 +248,10 @@ export function checkRoute(input: unknown): RouteCheck {
   const extra = unknownKeys(input, ['prefix', 'kind', 'nextHops']);
   if (extra.length > 0) return fail([], `unknown field(s) ${extra.join(', ')}`);
   const { prefix, kind = 'forward', nextHops = [] } = input;
-  if (typeof prefix !== 'string') return fail(['prefix'], 'must be an IPv4 prefix like 10.1.0.0/24');
+  if (typeof prefix !== 'string') return fail(['prefix'], PREFIX_RULE);
   const bad = prefixProblem(prefix);
   if (bad) return fail(['prefix'], bad);
+  const family = familyOf(prefix);
   if (!ROUTE_KINDS.includes(kind as RouteConfig['kind'])) return fail(['kind'], `must be one of ${ROUTE_KINDS.join(', ')}`);
   if (!Array.isArray(nextHops)) return fail(['nextHops'], 'must be a list');
   if (nextHops.length > 16) return fail(['nextHops'], 'at most 16 next hops (ECMP)');
@@ -229,7 +262,8 @@ export function checkRoute(input: unknown): RouteCheck {
     const extraHop = unknownKeys(h, ['via', 'interface']);
     if (extraHop.length > 0) return fail(['nextHops', j], `unknown field(s) ${extraHop.join(', ')}`);
     const { via, interface: itf } = h;
-    if (via !== undefined && (typeof via !== 'string' || !isUnicastIPv4(via))) return fail(['nextHops', j, 'via'], 'must be a unicast IPv4 address like 10.1.0.1');
+    if (via !== undefined && (typeof via !== 'string' || hostProblem(via, family) !== undefined))
+      return fail(['nextHops', j, 'via'], typeof via === 'string' ? hostProblem(via, family)! : HOST_RULE[family]);
     if (itf !== undefined && (typeof itf !== 'string' || !NAME.test(itf))) return fail(['nextHops', j, 'interface'], NAME_RULE);
     if (via === undefined && itf === undefined) return fail(['nextHops', j], 'needs via, interface or both');
     if (hops.some((o) => o.via === via && o.interface === itf)) return fail(['nextHops', j], 'is the same next hop twice');
@@ -246,9 +280,12 @@ export function checkRoute(input: unknown): RouteCheck {
 
 // In the file a route has at most one next hop, written flat; ECMP routes come over the API.
 const configRoute = z
-  .object({ prefix: ipv4Prefix, via: ipv4Host.optional(), interface: name.optional(), kind: z.enum(ROUTE_KINDS).default('forward') })
+  .object({ prefix: ipPrefix, via: z.string().optional(), interface: name.optional(), kind: z.enum(ROUTE_KINDS).default('forward') })
   .strict()
   .superRefine((r, ctx) => {
+    // The via's family is the prefix's: checked once the prefix is known good.
+    const badVia = r.via !== undefined && !prefixProblem(r.prefix) ? hostProblem(r.via, familyOf(r.prefix)) : undefined;
+    if (badVia) ctx.addIssue({ code: 'custom', path: ['via'], message: badVia });
     const hop = r.via !== undefined || r.interface !== undefined;
     if (r.kind === 'forward' && !hop) ctx.addIssue({ code: 'custom', path: ['via'], message: 'a forward route needs via, interface or both' });
     if (r.kind !== 'forward' && hop) ctx.addIssue({ code: 'custom', path: [r.via !== undefined ? 'via' : 'interface'], message: `kind ${r.kind} takes no next hop` });
@@ -265,7 +302,7 @@ const configRoute = z
 const configHost = z
   .object({
     name: name.optional(),
-    address: routerAddress,
+    address: hostLinkAddress,
     ...routerHostSchema.shape,
     mtu: routerInterfaceFields.mtu,
     mac: macAddress.optional(),

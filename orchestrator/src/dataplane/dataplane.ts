@@ -333,7 +333,7 @@ export class Dataplane {
     return mapped('ip', () => this.native.removeNeighbor(id, ip));
   }
 
-  /** Static and resolved (ARP) neighbours as the dataplane holds them now. */
+  /** Static and resolved (ARP, neighbour discovery) neighbours as the dataplane holds them now. */
   neighbors(): NeighborStatus[] {
     const byId = new Map([...this.routerInterfaces].map(([name, e]) => [e.id, { name, router: e.router }]));
     return this.native.neighbors().map((n) => {

@@ -69,7 +69,7 @@ export interface NativeDataplaneOptions {
   /** adaptive (default): idle workers sleep on their queues' fds; busy: always poll. */
   poll?: 'adaptive' | 'busy';
   idleBeforeSleepUs?: number;
-  /** Dynamic ARP entries not refreshed for this long are removed (default 300). */
+  /** Dynamic neighbour entries (ARP, IPv6 neighbour discovery) not refreshed for this long are removed (default 300). */
   neighborAgeS?: number;
 }
 
@@ -108,7 +108,7 @@ export interface NativeRouterInterfaceConfig {
   mac?: string;
   /** IP MTU, 68-9000 (default 1500). */
   mtu?: number;
-  /** "10.1.0.1/24": the router's addresses on the network (its pods' gateway). */
+  /** "10.1.0.1/24" or "fd00:1::1/64", mixed: the router's addresses on the network (its pods' gateway). */
   addresses: string[];
 }
 

@@ -16,7 +16,8 @@ import { interfaceSchema, macAddress, name as nameSchema, type InterfaceConfig }
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
-import { gatewayOf, withGateway, type NetworkGateways } from './routed-networks.js';
+import { familyOf } from './ip.js';
+import { gatewaysOf, withGateway, type NetworkGateways } from './routed-networks.js';
 import type { Switch } from './switch.js';
 
 // The CNI spec's rules for network names and container ids; ifname as Linux takes it.
@@ -74,8 +75,9 @@ export interface AttachmentView extends AttachmentRecord {
   present: boolean;
   /** A memif peer is connected, or the veth is attached. */
   connected: boolean;
-  /** A routed network's: the container's gateway, and whether the router holds it on the network. */
+  /** A routed network's: the container's IPv4 and IPv6 gateways, and whether the router holds them on the network. */
   gateway?: string;
+  gateway6?: string;
   gatewayPresent: boolean;
 }
 
@@ -282,7 +284,7 @@ export class Attachments {
       spec = { ...common, kind: 'memif', socket, id, secret, netns };
     } else {
       // CNI routes without a gw use the gateway of the first address of their family.
-      const gateway = (dst: string): string | undefined => p.ips.find((i) => isIP(i.address.split('/')[0]!) === isIP(dst.split('/')[0]!))?.gateway;
+      const gateway = (dst: string): string | undefined => p.ips.find((i) => familyOf(i.address) === familyOf(dst))?.gateway;
       spec = {
         ...common,
         kind: 'veth',
@@ -308,6 +310,7 @@ export class Attachments {
 
   private writeInfo(rec: AttachmentRecord): void {
     const spec = rec.spec;
+    const gateways = gatewaysOf(rec.params);
     const info = {
       cniNetwork: rec.params.key.cniNetwork,
       containerId: rec.params.key.containerId,
@@ -318,7 +321,7 @@ export class Attachments {
       ips: rec.params.ips,
       routes: rec.params.routes,
       mtu: rec.params.mtu,
-      ...(rec.params.router ? { router: rec.params.router, gateway: gatewayOf(rec.params) } : {}),
+      ...(rec.params.router ? { router: rec.params.router, gateway: gateways[4], gateway6: gateways[6] } : {}),
       ...(spec.kind === 'memif' ? { memif: { socket: spec.socket, id: spec.id, secret: spec.secret, role: 'client', mode: 'ethernet' } } : {}),
     };
     mkdirSync(this.dirs.infoDir, { recursive: true, mode: 0o755 });
@@ -343,11 +346,13 @@ export class Attachments {
       if (!(err instanceof NotFoundError)) throw err;
     }
     const spec = rec.spec;
+    const gateways = gatewaysOf(rec.params);
     return {
       ...rec,
       present,
       connected,
-      gateway: gatewayOf(rec.params),
+      gateway: gateways[4],
+      gateway6: gateways[6],
       gatewayPresent: this.gateways.present(rec.params),
       ...(spec.kind === 'memif' ? { socket: spec.socket, memifId: spec.id } : {}),
     };

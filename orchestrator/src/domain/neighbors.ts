@@ -1,15 +1,16 @@
-// Static neighbours (ARP entries) of router interfaces: what may be one, stored before
-// applied, merged on start. Routing owns the router interfaces and says what they are.
+// Static neighbours (ARP and IPv6 neighbour-discovery entries) of router interfaces:
+// what may be one, stored before applied, merged on start. Routing owns the router
+// interfaces and says what they are.
 import { z } from 'zod';
-import { ipv4Host, macAddress, name as nameSchema, type RouterInterfaceConfig } from '../config/schema.js';
+import { ipHost, macAddress, name as nameSchema, type RouterInterfaceConfig } from '../config/schema.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { Logger } from '../log.js';
 import type { RoutingStore, StoredNeighbor } from '../store/routing-store.js';
 import { AlreadyExistsError, InvalidConfigError, NotFoundError } from './errors.js';
 import { neighborProblem, validate } from './routing-rules.js';
 
-const neighborInput = z.object({ routerInterface: nameSchema, ip: ipv4Host, mac: macAddress }).strict();
-const neighborKey = z.object({ routerInterface: nameSchema, ip: ipv4Host }).strict();
+const neighborInput = z.object({ routerInterface: nameSchema, ip: ipHost, mac: macAddress }).strict();
+const neighborKey = z.object({ routerInterface: nameSchema, ip: ipHost }).strict();
 const keyOf = (n: { routerInterface: string; ip: string }): string => `${n.routerInterface}\u0000${n.ip}`;
 
 export class StaticNeighbors {

@@ -8,6 +8,11 @@
 // Like a container's, the pair outlives a restart when intact (the node's connections
 // to pods survive it). Every pair is recorded in SQLite before it is made, config-file
 // ones too, so one whose interface is gone by the next start is found and removed.
+//
+// IPv4 only for now (the schema refuses IPv6 here): the link has one address at each end,
+// the node's routes are read and written with `ip -4`, and the router's default route to
+// the node is 0.0.0.0/0. IPv6 would need a second address at each end, the node's IPv6
+// routes kept the same way, and a ::/0 to the node.
 import { execFileSync } from 'node:child_process';
 import type { RouterInterfaceConfig, VethInterface } from '../config/schema.js';
 import type { Dataplane } from '../dataplane/dataplane.js';

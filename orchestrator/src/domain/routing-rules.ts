@@ -1,10 +1,10 @@
-// The pure part of IPv4 routing: validation that names fields as the API spells them,
-// the connected and local routes that follow from interface addresses, what may be a
-// static neighbour, and the ListRoutes page token. No state; routing.ts holds that.
+// The pure part of IP routing (IPv4 and IPv6): validation that names fields as the API
+// spells them, the connected and local routes that follow from interface addresses, which
+// interface addresses clash, what may be a static neighbour. No state; routing.ts holds that.
 import type { ZodType, ZodTypeDef } from 'zod';
 import { checkRoute, type RouteConfig, type RouterInterfaceConfig } from '../config/schema.js';
-import { InvalidConfigError } from './errors.js';
-import { contains, formatIPv4, formatPrefix, parseCidr, parseIPv4 } from './ipv4.js';
+import { AlreadyExistsError, InvalidConfigError } from './errors.js';
+import { contains, formatPrefix, hostPrefix, isLinkLocal, maxLen, overlaps, parseCidr, parseIP, sameIP } from './ip.js';
 import type { Source } from './switch.js';
 
 export interface RouteView {
@@ -58,12 +58,29 @@ export function derivedRoutes(router: string, interfaces: Iterable<{ spec: Route
     const nextHops = [{ interface: spec.name }];
     for (const a of spec.addresses) {
       const c = parseCidr(a)!;
-      // A /32's subnet is its address: the local route says all there is.
-      if (c.len < 32) out.push({ router, prefix: formatPrefix(c.addr, c.len), kind: 'forward', nextHops, origin: 'connected', source });
-      out.push({ router, prefix: `${formatIPv4(c.addr)}/32`, kind: 'receive', nextHops, origin: 'local', source });
+      // A /32's (or /128's) subnet is its address: the local route says all there is.
+      if (c.len < maxLen(c.family)) out.push({ router, prefix: formatPrefix(c), kind: 'forward', nextHops, origin: 'connected', source });
+      out.push({ router, prefix: hostPrefix(c), kind: 'receive', nextHops, origin: 'local', source });
     }
   }
   return out;
+}
+
+/**
+ * An address of `spec` whose subnet overlaps one of another interface of its router (or
+ * an earlier one of its own), as a problem. Only subnets of one family can: the two
+ * families' tables are apart.
+ */
+export function addressOverlap(spec: RouterInterfaceConfig, others: RouterInterfaceConfig[]): Problem | undefined {
+  const taken = others.filter((i) => i.router === spec.router).flatMap((i) => i.addresses.map((a) => ({ a, owner: `router interface ${i.name}` })));
+  for (const [j, a] of spec.addresses.entries()) {
+    const field = `addresses[${j}]`;
+    const mine = parseCidr(a)!;
+    const clash = taken.find((t) => overlaps(parseCidr(t.a)!, mine));
+    if (clash) return { error: AlreadyExistsError, field, message: `${field}: ${a} overlaps ${clash.a} of ${clash.owner} on router ${spec.router}` };
+    taken.push({ a, owner: 'this interface' });
+  }
+  return undefined;
 }
 
 /** A router's connected and local routes by prefix, and its own addresses (never a next hop). */
@@ -75,34 +92,19 @@ export interface OwnRoutes {
 export function ownRoutes(derived: RouteView[]): OwnRoutes {
   return {
     prefixes: new Map(derived.map((r) => [r.prefix, r])),
-    addresses: new Set(derived.filter((r) => r.origin === 'local').map((r) => r.prefix.slice(0, -'/32'.length))),
+    addresses: new Set(derived.filter((r) => r.origin === 'local').map((r) => r.prefix.slice(0, r.prefix.indexOf('/')))),
   };
 }
 
-/** Why `ip` cannot be a static neighbour on `spec`, or undefined. */
+/**
+ * Why `ip` cannot be a static neighbour on `spec`, or undefined. An IPv6 link-local
+ * address is on every link, so it may be a neighbour wherever the interface speaks IPv6.
+ */
 export function neighborProblem(spec: RouterInterfaceConfig, ip: string): string | undefined {
-  const addr = parseIPv4(ip)!;
+  const addr = parseIP(ip)!;
   const subnets = spec.addresses.map((a) => parseCidr(a)!);
-  if (subnets.some((c) => c.addr === addr)) return `${ip} is an address of router interface ${spec.name} itself`;
+  if (subnets.some((c) => sameIP(c, addr))) return `${ip} is an address of router interface ${spec.name} itself`;
+  if (isLinkLocal(addr) && subnets.some((c) => c.family === 6)) return undefined;
   if (!subnets.some((c) => contains(c, addr))) return `${ip} is not in a subnet of router interface ${spec.name} (${spec.addresses.join(', ')})`;
   return undefined;
-}
-
-export const byPrefix = (a: { prefix: string }, b: { prefix: string }): number => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0);
-
-// The page token: the router filter it belongs to and the last (router, prefix) shown.
-export const encodeToken = (filter: string, last: RouteView): string =>
-  Buffer.from(JSON.stringify([filter, last.router, last.prefix])).toString('base64url');
-
-export function decodeToken(token: string, filter: string): { router: string; prefix: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, 'base64url').toString());
-  } catch {
-    parsed = undefined;
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every((p) => typeof p === 'string'))
-    throw new InvalidConfigError('page_token: is not a next_page_token of ListRoutes', 'page_token');
-  if (parsed[0] !== filter) throw new InvalidConfigError('page_token: belongs to a listing with another router filter', 'page_token');
-  return { router: parsed[1] as string, prefix: parsed[2] as string };
 }

@@ -1,8 +1,8 @@
-// IPv4 routing's desired state: routers (VRFs), their interfaces on the switch's
-// networks, static routes and static neighbours. What may be created or deleted, in
-// which order it is persisted and applied, and how the config file and the state
-// database merge on start. Like Switch, every mutation is synchronous, so no two API
-// calls interleave between "commit" and "apply".
+// IP routing's desired state (IPv4 and IPv6): routers (VRFs), their interfaces on the
+// switch's networks, static routes and static neighbours. What may be created or
+// deleted, in which order it is persisted and applied, and how the config file and the
+// state database merge on start. Like Switch, every mutation is synchronous, so no two
+// API calls interleave between "commit" and "apply". Listing is route-listing.ts's.
 //
 // Static routes live in SQLite, not in memory (a million would cost hundreds of MB of JS
 // objects): the domain keeps per-router counts and reads pages from the store. Connected
@@ -10,19 +10,20 @@
 // for listing and by the dataplane for forwarding.
 //
 // Rules chosen here:
-// - The subnets of one router's interfaces may not overlap, and a static route may not
-//   take the prefix of a connected or local route: each prefix has one meaning.
+// - The subnets of one router's interfaces may not overlap (within a family), and a
+//   static route may not take the prefix of a connected or local route: each prefix has
+//   one meaning.
 // - A router interface cannot be deleted while a static route names it as a next hop's
 //   interface. Routes with only `via` stay when the interface whose subnet held the via
 //   goes: the dataplane resolves via at forwarding time, so they are unusable until some
 //   interface's subnet holds it again (VPP keeps such unresolved paths the same way).
 // - A router can be deleted once it has no interfaces (its host interface too); its
 //   static routes go with it.
-// - A router has at most one host interface (router-host.ts). Its default route to the
-//   node is derived, like connected routes, and gives way to a static 0.0.0.0/0.
+// - A router has at most one host interface (router-host.ts), IPv4 only. Its default route
+//   to the node is derived, like connected routes, and gives way to a static 0.0.0.0/0.
 import {
   hostInterfaceName,
-  ipv4Prefix,
+  ipPrefix,
   name as nameSchema,
   routerInterfaceSchema,
   type Config,
@@ -33,14 +34,13 @@ import type { Dataplane, NeighborStatus, RouterInterfaceStatus } from '../datapl
 import type { Logger } from '../log.js';
 import type { RouteWrite, RoutingStore, StoredNeighbor } from '../store/routing-store.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
-import { formatIPv4, formatPrefix, overlaps, parseCidr } from './ipv4.js';
+import { familyOf, formatPrefix, hostPrefix, parseCidr, type Family } from './ip.js';
 import { StaticNeighbors } from './neighbors.js';
+import { byPrefix, listRoutes, type RouteQuery } from './route-listing.js';
 import { isHost, nodeIfname, RouterHosts, type HostInterfaceConfig } from './router-host.js';
 import {
-  byPrefix,
-  decodeToken,
+  addressOverlap,
   derivedRoutes,
-  encodeToken,
   ownRoutes,
   validate,
   validateRoute,
@@ -78,8 +78,6 @@ export interface RouteTotals {
   unchanged: number;
 }
 
-const DEFAULT_PAGE_SIZE = 1000;
-const MAX_PAGE_SIZE = 10_000;
 // Stored routes stream into the dataplane this many at a time on start, so memory stays
 // bounded however many there are.
 const RESTORE_BATCH = 10_000;
@@ -341,7 +339,7 @@ export class Routing {
     const own = this.own(router);
     const prefixes = new Set<string>();
     input.prefixes.forEach((raw, i) => {
-      const prefix = validate(ipv4Prefix, raw, `prefixes[${i}]`);
+      const prefix = validate(ipPrefix, raw, `prefixes[${i}]`);
       const mine = own.prefixes.get(prefix);
       if (mine)
         throw new InvalidConfigError(`prefixes[${i}]: ${prefix} is the ${mine.origin} route of router interface ${mine.nextHops[0]?.interface}; it goes with that address`, `prefixes[${i}]`);
@@ -356,33 +354,10 @@ export class Routing {
     return removed.length;
   }
 
-  /**
-   * Static, connected and local routes in (router, prefix) order, a page at a time; the
-   * token is the last (router, prefix) shown, so a page never repeats or skips a route
-   * that stayed.
-   */
-  listRoutes(q: { router?: string; pageSize?: number; pageToken?: string }): { routes: RouteView[]; nextPageToken: string } {
+  /** Static, connected and local routes in (router, prefix) order, a page at a time (route-listing.ts). */
+  listRoutes(q: RouteQuery): { routes: RouteView[]; nextPageToken: string } {
     const only = q.router ? this.getRouter(q.router).name : undefined;
-    const size = Math.min(q.pageSize || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
-    const after = q.pageToken ? decodeToken(q.pageToken, only ?? '') : undefined;
-    const out: RouteView[] = [];
-    // One more than a page, to know whether another page follows.
-    for (const router of only ? [only] : [...this.routers.keys()].sort()) {
-      const want = size + 1 - out.length;
-      if (want <= 0) break;
-      if (after && router < after.router) continue;
-      const from = after && router === after.router ? after.prefix : '';
-      const memory = this.memoryRoutes(router).filter((r) => r.prefix > from);
-      const stored = this.store.routesPage(router, from, want);
-      let m = 0;
-      let s = 0;
-      while (out.length < size + 1 && (m < memory.length || s < stored.length)) {
-        if (s >= stored.length || (m < memory.length && memory[m]!.prefix < stored[s]!.prefix)) out.push(memory[m++]!);
-        else out.push({ router, ...stored[s++]!, origin: 'static', source: 'api' });
-      }
-    }
-    const routes = out.slice(0, size);
-    return { routes, nextPageToken: out.length > size ? encodeToken(only ?? '', routes.at(-1)!) : '' };
+    return listRoutes({ ...q, router: only }, only ? [only] : [...this.routers.keys()].sort(), (r) => this.memoryRoutes(r), this.store);
   }
 
   // ---- neighbours ----
@@ -397,10 +372,12 @@ export class Routing {
   }
 
   /** Static and resolved neighbours as the dataplane holds them now. */
-  listNeighbors(q: { router?: string; routerInterface?: string }): NeighborStatus[] {
+  listNeighbors(q: { router?: string; routerInterface?: string; family?: Family }): NeighborStatus[] {
     if (q.router) this.getRouter(q.router);
     if (q.routerInterface) this.getRouterInterface(q.routerInterface);
-    return this.dp.neighbors().filter((n) => (!q.router || n.router === q.router) && (!q.routerInterface || n.routerInterface === q.routerInterface));
+    return this.dp
+      .neighbors()
+      .filter((n) => (!q.router || n.router === q.router) && (!q.routerInterface || n.routerInterface === q.routerInterface) && (!q.family || familyOf(n.ip) === q.family));
   }
 
   counts(): { routers: number; routerInterfaces: number; routes: number } {
@@ -435,11 +412,11 @@ export class Routing {
     return undefined;
   }
 
-  /** The node's routes through the router's host interface: its own list, or else every connected subnet of the router but the link's. */
+  /** The node's routes through the router's host interface: its own list, or else every connected IPv4 subnet of the router but the link's (the link is IPv4 only). */
   private syncNodeRoutes(router: string): void {
     const h = this.hostOf(router);
     if (!h) return;
-    const connected = derivedRoutes(router, this.interfaces.values()).filter((r) => r.origin === 'connected' && r.nextHops[0]?.interface !== h.spec.name);
+    const connected = derivedRoutes(router, this.interfaces.values()).filter((r) => r.origin === 'connected' && familyOf(r.prefix) === 4 && r.nextHops[0]?.interface !== h.spec.name);
     this.hosts.syncNodeRoutes(h.spec, h.spec.host.routes.length > 0 ? h.spec.host.routes : connected.map((r) => r.prefix));
   }
 
@@ -479,22 +456,14 @@ export class Routing {
       const where = `network ${spec.network}${spec.vlan ? ` vlan ${spec.vlan}` : ''}`;
       return { error: AlreadyExistsError, field: 'network', message: `${where} already has router interface ${sharing.name} (of router ${sharing.router})` };
     }
-    const taken = others.filter((i) => i.router === spec.router).flatMap((i) => i.addresses.map((a) => ({ a, owner: `router interface ${i.name}` })));
-    for (const [j, a] of spec.addresses.entries()) {
-      const field = `addresses[${j}]`;
-      const mine = parseCidr(a)!;
-      const clash = taken.find((t) => overlaps(parseCidr(t.a)!, mine));
-      if (clash) return { error: AlreadyExistsError, field, message: `${field}: ${a} overlaps ${clash.a} of ${clash.owner} on router ${spec.router}` };
-      taken.push({ a, owner: 'this interface' });
-    }
-    return undefined;
+    return addressOverlap(spec, others);
   }
 
   /** A static route with the prefix of one of `spec`'s connected or local routes, as a problem. */
   private staticRouteOver(spec: RouterInterfaceConfig): Problem | undefined {
     for (const [j, a] of spec.addresses.entries()) {
       const c = parseCidr(a)!;
-      for (const prefix of [formatPrefix(c.addr, c.len), `${formatIPv4(c.addr)}/32`])
+      for (const prefix of [formatPrefix(c), hostPrefix(c)])
         if (this.configRoutes.get(spec.router)?.has(prefix) || this.store.hasRoute(spec.router, prefix))
           return { error: FailedPreconditionError, field: `addresses[${j}]`, message: `addresses[${j}]: router ${spec.router} has a static route ${prefix}; delete it first` };
     }

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { VethInterface } from '../config/schema.js';
 import { InvalidConfigError } from './errors.js';
+import { familyOf } from './ip.js';
 
 export function fnv32(s: string): string {
   let h = 0x811c9dc5;
@@ -115,7 +116,7 @@ export function createVeth(cfg: VethInterface): string {
       `link set ${cfg.ifname} up`,
       // IPv6 without duplicate address detection: IPAM made the address unique, and DAD
       // would leave it tentative (unusable) for a second or more after ADD returned.
-      ...cfg.addresses.map((a) => `addr ${verb} ${a} dev ${cfg.ifname}${a.includes(':') ? ' nodad' : ''}`),
+      ...cfg.addresses.map((a) => `addr ${verb} ${a} dev ${cfg.ifname}${familyOf(a) === 6 ? ' nodad' : ''}`),
       ...cfg.routes.map((r) => `route ${verb} ${r.dst}${r.via ? ` via ${r.via}` : ''} dev ${cfg.ifname}`),
     ];
     try {

@@ -134,7 +134,7 @@ export class MemswitchClient {
   listAttachments = (req: m.ListAttachmentsRequest = {}): Promise<m.ListAttachmentsResponse> => this.unary('AttachmentService', 'ListAttachments', req);
   gcAttachments = (req: m.GcAttachmentsRequest): Promise<m.GcAttachmentsResponse> => this.unary('AttachmentService', 'GcAttachments', req);
 
-  // IPv4 routing
+  // IP routing (IPv4 and IPv6)
   createRouter = (req: m.CreateRouterRequest): Promise<m.CreateRouterResponse> => this.unary('RouterService', 'CreateRouter', req);
   getRouter = (req: m.GetRouterRequest): Promise<m.GetRouterResponse> => this.unary('RouterService', 'GetRouter', req);
   listRouters = (req: m.ListRoutersRequest = {}): Promise<m.ListRoutersResponse> => this.unary('RouterService', 'ListRouters', req);

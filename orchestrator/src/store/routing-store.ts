@@ -7,6 +7,7 @@
 // 2-CPU host, 100,000 new routes commit in about 0.55 s (synchronous=FULL, one fsync).
 import type Database from 'better-sqlite3';
 import { checkRoute, routerInterfaceSchema, type RouteConfig, type RouterInterfaceConfig } from '../config/schema.js';
+import type { Family } from '../domain/ip.js';
 
 export interface StoredNeighbor {
   routerInterface: string;
@@ -231,11 +232,13 @@ export class RoutingStore {
     for (const r of rows.iterate()) yield { router: r.router, route: this.parseRoute(r) };
   }
 
-  /** Up to `limit` routes of `router` with a prefix after `after` (in byte order, as the key sorts). */
-  routesPage(router: string, after: string, limit: number): RouteConfig[] {
+  /** Up to `limit` routes of `router` (of `family` only, when given) with a prefix after `after` (in byte order, as the key sorts). */
+  routesPage(router: string, after: string, limit: number, family?: Family): RouteConfig[] {
+    // An IPv6 prefix has a ":", an IPv4 one never (familyOf): the key's range scan filters.
+    const only = family === undefined ? '' : ` AND instr(prefix, ':') ${family === 6 ? '>' : '='} 0`;
     return this.db
       .prepare<[string, string, number], { router: string; prefix: string; spec: string }>(
-        'SELECT router, prefix, spec FROM routes WHERE router = ? AND prefix > ? ORDER BY prefix LIMIT ?',
+        `SELECT router, prefix, spec FROM routes WHERE router = ? AND prefix > ?${only} ORDER BY prefix LIMIT ?`,
       )
       .all(router, after, limit)
       .map((r) => this.parseRoute(r));

@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 
+#include "lpm_reference.h"
 #include "pipeline/ip4_fib.h"
 
 using namespace memswitch;
@@ -12,13 +13,7 @@ using namespace memswitch::detail;
 
 namespace {
 
-uint32_t reference(const std::map<Ip4Prefix, uint32_t>& routes, Ip4 a) {
-  int best = -1;
-  uint32_t r = Ip4Fib::kNoRoute;
-  for (auto& [p, v] : routes)
-    if (ip4_in(a, p) && p.len > best) best = p.len, r = v;
-  return r;
-}
+uint32_t reference(const std::map<Ip4Prefix, uint32_t>& routes, Ip4 a) { return test::longest_match(routes, a, Ip4Fib::kNoRoute); }
 
 // Addresses near the prefixes (inside, at their edges, just outside) and random ones.
 std::vector<Ip4> probes(const std::map<Ip4Prefix, uint32_t>& routes, std::mt19937& rng) {

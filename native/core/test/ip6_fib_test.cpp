@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 
+#include "lpm_reference.h"
 #include "pipeline/ip6_fib.h"
 
 using namespace memswitch;
@@ -12,13 +13,7 @@ using namespace memswitch::detail;
 
 namespace {
 
-uint32_t reference(const std::map<Ip6Prefix, uint32_t>& routes, Ip6 a) {
-  int best = -1;
-  uint32_t result = Ip6Fib::kNoRoute;
-  for (auto& [p, r] : routes)
-    if (ip6_in(a, p) && p.len > best) best = p.len, result = r;
-  return result;
-}
+uint32_t reference(const std::map<Ip6Prefix, uint32_t>& routes, Ip6 a) { return test::longest_match(routes, a, Ip6Fib::kNoRoute); }
 
 }  // namespace
 

@@ -38,7 +38,7 @@ uint32_t Ip4Router::flow_hash(const uint8_t* ip, uint32_t avail) const {
   // Later fragments carry no ports; every fragment of a datagram takes the same path
   // only if none hashes them, so ports count for unfragmented packets alone.
   const bool unfragmented = first_fragment && !(load16(ip + ip4::kFrag) & 0x2000);
-  if ((proto == kProtoTcp || proto == kProtoUdp || proto == kProtoSctp) && unfragmented && ihl + 4 <= avail)
+  if (has_ports(proto) && unfragmented && ihl + 4 <= avail)
     h = _mm_crc32_u32(h, load32(ip + ihl));
   return h;
 }
@@ -69,15 +69,9 @@ void Ip4Router::route(uint32_t k, uint32_t result, bool originated) {
       ctx.drop(p, b.in_port, DropReason::blackhole);
       return;
     case RouteAction::connected:
-      out_rif = r.rif;
+    case RouteAction::forward:
+      out_rif = l3.egress(r, [&] { return flow_hash(ip, p.header_len - kEthHeaderSize); }, next_hop);
       break;
-    case RouteAction::forward: {
-      const uint32_t pick = r.n_paths == 1 ? 0 : uint32_t((uint64_t(flow_hash(ip, p.header_len - kEthHeaderSize)) * r.n_paths) >> 32);
-      const RoutePath& path = l3.paths[r.first_path + pick];
-      out_rif = path.rif;
-      if (!path.via.zero()) next_hop = path.via;
-      break;
-    }
   }
   const uint8_t ttl = ip[ip4::kTtl];
   if (!originated && ttl <= 1) {

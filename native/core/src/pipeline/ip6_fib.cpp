@@ -28,8 +28,8 @@ void Ip6Fib::for_each_length(F f) const noexcept {
     }
 }
 
-Ip6Fib::Slot* Ip6Fib::find(const Table& t, Ip6 m) noexcept {
-  for (uint32_t i = hash(m) & t.mask;; i = (i + 1) & t.mask) {
+Ip6Fib::Slot* Ip6Fib::find(const Table& t, Ip6 m, uint32_t from) noexcept {
+  for (uint32_t i = from;; i = (i + 1) & t.mask) {
     Slot& s = t.slots[i];
     const uint32_t st = s.state.load(std::memory_order_acquire);
     if (st == kEmpty) return nullptr;
@@ -54,26 +54,17 @@ void Ip6Fib::lookup_n(const Ip6* a, uint32_t* out, uint32_t n) const noexcept {
   for_each_length([&](uint8_t len) {
     const Table& t = *tables_[len].load(std::memory_order_acquire);
     const Ip6 mask = ip6_mask(len);
+    Ip6 masked[256];
     uint32_t slot[256];
     for (uint32_t j = 0; j < n_pending; ++j) {
-      slot[j] = hash(ip6_and(a[pending[j]], mask)) & t.mask;
+      masked[j] = ip6_and(a[pending[j]], mask);
+      slot[j] = hash(masked[j]) & t.mask;
       __builtin_prefetch(&t.slots[slot[j]]);
     }
     uint32_t still = 0;
     for (uint32_t j = 0; j < n_pending; ++j) {
       const uint32_t i = pending[j];
-      const Ip6 m = ip6_and(a[i], mask);
-      const Slot* hit = nullptr;
-      for (uint32_t k = slot[j];; k = (k + 1) & t.mask) {
-        const Slot& s = t.slots[k];
-        const uint32_t st = s.state.load(std::memory_order_acquire);
-        if (st == kEmpty) break;
-        if (st == kLive && s.hi.load(std::memory_order_relaxed) == m.hi && s.lo.load(std::memory_order_relaxed) == m.lo) {
-          hit = &s;
-          break;
-        }
-      }
-      if (hit) out[i] = hit->result.load(std::memory_order_relaxed);
+      if (const Slot* hit = find(t, masked[j], slot[j])) out[i] = hit->result.load(std::memory_order_relaxed);
       else pending[still++] = uint8_t(i);
     }
     n_pending = still;

@@ -65,8 +65,9 @@ class Ip6Fib {
   static constexpr uint32_t kEmpty = 0, kTombstone = 1, kLive = 2;
   static constexpr int kLengths = 129;
   static uint32_t hash(Ip6 masked) noexcept;
-  // The live slot holding `masked` in t, or nullptr.
-  static Slot* find(const Table& t, Ip6 masked) noexcept;
+  // The live slot holding `masked` in t, probing from slot `from`, or nullptr.
+  static Slot* find(const Table& t, Ip6 masked, uint32_t from) noexcept;
+  static Slot* find(const Table& t, Ip6 masked) noexcept { return find(t, masked, hash(masked) & t.mask); }
   static void insert(Table& t, Ip6 masked, uint32_t result);
   void rebuild(uint8_t len, uint32_t capacity);
   template <class F>

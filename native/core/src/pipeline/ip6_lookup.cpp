@@ -39,7 +39,7 @@ uint32_t Ip6Router::flow_hash(const uint8_t* ip, uint32_t avail) const {
   h = _mm_crc32_u8(uint32_t(h), next);
   // Ports only right after the fixed header: behind extension headers (a fragment
   // header among them) every packet of the flow hashes the same without them.
-  if ((next == kProtoTcp || next == kProtoUdp || next == kProtoSctp) && kIp6Header + 4 <= avail) h = _mm_crc32_u32(uint32_t(h), load32(ip + kIp6Header));
+  if (has_ports(next) && kIp6Header + 4 <= avail) h = _mm_crc32_u32(uint32_t(h), load32(ip + kIp6Header));
   return uint32_t(h);
 }
 
@@ -73,15 +73,9 @@ void Ip6Router::route(uint32_t k, const RouteResult& r, bool originated) {
         ctx.drop(p, b.in_port, DropReason::blackhole);
         return;
       case RouteAction::connected:
-        out_rif = r.rif;
+      case RouteAction::forward:
+        out_rif = l3.egress(r, [&] { return flow_hash(ip, p.header_len - kEthHeaderSize); }, next_hop);
         break;
-      case RouteAction::forward: {
-        const uint32_t pick = r.n_paths == 1 ? 0 : uint32_t((uint64_t(flow_hash(ip, p.header_len - kEthHeaderSize)) * r.n_paths) >> 32);
-        const RoutePath& path = l3.paths[r.first_path + pick];
-        out_rif = path.rif;
-        if (!path.via.zero()) next_hop = path.via;
-        break;
-      }
     }
   }
   if (!originated && ip6_link_local(load_ip6(ip + ip6::kSrc))) {

@@ -8,6 +8,7 @@
 #include "memswitch/ethernet.h"
 #include "memswitch/routing.h"
 #include "packet/burst.h"
+#include "packet/ip.h"
 #include "pipeline/ip4_fib.h"
 #include "pipeline/ip6_fib.h"
 #include "pipeline/neighbor_table.h"
@@ -77,7 +78,21 @@ struct L3View {
     return id < results.size() ? results[id] : kNoResult;  // an id newer than this snapshot
   }
   static constexpr RouteResult kNoResult{};
+  // The egress interface of a connected or forward result, and its next hop where the
+  // path names one (else next_hop stays the destination). Of several ECMP paths the
+  // flow's hash, asked for only then, picks one: evenly, and always the same per flow.
+  template <class FlowHash>
+  uint16_t egress(const RouteResult& r, FlowHash flow_hash, IpAddress& next_hop) const {
+    if (r.action == RouteAction::connected) return r.rif;
+    const uint32_t pick = r.n_paths == 1 ? 0 : uint32_t((uint64_t(flow_hash()) * r.n_paths) >> 32);
+    const RoutePath& path = paths[r.first_path + pick];
+    if (!path.via.zero()) next_hop = path.via;
+    return path.rif;
+  }
 };
+
+// Transport protocols whose first four bytes are the ports an ECMP flow hash reads.
+constexpr bool has_ports(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp || proto == kProtoSctp; }
 
 // Packets waiting for a next hop's ARP or ND answer: whole private copies, since the rx
 // buffers they came in go back to the peer after the burst.

@@ -20,6 +20,11 @@ struct Ip4Router {
   const Ip4Fib& fib;
   const RifView& in;  // the interface the burst arrived on
 
+  LastEgress last;
+
+  // Packet k, whose result is last's: forwarded and true, or false when it needs more
+  // than that (TTL expiry, the MTU): then route() does it all.
+  bool forward_same(uint32_t k);
   void route(uint32_t k, uint32_t result, bool originated);
   void echo_reply(uint32_t k);
   void icmp_error(uint32_t k, uint8_t type, uint8_t code, uint16_t mtu = 0);
@@ -41,6 +46,24 @@ uint32_t Ip4Router::flow_hash(const uint8_t* ip, uint32_t avail) const {
   if (has_ports(proto) && unfragmented && ihl + 4 <= avail)
     h = _mm_crc32_u32(h, load32(ip + ihl));
   return h;
+}
+
+// TTL and protocol share a checksum word. The new word is computed, not read back: a
+// wide load of a byte just stored waits for the store to reach the cache.
+void decrement_ttl(uint8_t* ip) {
+  const uint16_t word = load16(ip + ip4::kTtl), decremented = uint16_t(word - 0x100);
+  store16(ip + ip4::kTtl, decremented);
+  store16(ip + ip4::kCsum, csum_update16(load16(ip + ip4::kCsum), word, decremented));
+}
+
+bool Ip4Router::forward_same(uint32_t k) {
+  uint8_t* ip = b.header[k] + kEthHeaderSize;
+  if (ip[ip4::kTtl] <= 1 || load16(ip + ip4::kTotalLen) > last.mtu) return false;
+  decrement_ttl(ip);
+  b.out_rif[k] = last.rif;
+  b.next_hop[k] = last.on_link ? IpAddress(Ip4(load32(ip + ip4::kDst))) : last.via;
+  b.pkts[k].next = Next::kRewrite;
+  return true;
 }
 
 void Ip4Router::route(uint32_t k, uint32_t result, bool originated) {
@@ -87,9 +110,8 @@ void Ip4Router::route(uint32_t k, uint32_t result, bool originated) {
     return;
   }
   if (!originated) {
-    const uint16_t word = load16(ip + ip4::kTtl);  // TTL and protocol share a checksum word
-    ip[ip4::kTtl] = uint8_t(ttl - 1);
-    store16(ip + ip4::kCsum, csum_update16(load16(ip + ip4::kCsum), word, load16(ip + ip4::kTtl)));
+    decrement_ttl(ip);
+    if (r.action == RouteAction::connected || r.n_paths == 1) last = {result, out_rif, out.mtu, next_hop == IpAddress(Ip4(load32(ip + ip4::kDst))), next_hop};
   }
   b.out_rif[k] = out_rif;
   b.next_hop[k] = next_hop;
@@ -225,7 +247,8 @@ void ip4_lookup(StageContext& ctx, Burst& b) {
       which[m++] = uint16_t(k);
     }
   if (m) r.fib.lookup_n(dst, result, m);
-  for (uint32_t i = 0; i < m; ++i) r.route(which[i], result[i], /*originated=*/false);
+  for (uint32_t i = 0; i < m; ++i)
+    if (result[i] != r.last.result || !r.forward_same(which[i])) r.route(which[i], result[i], /*originated=*/false);
   // What the router generated meanwhile (ICMP errors), and what l3_input added before.
   for (uint32_t k = 0; k < b.n; ++k)
     if (b.pkts[k].next == Next::kIp4Local && b.pkts[k].drop == DropReason::kCount)

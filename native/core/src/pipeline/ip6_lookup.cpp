@@ -20,7 +20,12 @@ struct Ip6Router {
   uint16_t in_id;
   const RifView& in;  // the interface the burst arrived on
 
-  void route(uint32_t k, const RouteResult& r, bool originated);
+  LastEgress last;
+
+  // Packet k, whose result is last's: forwarded and true, or false when it needs more
+  // than that (hop limit, MTU, a link-local source): then route() does it all.
+  bool forward_same(uint32_t k);
+  void route(uint32_t k, const RouteResult& r, bool originated, uint32_t result = 0);
   void echo_reply(uint32_t k);
   void icmp_error(uint32_t k, uint8_t type, uint8_t code, uint32_t mtu = 0);
   uint32_t flow_hash(const uint8_t* ip, uint32_t avail) const;
@@ -43,7 +48,18 @@ uint32_t Ip6Router::flow_hash(const uint8_t* ip, uint32_t avail) const {
   return uint32_t(h);
 }
 
-void Ip6Router::route(uint32_t k, const RouteResult& r, bool originated) {
+bool Ip6Router::forward_same(uint32_t k) {
+  uint8_t* ip = b.header[k] + kEthHeaderSize;
+  if (ip[ip6::kHopLimit] <= 1 || kIp6Header + load16(ip + ip6::kPayloadLen) > last.mtu || ip6_link_local(load_ip6(ip + ip6::kSrc))) return false;
+  --ip[ip6::kHopLimit];
+  b.out_rif[k] = last.rif;
+  b.next_hop[k] = last.on_link ? IpAddress(load_ip6(ip + ip6::kDst)) : last.via;
+  b.pkts[k].next = Next::kRewrite;
+  return true;
+}
+
+// `result`: r's id when r came from the table (and may be remembered in last), else 0.
+void Ip6Router::route(uint32_t k, const RouteResult& r, bool originated, uint32_t result) {
   PacketMeta& p = b.pkts[k];
   uint8_t* ip = b.header[k] + kEthHeaderSize;
   const Ip6 dst = load_ip6(ip + ip6::kDst);
@@ -96,7 +112,10 @@ void Ip6Router::route(uint32_t k, const RouteResult& r, bool originated) {
     if (!originated) icmp_error(k, kIcmp6TooBig, 0, out.mtu);
     return;
   }
-  if (!originated) ip[ip6::kHopLimit] = uint8_t(hop_limit - 1);  // no header checksum to mend
+  if (!originated) {
+    ip[ip6::kHopLimit] = uint8_t(hop_limit - 1);  // no header checksum to mend
+    if (result && (r.action == RouteAction::connected || r.n_paths == 1)) last = {result, out_rif, out.mtu, next_hop == IpAddress(dst), next_hop};
+  }
   b.out_rif[k] = out_rif;
   b.next_hop[k] = next_hop;
   p.next = Next::kRewrite;
@@ -173,7 +192,8 @@ void ip6_lookup(StageContext& ctx, Burst& b) {
     which[m++] = uint8_t(k);
   }
   if (m) r.fib.lookup_n(dst, result, m);
-  for (uint32_t i = 0; i < m; ++i) r.route(which[i], t.l3.result(result[i]), /*originated=*/false);
+  for (uint32_t i = 0; i < m; ++i)
+    if (result[i] != r.last.result || !r.forward_same(which[i])) r.route(which[i], t.l3.result(result[i]), /*originated=*/false, result[i]);
   // What the router generated meanwhile (ICMPv6 errors).
   for (uint32_t k = received; k < b.n; ++k)
     if (b.pkts[k].next == Next::kIp6Local && b.pkts[k].drop == DropReason::kCount)

@@ -91,6 +91,17 @@ struct L3View {
   }
 };
 
+// The burst's packets mostly share a route result (routes with the same next hops share
+// one): ip4_lookup and ip6_lookup keep the last one with a single way out, resolved, so
+// the packets after it need no more than their TTL and length checked.
+struct LastEgress {
+  uint32_t result = 0;  // a result id; 0 (no route) matches nothing forwardable
+  uint16_t rif = 0;
+  uint32_t mtu = 0;
+  bool on_link = false;  // the destination is its own next hop
+  IpAddress via;
+};
+
 // Transport protocols whose first four bytes are the ports an ECMP flow hash reads.
 constexpr bool has_ports(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp || proto == kProtoSctp; }
 

@@ -56,9 +56,8 @@ record() { echo "$current_hash" > ".stamps/$1"; }
 
 if stale npm node_modules/.package-lock.json package.json package-lock.json; then
   echo "setup: installing node modules" >&2
-  # npm ci rejects this lock file: npm 11 records optional platform packages (rollup) only
-  # for the platform that wrote it. npm install honours the lock all the same.
-  npm install --no-audit --no-fund --loglevel=error
+  # Exactly what the lock file says (npm ci), so the checkout stays as it was cloned.
+  npm ci --no-audit --no-fund --loglevel=error
   record npm
 fi
 

@@ -13,13 +13,13 @@ constexpr uint32_t kMinCapacity = 16;
 Ip6Fib::Ip6Fib() = default;
 Ip6Fib::~Ip6Fib() = default;
 
-uint32_t Ip6Fib::hash(Ip6 masked) noexcept {
+inline uint32_t Ip6Fib::hash(Ip6 masked) noexcept {
   const uint64_t h = _mm_crc32_u64(_mm_crc32_u64(0, masked.hi), masked.lo);
   return uint32_t(h * 0x9E3779B1u >> 8);  // CRC's low bits are weak for linear probing
 }
 
 template <class F>
-void Ip6Fib::for_each_length(F f) const noexcept {
+inline void Ip6Fib::for_each_length(F f) const noexcept {
   for (int w = 2; w >= 0; --w)
     for (uint64_t bits = lengths_[w].load(std::memory_order_acquire); bits;) {
       const int b = 63 - std::countl_zero(bits);
@@ -28,7 +28,7 @@ void Ip6Fib::for_each_length(F f) const noexcept {
     }
 }
 
-Ip6Fib::Slot* Ip6Fib::find(const Table& t, Ip6 m, uint32_t from) noexcept {
+inline Ip6Fib::Slot* Ip6Fib::find(const Table& t, Ip6 m, uint32_t from) noexcept {
   for (uint32_t i = from;; i = (i + 1) & t.mask) {
     Slot& s = t.slots[i];
     const uint32_t st = s.state.load(std::memory_order_acquire);
@@ -51,20 +51,22 @@ void Ip6Fib::lookup_n(const Ip6* a, uint32_t* out, uint32_t n) const noexcept {
   uint8_t pending[256];
   uint32_t n_pending = n;
   for (uint32_t i = 0; i < n; ++i) out[i] = kNoRoute, pending[i] = uint8_t(i);
-  for_each_length([&](uint8_t len) {
+  // Plain arrays, not Ip6's: those would be zeroed on every call, 4 KiB a length.
+  uint64_t hi[256], lo[256];
+  uint32_t slot[256];
+  for_each_length([&](uint8_t len) __attribute__((always_inline)) {
     const Table& t = *tables_[len].load(std::memory_order_acquire);
     const Ip6 mask = ip6_mask(len);
-    Ip6 masked[256];
-    uint32_t slot[256];
     for (uint32_t j = 0; j < n_pending; ++j) {
-      masked[j] = ip6_and(a[pending[j]], mask);
-      slot[j] = hash(masked[j]) & t.mask;
+      const Ip6 m = ip6_and(a[pending[j]], mask);
+      hi[j] = m.hi, lo[j] = m.lo;
+      slot[j] = hash(m) & t.mask;
       __builtin_prefetch(&t.slots[slot[j]]);
     }
     uint32_t still = 0;
     for (uint32_t j = 0; j < n_pending; ++j) {
       const uint32_t i = pending[j];
-      if (const Slot* hit = find(t, masked[j], slot[j])) out[i] = hit->result.load(std::memory_order_relaxed);
+      if (const Slot* hit = find(t, {hi[j], lo[j]}, slot[j])) out[i] = hit->result.load(std::memory_order_relaxed);
       else pending[still++] = uint8_t(i);
     }
     n_pending = still;

@@ -33,25 +33,23 @@ const ip = (s: string): IP => parseIP(s)!;
 
 describe('IPv4', () => {
   it('parses dotted quads strictly and prefixes canonically', () => {
-    expect(parseIPv4('10.1.0.255')).toBe(0x0a0100ff);
-    expect(parseIPv4('255.255.255.255')).toBe(0xffffffff);
+    for (const [s, want] of [['10.1.0.255', 0x0a0100ff], ['255.255.255.255', 0xffffffff]] as const) expect(parseIPv4(s), s).toBe(want);
     for (const bad of ['010.1.0.1', '10.1.0', '10.1.0.256', ' 10.1.0.1', '10.1.0.1/24', '']) expect(parseIPv4(bad), bad).toBeUndefined();
     expect(parseCidr('10.1.0.7/24')).toEqual({ family: 4, addr: 0x0a010007, len: 24 });
     for (const bad of ['10.1.0.7/33', '10.1.0.7/024', '10.1.0.7', '10.1.0.7/', '10.1.0.7/-1']) expect(parseCidr(bad), bad).toBeUndefined();
-    expect(formatPrefix(cidr('10.1.0.7/24'))).toBe('10.1.0.0/24');
-    expect(formatPrefix(cidr('10.1.0.7/0'))).toBe('0.0.0.0/0');
-    expect(formatPrefix(cidr('10.1.0.7/32'))).toBe('10.1.0.7/32');
-    expect(mask(0)).toBe(0);
-    expect(mask(32)).toBe(0xffffffff);
+    for (const [s, want] of [['10.1.0.7/24', '10.1.0.0/24'], ['10.1.0.7/0', '0.0.0.0/0'], ['10.1.0.7/32', '10.1.0.7/32']] as const) expect(formatPrefix(cidr(s)), s).toBe(want);
+    for (const [len, want] of [[0, 0], [32, 0xffffffff]] as const) expect(mask(len), `/${len}`).toBe(want);
     expect(lastOf(cidr('10.1.0.7/24'))).toEqual(ip('10.1.0.255'));
     expect(nextOf(networkOf(cidr('10.1.0.7/24')))).toEqual(ip('10.1.0.1'));
   });
 
-  it('knows when subnets overlap', () => {
-    expect(overlaps(cidr('10.1.0.1/24'), cidr('10.1.0.200/25'))).toBe(true);
-    expect(overlaps(cidr('10.1.0.1/25'), cidr('10.1.0.200/25'))).toBe(false);
-    expect(overlaps(cidr('0.0.0.0/0'), cidr('192.0.2.1/32'))).toBe(true);
-    expect(overlaps(cidr('10.1.0.1/24'), cidr('10.2.0.1/24'))).toBe(false);
+  it.each([
+    ['10.1.0.1/24', '10.1.0.200/25', true],
+    ['10.1.0.1/25', '10.1.0.200/25', false],
+    ['0.0.0.0/0', '192.0.2.1/32', true],
+    ['10.1.0.1/24', '10.2.0.1/24', false],
+  ])('knows when subnets overlap: %s and %s, %s', (a, b, want) => {
+    expect(overlaps(cidr(a), cidr(b))).toBe(want);
   });
 });
 
@@ -111,38 +109,37 @@ describe('IPv6', () => {
   it('parses prefixes and formats them with host bits cleared', () => {
     expect(parseCidr('fd00:1::7/64')).toEqual({ family: 6, addr: v6('fd00:1::7'), len: 64 });
     for (const s of ['fd00::/129', 'fd00::/064', 'fd00::', 'fd00::/', 'fd00::%1/64']) expect(parseCidr(s), s).toBeUndefined();
-    expect(formatPrefix(cidr('fd00:1:2:3:4:5:6:7/64'))).toBe('fd00:1:2:3::/64');
-    expect(formatPrefix(cidr('fd00:1:2:3:4:5:6:7/0'))).toBe('::/0');
-    expect(formatPrefix(cidr('fd00:1:2:3:4:5:6:7/128'))).toBe('fd00:1:2:3:4:5:6:7/128');
-    expect(formatPrefix(cidr('fd00:1:2:3:4:5:6:7/63'))).toBe('fd00:1:2:2::/63');
-    expect(hostPrefix(ip('fd00:1::1'))).toBe('fd00:1::1/128');
-    expect(hostPrefix(ip('10.1.0.1'))).toBe('10.1.0.1/32');
-    expect(mask6(0)).toBe(0n);
-    expect(mask6(128)).toBe((1n << 128n) - 1n);
-    expect(mask6(1)).toBe(1n << 127n);
+    for (const [len, want] of [['64', 'fd00:1:2:3::/64'], ['0', '::/0'], ['128', 'fd00:1:2:3:4:5:6:7/128'], ['63', 'fd00:1:2:2::/63']] as const)
+      expect(formatPrefix(cidr(`fd00:1:2:3:4:5:6:7/${len}`)), `/${len}`).toBe(want);
+    for (const [s, want] of [['fd00:1::1', 'fd00:1::1/128'], ['10.1.0.1', '10.1.0.1/32']] as const) expect(hostPrefix(ip(s)), s).toBe(want);
+    for (const [len, want] of [[0, 0n], [128, (1n << 128n) - 1n], [1, 1n << 127n]] as const) expect(mask6(len), `/${len}`).toBe(want);
     expect(lastOf(cidr('fd00:1::7/64'))).toEqual(ip('fd00:1::ffff:ffff:ffff:ffff'));
     expect(nextOf(networkOf(cidr('fd00:1::7/64')))).toEqual(ip('fd00:1::1'));
   });
 
   it('contains and overlaps within a family, never across', () => {
-    expect(contains(cidr('fd00:1::1/64'), ip('fd00:1::ffff'))).toBe(true);
-    expect(contains(cidr('fd00:1::1/64'), ip('fd00:2::1'))).toBe(false);
-    expect(overlaps(cidr('fd00:1::1/64'), cidr('fd00:1:0:0:8000::1/65'))).toBe(true);
-    expect(overlaps(cidr('fd00:1::1/65'), cidr('fd00:1:0:0:8000::1/65'))).toBe(false);
-    expect(overlaps(cidr('::/0'), cidr('2001:db8::1/128'))).toBe(true);
-    // ::/0 holds every IPv6 address and no IPv4 one, however the numbers compare.
-    expect(overlaps(cidr('::/0'), cidr('10.1.0.1/24'))).toBe(false);
-    expect(overlaps(cidr('0.0.0.0/0'), cidr('::a01:1/120'))).toBe(false);
-    expect(contains(cidr('0.0.0.0/0'), ip('::1.2.3.4'))).toBe(false);
+    const containing: [string, string, boolean][] = [
+      ['fd00:1::1/64', 'fd00:1::ffff', true],
+      ['fd00:1::1/64', 'fd00:2::1', false],
+      // ::/0 holds every IPv6 address and no IPv4 one, however the numbers compare.
+      ['0.0.0.0/0', '::1.2.3.4', false],
+    ];
+    for (const [c, a, want] of containing) expect(contains(cidr(c), ip(a)), `${c} ${a}`).toBe(want);
+    const overlapping: [string, string, boolean][] = [
+      ['fd00:1::1/64', 'fd00:1:0:0:8000::1/65', true],
+      ['fd00:1::1/65', 'fd00:1:0:0:8000::1/65', false],
+      ['::/0', '2001:db8::1/128', true],
+      ['::/0', '10.1.0.1/24', false],
+      ['0.0.0.0/0', '::a01:1/120', false],
+    ];
+    for (const [a, b, want] of overlapping) expect(overlaps(cidr(a), cidr(b)), `${a} ${b}`).toBe(want);
   });
 
   it('tells host addresses from others, and link-local ones', () => {
     for (const s of ['fd00:1::1', 'fe80::1', '2001:db8::1', '::2', '::1.2.3.4', '10.1.0.1', '223.255.255.254']) expect(isUnicast(ip(s)), s).toBe(true);
     for (const s of ['::', '::1', 'ff02::1', 'ff00::', '::ffff:10.1.0.1', '0.0.0.1', '127.0.0.1', '224.0.0.1', '255.255.255.255']) expect(isUnicast(ip(s)), s).toBe(false);
-    expect(isLinkLocal(ip('fe80::1'))).toBe(true);
-    expect(isLinkLocal(ip('febf:ffff::1'))).toBe(true);
-    expect(isLinkLocal(ip('fec0::1'))).toBe(false);
-    expect(isLinkLocal(ip('169.254.0.1'))).toBe(false);
+    for (const s of ['fe80::1', 'febf:ffff::1']) expect(isLinkLocal(ip(s)), s).toBe(true);
+    for (const s of ['fec0::1', '169.254.0.1']) expect(isLinkLocal(ip(s)), s).toBe(false);
     expect([familyOf('fd00::/64'), familyOf('10.0.0.0/8'), familyOf('::ffff:1.2.3.4')]).toEqual([6, 4, 6]);
   });
 });

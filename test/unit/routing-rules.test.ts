@@ -41,6 +41,15 @@ describe('interface address clashes', () => {
     expect(addressOverlap(itf('red', ['::10.1.0.1/1']), others)).toBeUndefined();
     expect(addressOverlap(itf('red', ['fd00:3::1/64', 'fd00:3::2/64']), [])?.message).toBe('addresses[1]: fd00:3::2/64 overlaps fd00:3::1/64 of this interface on router r1');
   });
+
+  it('never counts link-local subnets: they are per link', () => {
+    const others = [itf('blue', ['10.1.0.1/24', 'fd00:1::1/64', 'fe80::1/64'])];
+    expect(addressOverlap(itf('red', ['10.2.0.1/24', 'fe80::1/64']), others)).toBeUndefined();
+    expect(addressOverlap(itf('red', ['fe80::2/10', 'fe80::1/64']), others)).toBeUndefined();
+    // Nor does a wider subnet around them (the dataplane's rule: either side link-local).
+    expect(addressOverlap(itf('red', ['fe00::1/8']), others)).toBeUndefined();
+    expect(addressOverlap(itf('red', ['fe80::1/64', 'fd00:1::2/64']), others)?.message).toBe('addresses[1]: fd00:1::2/64 overlaps fd00:1::1/64 of router interface blue on router r1');
+  });
 });
 
 describe('static neighbours', () => {

@@ -69,14 +69,19 @@ export function derivedRoutes(router: string, interfaces: Iterable<{ spec: Route
 /**
  * An address of `spec` whose subnet overlaps one of another interface of its router (or
  * an earlier one of its own), as a problem. Only subnets of one family can: the two
- * families' tables are apart.
+ * families' tables are apart. A link-local (fe80::/10) subnet is per link, so it overlaps
+ * nothing, as in the dataplane: every interface may have fe80::1/64.
  */
 export function addressOverlap(spec: RouterInterfaceConfig, others: RouterInterfaceConfig[]): Problem | undefined {
   const taken = others.filter((i) => i.router === spec.router).flatMap((i) => i.addresses.map((a) => ({ a, owner: `router interface ${i.name}` })));
   for (const [j, a] of spec.addresses.entries()) {
     const field = `addresses[${j}]`;
     const mine = parseCidr(a)!;
-    const clash = taken.find((t) => overlaps(parseCidr(t.a)!, mine));
+    if (isLinkLocal(mine)) continue;
+    const clash = taken.find((t) => {
+      const theirs = parseCidr(t.a)!;
+      return !isLinkLocal(theirs) && overlaps(theirs, mine);
+    });
     if (clash) return { error: AlreadyExistsError, field, message: `${field}: ${a} overlaps ${clash.a} of ${clash.owner} on router ${spec.router}` };
     taken.push({ a, owner: 'this interface' });
   }

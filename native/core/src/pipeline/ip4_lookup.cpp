@@ -50,7 +50,7 @@ uint32_t Ip4Router::flow_hash(const uint8_t* ip, uint32_t avail) const {
 
 // TTL and protocol share a checksum word. The new word is computed, not read back: a
 // wide load of a byte just stored waits for the store to reach the cache.
-void decrement_ttl(uint8_t* ip) {
+[[gnu::always_inline]] inline void decrement_ttl(uint8_t* ip) {
   const uint16_t word = load16(ip + ip4::kTtl), decremented = uint16_t(word - 0x100);
   store16(ip + ip4::kTtl, decremented);
   store16(ip + ip4::kCsum, csum_update16(load16(ip + ip4::kCsum), word, decremented));

@@ -144,6 +144,12 @@ void l3_input(StageContext& ctx, Burst& b) {
   const uint16_t rif_id = in.rif;
   const uint32_t n = b.n;  // not the replies this stage adds
   const RifView* rif = rif_id < t.l3.rifs.size() ? &t.l3.rifs[rif_id] : nullptr;
+  // Every header is copied before any is checked: checking one right after its copy
+  // reads words that straddle the copy's 16-byte stores while those are still in the
+  // store buffer, which cannot forward them (a stall per such load).
+  if (rif && rif->router)
+    for (uint32_t k = 0; k < n; ++k)
+      if (b.pkts[k].next == Next::kRouter && b.pkts[k].drop == DropReason::kCount) in.ip_mode ? with_ethernet(b, k, *rif) : b.privatize_header(k);
   for (uint32_t k = 0; k < n; ++k) {
     PacketMeta& p = b.pkts[k];
     if (p.next != Next::kRouter || p.drop != DropReason::kCount) continue;
@@ -152,7 +158,7 @@ void l3_input(StageContext& ctx, Burst& b) {
       ctx.drop(p, b.in_port, DropReason::interface_down);
       continue;
     }
-    const uint8_t* h = in.ip_mode ? with_ethernet(b, k, *rif) : b.privatize_header(k);
+    const uint8_t* h = b.header[k];
     const uint16_t ether_type = load16(h + 12);
     if (ether_type == kEtherTypeArp) {
       arp_input(ctx, b, k, rif_id, *rif);

@@ -12,9 +12,10 @@ import type { RoutingStore } from '../../orchestrator/src/store/routing-store.js
 const itf = (name: string, addresses: string[], router = 'r1'): RouterInterfaceConfig => routerInterfaceSchema.parse({ name, router, network: name, addresses });
 
 describe('derived routes', () => {
-  it('gives each address its connected subnet (unless /32 or /128) and a local /32 or /128', () => {
-    const blue = itf('blue', ['10.1.0.1/24', 'fd00:1::1/64', 'fd00:9::9/128', '10.9.0.9/32']);
-    const routes = derivedRoutes('r1', [{ spec: blue, source: 'api' }, { spec: itf('x', ['10.2.0.1/24'], 'r2'), source: 'api' }]);
+  it('gives each address its connected subnet (unless /32 or /128) and a local /32 or /128; a link-local one none', () => {
+    const blue = itf('blue', ['10.1.0.1/24', 'fd00:1::1/64', 'fe80::1/64', 'fd00:9::9/128', '10.9.0.9/32']);
+    const interfaces = [{ spec: blue, source: 'api' as const }, { spec: itf('x', ['10.2.0.1/24'], 'r2'), source: 'api' as const }];
+    const routes = derivedRoutes('r1', interfaces);
     expect(routes.map((r) => [r.prefix, r.origin, r.kind])).toEqual([
       ['10.1.0.0/24', 'connected', 'forward'],
       ['10.1.0.1/32', 'local', 'receive'],
@@ -24,8 +25,10 @@ describe('derived routes', () => {
       ['10.9.0.9/32', 'local', 'receive'],
     ]);
     expect(routes.every((r) => r.router === 'r1' && r.nextHops[0]?.interface === 'blue')).toBe(true);
-    const own = ownRoutes(routes);
-    expect([...own.addresses]).toEqual(['10.1.0.1', 'fd00:1::1', 'fd00:9::9', '10.9.0.9']);
+    const own = ownRoutes('r1', interfaces);
+    // Still the router's own: never a next hop.
+    expect([...own.addresses]).toEqual(['10.1.0.1', 'fd00:1::1', 'fe80::1', 'fd00:9::9', '10.9.0.9']);
+    expect([...own.prefixes.keys()]).toEqual(routes.map((r) => r.prefix));
     expect(own.prefixes.get('fd00:1::/64')?.origin).toBe('connected');
   });
 });

@@ -58,6 +58,9 @@ export function derivedRoutes(router: string, interfaces: Iterable<{ spec: Route
     const nextHops = [{ interface: spec.name }];
     for (const a of spec.addresses) {
       const c = parseCidr(a)!;
+      // A link-local address is its interface's own, as in the dataplane: no route (two
+      // interfaces may both hold fe80::1/64).
+      if (isLinkLocal(c)) continue;
       // A /32's (or /128's) subnet is its address: the local route says all there is.
       if (c.len < maxLen(c.family)) out.push({ router, prefix: formatPrefix(c), kind: 'forward', nextHops, origin: 'connected', source });
       out.push({ router, prefix: hostPrefix(c), kind: 'receive', nextHops, origin: 'local', source });
@@ -88,16 +91,17 @@ export function addressOverlap(spec: RouterInterfaceConfig, others: RouterInterf
   return undefined;
 }
 
-/** A router's connected and local routes by prefix, and its own addresses (never a next hop). */
+/** A router's connected and local routes by prefix, and its own addresses (never a next hop), link-local ones too. */
 export interface OwnRoutes {
   prefixes: Map<string, RouteView>;
   addresses: Set<string>;
 }
 
-export function ownRoutes(derived: RouteView[]): OwnRoutes {
+export function ownRoutes(router: string, interfaces: Iterable<{ spec: RouterInterfaceConfig; source: Source }>): OwnRoutes {
+  const mine = [...interfaces].filter((i) => i.spec.router === router);
   return {
-    prefixes: new Map(derived.map((r) => [r.prefix, r])),
-    addresses: new Set(derived.filter((r) => r.origin === 'local').map((r) => r.prefix.slice(0, r.prefix.indexOf('/')))),
+    prefixes: new Map(derivedRoutes(router, mine).map((r) => [r.prefix, r])),
+    addresses: new Set(mine.flatMap((i) => i.spec.addresses.map((a) => a.slice(0, a.indexOf('/'))))),
   };
 }
 

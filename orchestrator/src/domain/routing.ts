@@ -487,7 +487,7 @@ export class Routing {
   }
 
   private own(router: string): OwnRoutes {
-    return ownRoutes(derivedRoutes(router, this.interfaces.values()));
+    return ownRoutes(router, this.interfaces.values());
   }
 
   /** Derived and config-file routes of `router`, sorted as the store's key sorts. */

@@ -65,7 +65,8 @@ struct Burst {
   uint32_t in_port = 0;
   uint32_t n = 0;     // frames received, then any a stage generated
   uint32_t n_l3 = 0;  // frames the bridge handed to a router: L3 stages skip bursts without
-  uint32_t n_ip6 = 0; // frames l3_input passed to ip6_lookup: IPv4-only bursts skip it
+  uint32_t n_ip4 = 0;  // frames l3_input passed to ip4_lookup: IPv6-only bursts skip it
+  uint32_t n_ip6 = 0;  // and to ip6_lookup: IPv4-only bursts skip that
   Segment segs[kMaxSegsPerBurst];
   PacketMeta pkts[kSlots];
   // Set by ip4_lookup and ip6_lookup for frames they route: the router interface out and
@@ -78,6 +79,7 @@ struct Burst {
     in_port = port;
     n = 0;
     n_l3 = 0;
+    n_ip4 = 0;
     n_ip6 = 0;
   }
   void add(uint32_t first_seg, uint32_t n_segs, uint32_t len) {

@@ -230,11 +230,10 @@ void Ip4Router::icmp_error(uint32_t k, uint8_t type, uint8_t code, uint16_t mtu)
 }  // namespace
 
 void ip4_lookup(StageContext& ctx, Burst& b) {
-  if (b.n_l3 == 0) return;
+  if (b.n_ip4 == 0) return;
   const Topology& t = ctx.topology;
   const uint16_t rif_id = t.ports[b.in_port].rif;
-  if (rif_id >= t.l3.rifs.size() || !t.l3.rifs[rif_id].router) return;  // l3_input dropped them
-  const RifView& in = t.l3.rifs[rif_id];
+  const RifView& in = t.l3.rifs[rif_id];  // l3_input passed nothing on unless it exists
   Ip4Router r{ctx, b, t.l3, *t.l3.fibs[in.router], in};
   Ip4 dst[kBurst];
   uint32_t result[kBurst];
@@ -249,8 +248,9 @@ void ip4_lookup(StageContext& ctx, Burst& b) {
   if (m) r.fib.lookup_n(dst, result, m);
   for (uint32_t i = 0; i < m; ++i)
     if (result[i] != r.last.result || !r.forward_same(which[i])) r.route(which[i], result[i], /*originated=*/false);
-  // What the router generated meanwhile (ICMP errors), and what l3_input added before.
-  for (uint32_t k = 0; k < b.n; ++k)
+  // What the router generated meanwhile: its ICMP errors (echo replies were routed where
+  // they were made).
+  for (uint32_t k = received; k < b.n; ++k)
     if (b.pkts[k].next == Next::kIp4Local && b.pkts[k].drop == DropReason::kCount)
       r.route(k, r.fib.lookup(load32(b.header[k] + kEthHeaderSize + ip4::kDst)), /*originated=*/true);
 }

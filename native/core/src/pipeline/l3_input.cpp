@@ -186,6 +186,7 @@ void l3_input(StageContext& ctx, Burst& b) {
       ctx.drop(p, b.in_port, why);
     } else {
       p.next = Next::kIp4;
+      ++b.n_ip4;
     }
   }
 }

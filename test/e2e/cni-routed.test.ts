@@ -19,6 +19,8 @@ const tag = `${process.pid % 10000}`;
 // Routers with a host interface make links in the node's own namespace: named per run.
 const hostRouter = `h${tag}`;
 const apiRouter = `a${tag}`;
+// A veth pair in the node holding a route of the node's own (one the router's must not replace).
+const nodeOwn = `mswo${tag}`;
 const nodeLinks = [`msw-${hostRouter}`, `msw-${apiRouter}`];
 const CNITOOL_NET = `msw-routed-${process.pid}`;
 
@@ -59,7 +61,7 @@ const failed = (r: CniRun, code: number, msg: RegExp): void => {
   expect(`${String(r.json?.msg)} ${String(r.json?.details ?? '')}`).toMatch(msg);
 };
 const ping = (ns: string | undefined, to: string): string => {
-  const args = ['-c', '3', '-i', '0.2', '-W', '2', to];
+  const args = [...(to.includes(':') ? ['-6'] : []), '-c', '3', '-i', '0.2', '-W', '2', to];
   try {
     return ns ? net.exec(ns, ['ping', ...args]) : sh('ping', args);
   } catch (err) {
@@ -197,8 +199,8 @@ describe('a router with a host interface', () => {
   const hostYaml = (host: boolean) => `routers:
   - name: ${hostRouter}
 ${host ? '    host: { address: 169.254.71.1/30, nodeAddress: 169.254.71.2/30 }\n' : ''}`;
-  const nodeRoutes = (dev: string): string[] =>
-    (JSON.parse(sh('ip', ['-j', '-4', 'route', 'show', 'dev', dev])) as { dst: string; gateway?: string }[]).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}`).sort();
+  const nodeRoutes = (dev: string, family: 4 | 6 = 4): string[] =>
+    (JSON.parse(sh('ip', ['-j', `-${family}`, 'route', 'show', 'dev', dev])) as { dst: string; gateway?: string }[]).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}`).sort();
 
   it('pods reach the node and the node reaches pods (cnitool ADD/CHECK/DEL); it follows the router interfaces, survives a restart, goes with its config', async () => {
     if (!existsSync(CNITOOL)) throw new Error(`${CNITOOL} is missing: scripts/install-cnitool.sh (run by scripts/setup.sh) could not build it`);
@@ -207,7 +209,7 @@ ${host ? '    host: { address: 169.254.71.1/30, nodeAddress: 169.254.71.2/30 }\n
     expect(sh('ip', ['-o', '-4', 'addr', 'show', 'dev', dev])).toMatch(/inet 169\.254\.71\.2\/30/);
     expect(nodeRoutes(dev)).toEqual(['169.254.71.0/30']); // the router has no other subnet yet
     const hostRif = (await c.listRouterInterfaces({ router: hostRouter })).routerInterfaces;
-    expect(hostRif).toEqual([expect.objectContaining({ spec: expect.objectContaining({ name: `${hostRouter}-host`, network: '', host: { nodeAddress: '169.254.71.2/30', routes: [] } }), nodeIfname: dev, source: 'SOURCE_CONFIG' })]);
+    expect(hostRif).toEqual([expect.objectContaining({ spec: expect.objectContaining({ name: `${hostRouter}-host`, network: '', host: { nodeAddress: '169.254.71.2/30', nodeAddress6: '', routes: [] } }), nodeIfname: dev, source: 'SOURCE_CONFIG' })]);
 
     // A routed network on that router, added by cnitool from a conflist.
     const confDir = path.join(env.dir, 'net.d');
@@ -270,5 +272,95 @@ ${host ? '    host: { address: 169.254.71.1/30, nodeAddress: 169.254.71.2/30 }\n
     expect((await client!.listAttachments()).attachments).toEqual([]);
     expect(env.leases(CNITOOL_NET)).toEqual([]);
     expect(net.exec(pod.name, ['ip', '-o', 'link'])).not.toMatch(/eth0/);
+  });
+
+  it('dual-stack: pods and the node reach each other over IPv6 too; the node\'s IPv6 routes follow the router interfaces, its own win; IPv6 leaves the link with the config', async () => {
+    // Prefixes of this run (tag is at most 4 decimal digits, so a valid group).
+    const link6 = `fd71:${tag}::`;
+    const pods6 = `fd72:${tag}::`;
+    const more6 = `fd73:${tag}::`;
+    const own6 = `fd74:${tag}::`;
+    const yaml = (v6: boolean) => `routers:
+  - name: ${hostRouter}
+    host: { address: 169.254.71.1/30, nodeAddress: 169.254.71.2/30${v6 ? `, address6: "${link6}1/64", nodeAddress6: "${link6}2/64"` : ''} }
+`;
+    const c = await startDaemon(['hd', 'he'], yaml(true));
+    const dev = `msw-${hostRouter}`;
+    // The node's IPv6 end is usable at once (no DAD: not tentative), beside its IPv4 one.
+    const addr6 = sh('ip', ['-o', '-6', 'addr', 'show', 'dev', dev, 'scope', 'global']);
+    expect(addr6).toMatch(new RegExp(`inet6 ${link6}2/64`));
+    expect(addr6).not.toMatch(/tentative/);
+    expect(sh('ip', ['-o', '-4', 'addr', 'show', 'dev', dev])).toMatch(/inet 169\.254\.71\.2\/30/);
+    // Only the kernel's own IPv6 routes yet: the link's subnet and fe80::/64, no gateway.
+    expect(nodeRoutes(dev, 6)).toEqual([`${link6}/64`, 'fe80::/64']);
+    const rif = (await c.listRouterInterfaces({ router: hostRouter })).routerInterfaces[0]!;
+    expect(rif.spec).toMatchObject({ addresses: ['169.254.71.1/30', `${link6}1/64`], host: { nodeAddress: '169.254.71.2/30', nodeAddress6: `${link6}2/64`, routes: [] } });
+    const defaults = async () =>
+      (await c.listRoutes({ router: hostRouter })).routes.filter((r) => r.prefix === '0.0.0.0/0' || r.prefix === '::/0').map((r) => [r.prefix, r.origin, r.nextHops.map((h) => h.via)]);
+    expect(await defaults()).toEqual([
+      ['0.0.0.0/0', 'ROUTE_ORIGIN_HOST', ['169.254.71.2']],
+      ['::/0', 'ROUTE_ORIGIN_HOST', [`${link6}2`]],
+    ]);
+
+    // A dual-stack routed network on that router: the node routes both its subnets through the link.
+    const conf = {
+      ...env.conf({ name: 'hd', vswitchNetwork: 'hd', interface: 'veth', router: hostRouter }, null),
+      ipam: { type: 'host-local', ranges: [[{ subnet: '10.72.2.0/24' }], [{ subnet: `${pods6}/64` }]], dataDir: env.ipamDir },
+    };
+    const pod = net.add('hd');
+    const call = { containerId: `ctr-hd-${tag}`, netns: pod.path, ifname: 'eth0' };
+    const r = ok(env.run({ command: 'ADD', ...call }, conf)).json as Result;
+    expect(r.ips).toEqual([
+      { address: '10.72.2.2/24', gateway: '10.72.2.1', interface: 0 },
+      { address: `${pods6}2/64`, gateway: `${pods6}1`, interface: 0 },
+    ]);
+    expect(nodeRoutes(dev, 6)).toEqual([`${link6}/64`, `${pods6}/64 via ${link6}1`, 'fe80::/64']);
+    expect(nodeRoutes(dev)).toEqual(['10.72.2.0/24 via 169.254.71.1', '169.254.71.0/30']);
+
+    // The pod pings the node's IPv6 address, the node the pod's; IPv4 still works beside it.
+    expect(ping(pod.name, `${link6}2`)).toMatch(/3 received/);
+    expect(ping(undefined, `${pods6}2`)).toMatch(/3 received/);
+    expect(ping(pod.name, '169.254.71.2')).toMatch(/3 received/);
+    expect(ping(undefined, '10.72.2.2')).toMatch(/3 received/);
+
+    // A static ::/0 takes the derived one's place (the IPv4 one stays), and gives it back.
+    await c.addRoutes({ routes: [{ router: hostRouter, prefix: '::/0', nextHops: [{ via: `${pods6}c8` }] }] });
+    expect(await defaults()).toEqual([
+      ['0.0.0.0/0', 'ROUTE_ORIGIN_HOST', ['169.254.71.2']],
+      ['::/0', 'ROUTE_ORIGIN_STATIC', [`${pods6}c8`]],
+    ]);
+    await c.deleteRoutes({ router: hostRouter, prefixes: ['::/0'] });
+    expect((await defaults())[1]).toEqual(['::/0', 'ROUTE_ORIGIN_HOST', [`${link6}2`]]);
+
+    // Router interfaces come and go: so do the node's routes to their IPv6 subnets. A
+    // prefix the node already routes elsewhere stays the node's, with a warning.
+    net.vethPair(nodeOwn, `${nodeOwn}p`);
+    sh('ip', ['-6', 'route', 'add', `${own6}/64`, 'dev', nodeOwn]);
+    await c.createRouterInterface({ spec: { name: `${hostRouter}-he`, router: hostRouter, network: 'he', addresses: ['10.72.3.1/24', `${more6}1/64`, `${own6}1/64`] } });
+    expect(nodeRoutes(dev, 6)).toEqual([`${link6}/64`, `${pods6}/64 via ${link6}1`, `${more6}/64 via ${link6}1`, 'fe80::/64']);
+    expect(nodeRoutes(dev)).toEqual(['10.72.2.0/24 via 169.254.71.1', '10.72.3.0/24 via 169.254.71.1', '169.254.71.0/30']);
+    expect(nodeRoutes(nodeOwn, 6)).toEqual([`${own6}/64`, 'fe80::/64']);
+    await daemon!.waitFor((l) => l.msg === 'the node keeps its own route to a subnet behind a host interface' && l.prefix === `${own6}/64`);
+    await c.deleteRouterInterface({ name: `${hostRouter}-he` });
+    expect(nodeRoutes(dev, 6)).toEqual([`${link6}/64`, `${pods6}/64 via ${link6}1`, 'fe80::/64']);
+    expect(nodeRoutes(nodeOwn, 6)).toEqual([`${own6}/64`, 'fe80::/64']);
+
+    // A restart keeps the link and both families; one without IPv6 in the file takes the
+    // node's IPv6 address and routes off the kept link, and keeps IPv4 working.
+    await daemon!.stop('SIGTERM');
+    await startDaemon(['hd', 'he'], yaml(true));
+    expect(nodeRoutes(dev, 6)).toEqual([`${link6}/64`, `${pods6}/64 via ${link6}1`, 'fe80::/64']);
+    expect(ping(pod.name, `${link6}2`)).toMatch(/3 received/);
+    await daemon!.stop('SIGTERM');
+    const c4 = await startDaemon(['hd', 'he'], yaml(false));
+    expect(sh('ip', ['-o', '-6', 'addr', 'show', 'dev', dev, 'scope', 'global'])).toBe('');
+    expect(nodeRoutes(dev, 6)).toEqual(['fe80::/64']);
+    expect(nodeRoutes(dev)).toEqual(['10.72.2.0/24 via 169.254.71.1', '169.254.71.0/30']);
+    expect((await c4.listRoutes({ router: hostRouter })).routes.filter((x) => x.origin === 'ROUTE_ORIGIN_HOST').map((x) => x.prefix)).toEqual(['0.0.0.0/0']);
+    expect(ping(undefined, '10.72.2.2')).toMatch(/3 received/);
+
+    ok(env.run({ command: 'DEL', ...call }, conf));
+    expect((await c4.listAttachments()).attachments).toEqual([]);
+    expect(env.leases('hd')).toEqual([]);
   });
 });

@@ -80,7 +80,7 @@ describe('address schemas', () => {
       expect(problem(ipPrefix, s), s).toBe(want);
   });
 
-  it("router interfaces: IPv6 addresses beside IPv4 ones, unicast, canonical, no network or broadcast rule; a host interface's IPv4 only", () => {
+  it('router interfaces: IPv6 addresses beside IPv4 ones, unicast, canonical, no network or broadcast rule', () => {
     const itf = (addresses: string[], extra: object = { network: 'blue' }) => routerInterfaceSchema.safeParse({ name: 'r1-blue', router: 'r1', addresses, ...extra });
     const first = (addresses: string[], extra?: object) => {
       const r = itf(addresses, extra);
@@ -93,13 +93,50 @@ describe('address schemas', () => {
     for (const a of ['ff02::1/64', '::1/128', '::/0', 'fd00:1::1/0', '::ffff:10.1.0.1/120', 'fd00:1::1/129', 'fd00:1::1'])
       expect(first([a]), a).toBe('addresses.0: must be a unicast IPv4 or IPv6 address with a prefix length, like 10.1.0.1/24 or fd00:1::1/64');
     expect(first(['10.1.0.1/24', 'FD00:1::1/64'])).toBe('addresses.1: must be written fd00:1::1/64 (the canonical form)');
-    const host = { host: { nodeAddress: '169.254.70.2/30' } };
-    expect(first(['169.254.70.1/30'], host)).toBe('ok');
-    expect(first(['fd00:70::1/64'], host)).toBe('addresses.0: must be a unicast IPv4 address with a prefix length 1-32, like 10.1.0.1/24');
-    expect(first(['169.254.70.1/30'], { host: { nodeAddress: 'fd00:70::2/64' } })).toBe(
-      'host.nodeAddress: must be a unicast IPv4 address with a prefix length 1-32, like 10.1.0.1/24',
-    );
-    expect(first(['169.254.70.1/30'], { host: { nodeAddress: '169.254.70.2/30', routes: ['fd00::/8'] } })).toBe('host.routes.0: must be an IPv4 prefix like 10.1.0.0/24');
+  });
+
+  // A host interface over the API: the router's ends in addresses, the node's in
+  // host.nodeAddress (IPv4) and host.nodeAddress6 (IPv6), paired by family.
+  const hostItf = (addresses: string[], host: object) => {
+    const r = routerInterfaceSchema.safeParse({ name: 'r1-host', router: 'r1', addresses, host });
+    return r.success ? 'ok' : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+  const v4 = { nodeAddress: '169.254.70.2/30' };
+  const v6 = { nodeAddress6: 'fd00:70::2/64' };
+  it.each<[string, string[], object, string | string[]]>([
+    ['IPv4 only, as before', ['169.254.70.1/30'], v4, 'ok'],
+    ['IPv6 only', ['fd00:70::1/64'], v6, 'ok'],
+    ['dual-stack', ['169.254.70.1/30', 'fd00:70::1/64'], { ...v4, ...v6 }, 'ok'],
+    ['dual-stack, IPv6 first', ['fd00:70::1/64', '169.254.70.1/30'], { ...v6, ...v4 }, 'ok'],
+    ['node routes of both families', ['169.254.70.1/30', 'fd00:70::1/64'], { ...v4, ...v6, routes: ['10.8.0.0/16', 'fd00:8::/48', '::/0'] }, 'ok'],
+    ['the IPv6 node address missing', ['169.254.70.1/30', 'fd00:70::1/64'], v4, ["host.nodeAddress6: is required with the router's IPv6 address fd00:70::1/64: the node's end of the link"]],
+    ['the IPv4 node address missing', ['169.254.70.1/30'], v6, [
+      "host.nodeAddress: is required with the router's IPv4 address 169.254.70.1/30: the node's end of the link",
+      "host.nodeAddress6: needs the router's IPv6 end of the link in addresses",
+    ]],
+    ['an IPv6 node address with no IPv6 router address', ['169.254.70.1/30'], { ...v4, ...v6 }, ["host.nodeAddress6: needs the router's IPv6 end of the link in addresses"]],
+    ['an IPv6 node address in nodeAddress', ['169.254.70.1/30', 'fd00:70::1/64'], { nodeAddress: 'fd00:70::2/64', ...v6 }, ["host.nodeAddress: is an IPv6 address: the link's IPv6 end is nodeAddress6"]],
+    ['an IPv4 node address in nodeAddress6', ['fd00:70::1/64'], { nodeAddress6: '169.254.70.2/30' }, ["host.nodeAddress6: is an IPv4 address: the link's IPv4 end is nodeAddress"]],
+    ['the IPv6 node address outside the link', ['fd00:70::1/64'], { nodeAddress6: 'fd00:71::2/64' }, ["host.nodeAddress6: must be in fd00:70::/64, the subnet of the router's address fd00:70::1/64"]],
+    ['the IPv6 node address of another length', ['fd00:70::1/64'], { nodeAddress6: 'fd00:70::2/120' }, ["host.nodeAddress6: must be in fd00:70::/64, the subnet of the router's address fd00:70::1/64"]],
+    ["the router's own IPv6 address", ['fd00:70::1/64'], { nodeAddress6: 'fd00:70::1/64' }, ["host.nodeAddress6: must not be the router's own address fd00:70::1/64"]],
+    ['a non-canonical IPv6 node address', ['fd00:70::1/64'], { nodeAddress6: 'FD00:70:0::2/64' }, ['host.nodeAddress6: must be written fd00:70::2/64 (the canonical form)']],
+    ['a multicast IPv6 node address', ['fd00:70::1/64'], { nodeAddress6: 'ff02::2/64' }, ['host.nodeAddress6: must be a unicast IPv6 address with a prefix length 1-128, like fd00:1::1/64']],
+    ['a link-local node address', ['fd00:70::1/64'], { nodeAddress6: 'fe80::2/64' }, [
+      'host.nodeAddress6: must not be link-local (fe80::/10): the node and the router route via it, so it must be global or unique-local, like fd00:70::1/64',
+    ]],
+    ['a link-local router address', ['fe80::1/64'], { nodeAddress6: 'fe80::2/64' }, [
+      'host.nodeAddress6: must not be link-local (fe80::/10): the node and the router route via it, so it must be global or unique-local, like fd00:70::1/64',
+      'addresses.0: must not be link-local (fe80::/10): the node and the router route via it, so it must be global or unique-local, like fd00:70::1/64',
+    ]],
+    ['two IPv6 router addresses', ['fd00:70::1/64', 'fd00:71::1/64'], v6, ["addresses.1: a host interface has one IPv6 address: the router's end of the link to the node"]],
+    ['two IPv4 router addresses', ['169.254.70.1/30', '169.254.71.1/30'], v4, ["addresses.1: a host interface has one IPv4 address: the router's end of the link to the node"]],
+    ['an IPv6 node route on an IPv4 link', ['169.254.70.1/30'], { ...v4, routes: ['fd00::/8'] }, ['host.routes.0: is an IPv6 prefix, but the link to the node has no IPv6 addresses']],
+    ['an IPv4 node route on an IPv6 link', ['fd00:70::1/64'], { ...v6, routes: ['fd00::/8', '10.8.0.0/16'] }, ['host.routes.1: is an IPv4 prefix, but the link to the node has no IPv4 addresses']],
+    ['a node route with host bits', ['fd00:70::1/64'], { ...v6, routes: ['fd00:8::1/48'] }, ['host.routes.0: has host bits set: the prefix is fd00:8::/48']],
+    ['no node address at all', ['169.254.70.1/30'], {}, ["host.nodeAddress: is required with the router's IPv4 address 169.254.70.1/30: the node's end of the link"]],
+  ])('host interface: %s', (_what, addresses, host, want) => {
+    expect(hostItf(addresses, host)).toEqual(want);
   });
 });
 
@@ -210,5 +247,37 @@ describe('config: routers', () => {
     expect(problems(`routers: [{ name: ${'r'.repeat(60)}, host: { address: 169.254.70.1/30, nodeAddress: 169.254.70.2/30 } }]\n`)).toEqual([
       expect.stringMatching(/^routers\.0\.host\.name: is required: the default r+-host is not a valid name/),
     ]);
+  });
+
+  it('reads an IPv6 and a dual-stack host interface: address6 and nodeAddress6 beside address and nodeAddress', () => {
+    const read = (h: string) => parseConfig(`${networks}routers: [{ name: core, host: { ${h} } }]\n`, 'test').routers[0]!.host;
+    expect(read('address6: "fd00:70::1/64", nodeAddress6: "fd00:70::2/64"')).toEqual({ address6: 'fd00:70::1/64', nodeAddress6: 'fd00:70::2/64', routes: [], mtu: 1500 });
+    expect(read('address: 169.254.70.1/30, nodeAddress: 169.254.70.2/30, address6: "fd00:70::1/64", nodeAddress6: "fd00:70::2/64", routes: ["fd00:8::/48", 10.8.0.0/16]')).toEqual({
+      address: '169.254.70.1/30',
+      nodeAddress: '169.254.70.2/30',
+      address6: 'fd00:70::1/64',
+      nodeAddress6: 'fd00:70::2/64',
+      routes: ['fd00:8::/48', '10.8.0.0/16'],
+      mtu: 1500,
+    });
+  });
+
+  it.each<[string, string[]]>([
+    ['nodeAddress: 169.254.70.2/30', ["routers.0.host.address: is required (or address6): the router's end of the link to the node"]],
+    ['address: "fd00:70::1/64", nodeAddress6: "fd00:70::2/64"', [
+      "routers.0.host.address: is an IPv6 address: the link's IPv6 end is address6",
+      "routers.0.host.nodeAddress6: needs the router's IPv6 end of the link in address6",
+    ]],
+    ['address6: "fd00:70::1/64"', ["routers.0.host.nodeAddress6: is required with the router's IPv6 address fd00:70::1/64: the node's end of the link"]],
+    ['address6: "fd00:70::1/64", nodeAddress6: "fd00:70::1/64"', ["routers.0.host.nodeAddress6: must not be the router's own address fd00:70::1/64"]],
+    ['address6: "fd00:70::1/64", nodeAddress6: "fd00:7::2/64"', ["routers.0.host.nodeAddress6: must be in fd00:70::/64, the subnet of the router's address fd00:70::1/64"]],
+    ['address6: "fe80::1/64", nodeAddress6: "fe80::2/64"', [
+      'routers.0.host.address6: must not be link-local (fe80::/10): the node and the router route via it, so it must be global or unique-local, like fd00:70::1/64',
+      'routers.0.host.nodeAddress6: must not be link-local (fe80::/10): the node and the router route via it, so it must be global or unique-local, like fd00:70::1/64',
+    ]],
+    ['address: 169.254.70.1/30, nodeAddress: 169.254.70.2/30, nodeAddress6: "fd00:70::2/64"', ["routers.0.host.nodeAddress6: needs the router's IPv6 end of the link in address6"]],
+    ['address: 169.254.70.1/30, nodeAddress: 169.254.70.2/30, routes: ["fd00:8::/48"]', ['routers.0.host.routes.0: is an IPv6 prefix, but the link to the node has no IPv6 addresses']],
+  ])('config host interface %s: refused', (h, want) => {
+    expect(problems(`routers: [{ name: core, host: { ${h} } }]\n`)).toEqual(want);
   });
 });

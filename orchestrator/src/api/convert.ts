@@ -229,7 +229,7 @@ export const toRouterInterface = (v: RouterInterfaceView): m.RouterInterface => 
     addresses: v.spec.addresses,
     mtu: v.spec.mtu,
     mac: v.spec.mac ?? '',
-    host: v.spec.host ? { nodeAddress: v.spec.host.nodeAddress, routes: v.spec.host.routes } : null,
+    host: v.spec.host ? { nodeAddress: v.spec.host.nodeAddress ?? '', nodeAddress6: v.spec.host.nodeAddress6 ?? '', routes: v.spec.host.routes } : null,
   },
   source: source(v.source),
   // What the dataplane reports: the derived MAC when none was asked for.
@@ -248,7 +248,7 @@ export function fromRouterInterfaceSpec(spec: m.CreateRouterInterfaceRequest['sp
     addresses: spec.addresses ?? [],
     mtu: spec.mtu || undefined,
     mac: spec.mac || undefined,
-    host: spec.host ? { nodeAddress: spec.host.nodeAddress, routes: spec.host.routes ?? [] } : undefined,
+    host: spec.host ? { nodeAddress: spec.host.nodeAddress || undefined, nodeAddress6: spec.host.nodeAddress6 || undefined, routes: spec.host.routes ?? [] } : undefined,
   };
 }
 

@@ -294,6 +294,7 @@ export interface Router {
 }
 export interface RouterHostSpec {
   nodeAddress: string;
+  nodeAddress6: string;
   routes: string[];
 }
 export interface RouterInterfaceSpec {

@@ -27,7 +27,7 @@ const routerInterfacesTable = (list: RouterInterface[]): string =>
     list.map((i) => [
       i.spec.name,
       i.spec.router,
-      i.spec.host ? `host (${i.nodeIfname} ${i.spec.host.nodeAddress})` : i.spec.network,
+      i.spec.host ? `host (${i.nodeIfname} ${[i.spec.host.nodeAddress, i.spec.host.nodeAddress6].filter(Boolean).join(',')})` : i.spec.network,
       i.spec.vlan || '-',
       i.spec.addresses.join(','),
       i.mtu,
@@ -128,11 +128,14 @@ export function addRoutingCommands(cmds: { show: Command; create: Command; del: 
     .option('--vlan <vlan>', 'access VLAN in the network', parseIntArg('--vlan', 1, 4094))
     .option('--mtu <mtu>', 'IP MTU (default 1500)', parseIntArg('--mtu', 68, 9000))
     .option('--mac <mac>', 'the interface MAC (default: derived from the name)')
-    .option('--node-address <cidr>', "a host interface (IPv4 only): the node's end of the link, like 169.254.70.2/30")
+    .option('--node-address <cidr>', "a host interface: the node's end of the link, like 169.254.70.2/30 or fd00:70::2/64 (one per family of --address)", repeatable, [] as string[])
     .option('--node-route <prefix>', 'a host interface: a prefix the node reaches through it (repeatable; default every connected subnet of the router)', repeatable, [] as string[])
     .action(
-      run(async (g, name: string, o: { router: string; network?: string; address: string[]; vlan?: number; mtu?: number; mac?: string; nodeAddress?: string; nodeRoute: string[] }) => {
-        const host = o.nodeAddress !== undefined ? { nodeAddress: o.nodeAddress, routes: o.nodeRoute } : undefined;
+      run(async (g, name: string, o: { router: string; network?: string; address: string[]; vlan?: number; mtu?: number; mac?: string; nodeAddress: string[]; nodeRoute: string[] }) => {
+        // One of each family: the server names the field of one that is wrong or missing.
+        const of = (v6: boolean): string | undefined => o.nodeAddress.find((a) => a.includes(':') === v6);
+        if (o.nodeAddress.filter((a) => a === of(a.includes(':'))).length < o.nodeAddress.length) throw new Error('--node-address: at most one IPv4 and one IPv6 address');
+        const host = o.nodeAddress.length > 0 ? { nodeAddress: of(false), nodeAddress6: of(true), routes: o.nodeRoute } : undefined;
         const r = await api(g).createRouterInterface({ spec: { name, router: o.router, network: o.network, addresses: o.address, vlan: o.vlan, mtu: o.mtu, mac: o.mac, host } });
         emit(g, r, () => `router interface ${name} ${r.created ? 'created' : 'already exists'}${r.routerInterface.nodeIfname ? ` (${r.routerInterface.nodeIfname} in the node)` : ''}\n`);
       }),

@@ -2,7 +2,7 @@
 // written here, so a bad file fails with `path: message` before anything starts.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { familyOf, formatIP, formatIPv6, formatPrefix, isUnicast, isUnicastIPv4, lastOf, networkOf, parseCidr, parseIP, parseIPv4, sameIP, type Family } from '../domain/ip.js';
+import { familyOf, formatIP, formatIPv6, formatPrefix, isLinkLocal, isUnicast, isUnicastIPv4, lastOf, networkOf, parseCidr, parseIP, parseIPv4, sameIP, type Family } from '../domain/ip.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const NAME_RULE = 'must be 1-63 characters: letters, digits, "_", "." or "-"';
@@ -142,14 +142,16 @@ export const ipPrefix = refined((s) => prefixProblem(s));
 
 /**
  * The router's address on a network (its pods' gateway) with the subnet's length: the
- * subnet becomes a connected route, the address a local one. IPv4 only when `family` says so.
+ * subnet becomes a connected route, the address a local one. Of one family when `family` says so.
  */
 function routerAddressProblem(s: string, family?: Family): string | undefined {
   const c = parseCidr(s);
   if (!c || c.len === 0 || !isUnicast(c) || (family !== undefined && c.family !== family))
     return family === 4
       ? 'must be a unicast IPv4 address with a prefix length 1-32, like 10.1.0.1/24'
-      : 'must be a unicast IPv4 or IPv6 address with a prefix length, like 10.1.0.1/24 or fd00:1::1/64';
+      : family === 6
+        ? 'must be a unicast IPv6 address with a prefix length 1-128, like fd00:1::1/64'
+        : 'must be a unicast IPv4 or IPv6 address with a prefix length, like 10.1.0.1/24 or fd00:1::1/64';
   const canonical = `${formatIP(c)}/${c.len}`;
   if (canonical !== s) return `must be written ${canonical} (the canonical form)`;
   // IPv6 has no broadcast address, and its subnet-router anycast address is a router's to
@@ -161,10 +163,20 @@ function routerAddressProblem(s: string, family?: Family): string | undefined {
 }
 const routerAddress = refined((s) => routerAddressProblem(s));
 
-// A host interface is IPv4 only for now: the node's routes through it and the router's
-// default route to the node are IPv4 routes via the link's addresses.
-const hostLinkAddress = refined((s) => routerAddressProblem(s, 4));
-const hostRoute = refined((s) => prefixProblem(s, 4));
+// A host link carries IPv4, IPv6 or both, with one address of each at each end: the
+// node's routes of a family go via the router's end of that family, the router's default
+// route of a family (0.0.0.0/0, ::/0) via the node's. Not link-local: these are next
+// hops, and a link-local one would need its interface named (the node's kernel gives its
+// end an fe80:: address of its own anyway).
+function hostLinkAddressProblem(s: string, family: Family, otherField?: string): string | undefined {
+  const c = parseCidr(s);
+  if (c && otherField && c.family !== family) return `is an IPv${c.family} address: the link's IPv${c.family} end is ${otherField}`;
+  const p = routerAddressProblem(s, family);
+  if (p) return p;
+  if (isLinkLocal(c!)) return 'must not be link-local (fe80::/10): the node and the router route via it, so it must be global or unique-local, like fd00:70::1/64';
+  return undefined;
+}
+const hostLinkAddress = (family: Family, otherField: string) => refined((s) => hostLinkAddressProblem(s, family, otherField));
 
 const routerInterfaceFields = {
   network: name,
@@ -185,15 +197,47 @@ function hostLinkProblem(address: string, nodeAddress: string): string | undefin
   return undefined;
 }
 
+type Issue = (path: (string | number)[], message: string) => void;
+
+/** One family's ends of a host link, with the fields that hold them (the API's or the file's). */
+interface HostLinkEnd {
+  address?: string;
+  addressField: string;
+  node?: string;
+  nodeAt: (string | number)[];
+}
+
+/** Each family the link carries has both ends on one subnet, and the node's routes are of those families. */
+function hostLinkIssues(ends: Record<Family, HostLinkEnd>, routes: string[], routesAt: (string | number)[], issue: Issue): void {
+  for (const f of [4, 6] as const) {
+    const { address, node, addressField, nodeAt } = ends[f];
+    // One that is wrong in itself has its own check say why; how it pairs means nothing then.
+    if ([address, node].some((x) => x !== undefined && hostLinkAddressProblem(x, f))) continue;
+    if (address !== undefined && node === undefined) issue(nodeAt, `is required with the router's IPv${f} address ${address}: the node's end of the link`);
+    else if (address === undefined && node !== undefined) issue(nodeAt, `needs the router's IPv${f} end of the link in ${addressField}`);
+    else if (address !== undefined && node !== undefined) {
+      const p = hostLinkProblem(address, node);
+      if (p) issue(nodeAt, p);
+    }
+  }
+  routes.forEach((r, k) => {
+    const c = parseCidr(r);
+    if (c && ends[c.family].address === undefined) issue([...routesAt, k], `is an IPv${c.family} prefix, but the link to the node has no IPv${c.family} addresses`);
+  });
+}
+
 // A host interface: the router's port into the node's own network namespace (the one
-// memswitchd runs in), a veth pair whose node end holds nodeAddress. The node routes
-// `routes` through it (none given: every connected subnet of the router, following its
-// interfaces as they come and go); the router routes 0.0.0.0/0 to the node unless it has
-// a static default route.
+// memswitchd runs in), a veth pair whose node end holds nodeAddress (IPv4) and
+// nodeAddress6 (IPv6), one for each family of the router's addresses there. The node
+// routes `routes` through it (none given: every connected subnet of the router of a
+// family the link carries, following its interfaces as they come and go); the router
+// routes 0.0.0.0/0 and ::/0 to the node, where it has that family's node address, unless
+// it has a static default route of that family.
 export const routerHostSchema = z
   .object({
-    nodeAddress: hostLinkAddress,
-    routes: z.array(hostRoute).max(256).default([]),
+    nodeAddress: hostLinkAddress(4, 'nodeAddress6').optional(),
+    nodeAddress6: hostLinkAddress(6, 'nodeAddress').optional(),
+    routes: z.array(ipPrefix).max(256).default([]),
   })
   .strict();
 
@@ -211,11 +255,23 @@ export const routerInterfaceSchema = z
     }
     if (s.network !== undefined) issue(['network'], 'must be empty for a host interface (it is on a network of its own)');
     if (s.vlan !== undefined) issue(['vlan'], 'must be empty for a host interface');
-    if (s.addresses.length > 1) issue(['addresses'], "a host interface has one address: the router's end of the link to the node");
-    const v4 = s.addresses.length === 1 ? routerAddressProblem(s.addresses[0]!, 4) : undefined;
-    if (v4) issue(['addresses', 0], v4);
-    const p = s.addresses.length === 1 ? hostLinkProblem(s.addresses[0]!, s.host.nodeAddress) : undefined;
-    if (p) issue(['host', 'nodeAddress'], p);
+    const at: Partial<Record<Family, number>> = {};
+    s.addresses.forEach((a, j) => {
+      const c = parseCidr(a);
+      if (!c) return; // its own check says why
+      if (at[c.family] !== undefined) return issue(['addresses', j], `a host interface has one IPv${c.family} address: the router's end of the link to the node`);
+      at[c.family] = j;
+      // What routerAddress did not refuse already.
+      const p = routerAddressProblem(a) ? undefined : hostLinkAddressProblem(a, c.family);
+      if (p) issue(['addresses', j], p);
+    });
+    const end = (f: Family, node: string | undefined, field: string): HostLinkEnd => ({
+      address: s.addresses[at[f] ?? -1],
+      addressField: 'addresses',
+      node,
+      nodeAt: ['host', field],
+    });
+    hostLinkIssues({ 4: end(4, s.host.nodeAddress, 'nodeAddress'), 6: end(6, s.host.nodeAddress6, 'nodeAddress6') }, s.host.routes, ['host', 'routes'], issue);
   });
 export type RouterInterfaceConfig = z.infer<typeof routerInterfaceSchema>;
 
@@ -298,19 +354,24 @@ const configRoute = z
     }),
   );
 
-// The file's host interface: its name defaults to <router>-host (hostInterfaceName).
+// The file's host interface: its name defaults to <router>-host (hostInterfaceName); the
+// router's end is address (IPv4) and address6 (IPv6), one of them at least.
 const configHost = z
   .object({
     name: name.optional(),
-    address: hostLinkAddress,
+    address: hostLinkAddress(4, 'address6').optional(),
+    address6: hostLinkAddress(6, 'address').optional(),
     ...routerHostSchema.shape,
     mtu: routerInterfaceFields.mtu,
     mac: macAddress.optional(),
   })
   .strict()
   .superRefine((h, ctx) => {
-    const p = hostLinkProblem(h.address, h.nodeAddress);
-    if (p) ctx.addIssue({ code: 'custom', path: ['nodeAddress'], message: p });
+    const issue: Issue = (path, message) => ctx.addIssue({ code: 'custom', path, message });
+    if (h.address === undefined && h.address6 === undefined) return issue(['address'], "is required (or address6): the router's end of the link to the node");
+    const end = (address: string | undefined, addressField: string, node: string | undefined, nodeField: string): HostLinkEnd => ({ address, addressField, node, nodeAt: [nodeField] });
+    const ends = { 4: end(h.address, 'address', h.nodeAddress, 'nodeAddress'), 6: end(h.address6, 'address6', h.nodeAddress6, 'nodeAddress6') };
+    hostLinkIssues(ends, h.routes, ['routes'], issue);
   });
 
 export const hostInterfaceName = (router: string, host: { name?: string }): string => host.name ?? `${router}-host`;

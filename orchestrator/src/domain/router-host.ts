@@ -9,16 +9,20 @@
 // to pods survive it). Every pair is recorded in SQLite before it is made, config-file
 // ones too, so one whose interface is gone by the next start is found and removed.
 //
-// IPv4 only for now (the schema refuses IPv6 here): the link has one address at each end,
-// the node's routes are read and written with `ip -4`, and the router's default route to
-// the node is 0.0.0.0/0. IPv6 would need a second address at each end, the node's IPv6
-// routes kept the same way, and a ::/0 to the node.
+// IPv4, IPv6 or both: the link has one address of each family it carries at each end
+// (the node's IPv6 one without DAD, as a container's: veth.ts), the node's routes of a
+// family go via the router's end of that family, and the router routes 0.0.0.0/0 and ::/0
+// to the node's (routing.ts). The node's routes through the link are read per family
+// (`ip -4`, `ip -6`), and only those via the router's end are ours: the kernel's own
+// (the link's connected subnets, fe80::/64) have no gateway. A family the link no longer
+// carries (an earlier run's config) leaves no address or route behind.
 import { execFileSync } from 'node:child_process';
 import type { RouterInterfaceConfig, VethInterface } from '../config/schema.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { Logger } from '../log.js';
 import type { RoutingStore } from '../store/routing-store.js';
 import { InvalidConfigError } from './errors.js';
+import { familyOf, type Family } from './ip.js';
 import { deleteVeth, fnv32 } from './veth.js';
 
 export type HostInterfaceConfig = RouterInterfaceConfig & { host: NonNullable<RouterInterfaceConfig['host']> };
@@ -35,6 +39,13 @@ export function nodeIfname(router: string): string {
 const hostNetwork = (spec: HostInterfaceConfig): string => `host:${spec.router}`;
 const portName = (spec: HostInterfaceConfig): string => `host:${spec.name}`;
 const ipOf = (cidr: string): string => cidr.slice(0, cidr.indexOf('/'));
+const nodeAddresses = (spec: HostInterfaceConfig): string[] => [spec.host.nodeAddress, spec.host.nodeAddress6].filter((a) => a !== undefined);
+// ip prints a host route without its length and a default route as "default".
+const MAX_LEN = { 4: 32, 6: 128 } as const;
+const DEFAULT_ROUTE = { 4: '0.0.0.0/0', 6: '::/0' } as const;
+
+const ip = (args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+const stderrOf = (err: unknown): string => (err as { stderr?: Buffer | string }).stderr?.toString().trim() || (err as Error).message;
 
 function portSpec(spec: HostInterfaceConfig): VethInterface {
   return {
@@ -44,7 +55,7 @@ function portSpec(spec: HostInterfaceConfig): VethInterface {
     // memswitchd's own namespace, as a path that nsenter and ip (its children) resolve to it.
     netns: `/proc/${process.pid}/ns/net`,
     ifname: nodeIfname(spec.router),
-    addresses: [spec.host.nodeAddress],
+    addresses: nodeAddresses(spec),
     routes: [], // the node's routes follow the router's interfaces: syncNodeRoutes
     mtu: spec.mtu,
   };
@@ -65,7 +76,7 @@ export class RouterHosts {
     this.dp.addNetwork(network);
     try {
       const s = this.dp.addVeth(port);
-      this.log.info({ routerInterface: spec.name, port: port.name, netdev: s.netdev, xdpMode: s.xdpMode, nodeIfname: port.ifname, nodeAddress: spec.host.nodeAddress }, 'host link ready');
+      this.log.info({ routerInterface: spec.name, port: port.name, netdev: s.netdev, xdpMode: s.xdpMode, nodeIfname: port.ifname, nodeAddresses: port.addresses }, 'host link ready');
     } catch (err) {
       this.dp.removeNetwork(network);
       this.store.deleteHostLink(spec.name);
@@ -73,7 +84,23 @@ export class RouterHosts {
       if (err instanceof InvalidConfigError) throw new InvalidConfigError(`host: cannot make the node link ${port.ifname}: ${err.message}`, 'host');
       throw err;
     }
+    this.pruneNodeAddresses(spec, port.ifname, port.addresses);
     return network;
+  }
+
+  /** A kept pair (veth.ts) has what an earlier run gave the node's end: addresses the spec no longer holds go. */
+  private pruneNodeAddresses(spec: HostInterfaceConfig, dev: string, want: string[]): void {
+    try {
+      const shown = JSON.parse(ip(['-j', 'addr', 'show', 'dev', dev])) as { addr_info?: { local: string; prefixlen: number; scope: string }[] }[];
+      for (const a of shown[0]?.addr_info ?? []) {
+        const address = `${a.local}/${a.prefixlen}`;
+        if (a.scope !== 'global' || want.includes(address)) continue;
+        ip(['addr', 'del', address, 'dev', dev]);
+        this.log.info({ routerInterface: spec.name, dev, address }, 'removed a node address the host interface no longer has');
+      }
+    } catch (err) {
+      this.log.warn({ routerInterface: spec.name, dev, err: stderrOf(err) }, 'cannot check the node addresses of a host interface');
+    }
   }
 
   /** Once its router interface is gone: the pair (the node's routes through it go with it), the network, the record. */
@@ -98,32 +125,43 @@ export class RouterHosts {
   }
 
   /**
-   * Makes the node's routes through the link exactly `prefixes`, via the router's end.
-   * Never throws: a prefix the node already routes elsewhere stays as the node has it (its
-   * own routing wins), with a warning, and the router interface that asked still applies.
+   * Makes the node's routes through the link exactly `prefixes`, via the router's end of
+   * each prefix's family. Never throws: a prefix the node already routes elsewhere stays
+   * as the node has it (its own routing wins), with a warning, and the router interface
+   * that asked still applies.
    */
   syncNodeRoutes(spec: HostInterfaceConfig, prefixes: string[]): void {
     const dev = nodeIfname(spec.router);
-    const via = ipOf(spec.addresses[0]!);
+    for (const family of [4, 6] as const) {
+      const address = spec.addresses.find((a) => familyOf(a) === family);
+      this.syncFamily(spec, dev, family, address && ipOf(address), address ? prefixes.filter((p) => familyOf(p) === family) : []);
+    }
+  }
+
+  /** One family of syncNodeRoutes; `via` undefined: the link no longer carries it, and an earlier run's routes of it go. */
+  private syncFamily(spec: HostInterfaceConfig, dev: string, family: Family, via: string | undefined, prefixes: string[]): void {
     let shown: { dst: string; gateway?: string }[];
     try {
-      shown = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'show', 'dev', dev], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 })) as typeof shown;
+      shown = JSON.parse(ip(['-j', `-${family}`, 'route', 'show', 'dev', dev])) as typeof shown;
     } catch (err) {
-      this.log.warn({ routerInterface: spec.name, dev, err: (err as Error).message }, 'cannot read the node routes of a host interface');
+      // A node without IPv6 cannot list its routes either: no matter for an IPv4 link.
+      if (via !== undefined) this.log.warn({ routerInterface: spec.name, dev, family, err: stderrOf(err) }, 'cannot read the node routes of a host interface');
       return;
     }
-    // ip prints a /32 without its length and 0.0.0.0/0 as "default".
-    const have = new Set(shown.filter((r) => r.gateway === via).map((r) => (r.dst === 'default' ? '0.0.0.0/0' : r.dst.includes('/') ? r.dst : `${r.dst}/32`)));
+    const prefixOf = (dst: string): string => (dst === 'default' ? DEFAULT_ROUTE[family] : dst.includes('/') ? dst : `${dst}/${MAX_LEN[family]}`);
+    // The link is memswitchd's alone: with no address of this family on it, any route of
+    // the family through a gateway there is one an earlier run made.
+    const have = new Map(shown.filter((r) => r.gateway !== undefined && (via === undefined || r.gateway === via)).map((r) => [prefixOf(r.dst), r.gateway!]));
     const want = new Set(prefixes);
-    const change = (verb: 'add' | 'del', prefix: string): void => {
+    const change = (verb: 'add' | 'del', prefix: string, gateway: string): void => {
       try {
-        execFileSync('ip', ['route', verb, prefix, 'via', via, 'dev', dev], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+        ip([`-${family}`, 'route', verb, prefix, 'via', gateway, 'dev', dev]);
       } catch (err) {
-        const why = (err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message;
+        const why = stderrOf(err);
         this.log.warn({ routerInterface: spec.name, dev, prefix, err: why }, verb === 'add' ? 'the node keeps its own route to a subnet behind a host interface' : 'cannot remove a node route of a host interface');
       }
     };
-    for (const p of have) if (!want.has(p)) change('del', p);
-    for (const p of want) if (!have.has(p)) change('add', p);
+    for (const [p, gateway] of have) if (!want.has(p)) change('del', p, gateway);
+    for (const p of want) if (!have.has(p)) change('add', p, via!);
   }
 }

@@ -19,8 +19,9 @@
 //   interface's subnet holds it again (VPP keeps such unresolved paths the same way).
 // - A router can be deleted once it has no interfaces (its host interface too); its
 //   static routes go with it.
-// - A router has at most one host interface (router-host.ts), IPv4 only. Its default route
-//   to the node is derived, like connected routes, and gives way to a static 0.0.0.0/0.
+// - A router has at most one host interface (router-host.ts), IPv4, IPv6 or both. Its
+//   default routes to the node (0.0.0.0/0, ::/0: one per family the link carries) are
+//   derived, like connected routes, and each gives way to a static one of its prefix.
 import {
   hostInterfaceName,
   ipPrefix,
@@ -82,7 +83,7 @@ export interface RouteTotals {
 // bounded however many there are.
 const RESTORE_BATCH = 10_000;
 
-const DEFAULT_ROUTE = '0.0.0.0/0';
+const DEFAULT_ROUTE = { 4: '0.0.0.0/0', 6: '::/0' } as const;
 
 export class Routing {
   private readonly routers = new Map<string, { source: Source; routes: number }>();
@@ -129,8 +130,9 @@ export class Routing {
     config.routers.forEach((r, i) => {
       const entries: { at: string; raw: object }[] = r.interfaces.map((ri, j) => ({ at: `interfaces.${j}`, raw: { ...ri, router: r.name } }));
       if (r.host) {
-        const { address, nodeAddress, routes, mtu, mac } = r.host;
-        entries.push({ at: 'host', raw: { name: fileHosts.get(r.name), router: r.name, addresses: [address], mtu, mac, host: { nodeAddress, routes } } });
+        const { address, address6, nodeAddress, nodeAddress6, routes, mtu, mac } = r.host;
+        const addresses = [address, address6].filter((a) => a !== undefined);
+        entries.push({ at: 'host', raw: { name: fileHosts.get(r.name), router: r.name, addresses, mtu, mac, host: { nodeAddress, nodeAddress6, routes } } });
       }
       for (const { at, raw } of entries) {
         const spec = routerInterfaceSchema.parse(raw);
@@ -272,7 +274,10 @@ export class Routing {
     if (through) throw new FailedPreconditionError(`router interface ${name} is the next-hop interface of route ${through}; delete or change such routes first`, 'name');
     const { spec } = ri;
     this.store.deleteRouterInterface(name);
-    if (isHost(spec) && this.hostDefault(spec.router)) this.dp.removeRoutes(spec.router, [DEFAULT_ROUTE]);
+    if (isHost(spec)) {
+      const toNode = this.hostDefaults(spec.router).map((d) => d.route.prefix);
+      if (toNode.length > 0) this.dp.removeRoutes(spec.router, toNode);
+    }
     this.dp.removeRouterInterface(name); // the dataplane drops its neighbours, static ones too
     if (isHost(spec)) this.hosts.detach(spec);
     this.neighbors.forget(name);
@@ -349,7 +354,7 @@ export class Routing {
     });
     const removed = this.store.deleteRoutes(router, [...prefixes]);
     if (removed.length > 0) this.dp.removeRoutes(router, removed);
-    if (removed.includes(DEFAULT_ROUTE)) this.applyHostDefault(router);
+    if (removed.includes(DEFAULT_ROUTE[4]) || removed.includes(DEFAULT_ROUTE[6])) this.applyHostDefault(router);
     this.routers.get(router)!.routes -= removed.length;
     return removed.length;
   }
@@ -402,7 +407,7 @@ export class Routing {
       if (isHost(spec)) this.hosts.detach(spec);
       throw err;
     }
-    const where = isHost(spec) ? { nodeIfname: nodeIfname(spec.router), nodeAddress: spec.host.nodeAddress } : { network, vlan: spec.vlan };
+    const where = isHost(spec) ? { nodeIfname: nodeIfname(spec.router), nodeAddress: spec.host.nodeAddress, nodeAddress6: spec.host.nodeAddress6 } : { network, vlan: spec.vlan };
     this.log.info({ routerInterface: spec.name, router: spec.router, ...where, addresses: spec.addresses, mac: s.mac, mtu: s.mtu, source }, 'router interface ready');
     this.interfaces.set(spec.name, { spec, source });
   }
@@ -412,26 +417,36 @@ export class Routing {
     return undefined;
   }
 
-  /** The node's routes through the router's host interface: its own list, or else every connected IPv4 subnet of the router but the link's (the link is IPv4 only). */
+  /** The node's routes through the router's host interface: its own list, or else every connected subnet of the router but the link's, of the families the link carries. */
   private syncNodeRoutes(router: string): void {
     const h = this.hostOf(router);
     if (!h) return;
-    const connected = derivedRoutes(router, this.interfaces.values()).filter((r) => r.origin === 'connected' && familyOf(r.prefix) === 4 && r.nextHops[0]?.interface !== h.spec.name);
+    const carried = new Set(h.spec.addresses.map(familyOf));
+    const connected = derivedRoutes(router, this.interfaces.values()).filter((r) => r.origin === 'connected' && carried.has(familyOf(r.prefix)) && r.nextHops[0]?.interface !== h.spec.name);
     this.hosts.syncNodeRoutes(h.spec, h.spec.host.routes.length > 0 ? h.spec.host.routes : connected.map((r) => r.prefix));
   }
 
-  /** The default route a host interface gives its router: to the node, while no static 0.0.0.0/0 (the file's or the API's) takes its place. */
-  private hostDefault(router: string): { route: RouteConfig; source: Source } | undefined {
+  /**
+   * The default routes a host interface gives its router: to the node's address of each
+   * family the link carries, while no static route of that prefix (the file's or the
+   * API's) takes its place.
+   */
+  private hostDefaults(router: string): { route: RouteConfig; source: Source }[] {
     const h = this.hostOf(router);
-    if (!h || this.configRoutes.get(router)?.has(DEFAULT_ROUTE) || this.store.hasRoute(router, DEFAULT_ROUTE)) return undefined;
-    // Via alone: the link's connected subnet resolves it, as it would a static route's.
-    const via = h.spec.host.nodeAddress.slice(0, h.spec.host.nodeAddress.indexOf('/'));
-    return { route: { prefix: DEFAULT_ROUTE, kind: 'forward', nextHops: [{ via }] }, source: h.source };
+    if (!h) return [];
+    const out: { route: RouteConfig; source: Source }[] = [];
+    for (const [family, node] of [[4, h.spec.host.nodeAddress], [6, h.spec.host.nodeAddress6]] as const) {
+      const prefix = DEFAULT_ROUTE[family];
+      if (node === undefined || this.configRoutes.get(router)?.has(prefix) || this.store.hasRoute(router, prefix)) continue;
+      // Via alone: the link's connected subnet resolves it, as it would a static route's.
+      out.push({ route: { prefix, kind: 'forward', nextHops: [{ via: node.slice(0, node.indexOf('/')) }] }, source: h.source });
+    }
+    return out;
   }
 
   private applyHostDefault(router: string): void {
-    const d = this.hostDefault(router);
-    if (d) this.dp.addRoutes(router, [d.route]);
+    const d = this.hostDefaults(router);
+    if (d.length > 0) this.dp.addRoutes(router, d.map((x) => x.route));
   }
 
   private hasNetwork(name: string): boolean {
@@ -493,8 +508,7 @@ export class Routing {
   /** Derived and config-file routes of `router`, sorted as the store's key sorts. */
   private memoryRoutes(router: string): RouteView[] {
     const file = [...(this.configRoutes.get(router)?.values() ?? [])].map((r): RouteView => ({ router, ...r, origin: 'static', source: 'config' }));
-    const host = this.hostDefault(router);
-    const toNode: RouteView[] = host ? [{ router, ...host.route, origin: 'host', source: host.source }] : [];
+    const toNode = this.hostDefaults(router).map((d): RouteView => ({ router, ...d.route, origin: 'host', source: d.source }));
     return [...derivedRoutes(router, this.interfaces.values()), ...file, ...toNode].sort(byPrefix);
   }
 

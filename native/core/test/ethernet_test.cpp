@@ -16,6 +16,17 @@ TEST(Ethernet, ParsesHeaderFields) {
   EXPECT_FALSE(mac_is_multicast(h.src));
 }
 
+TEST(Ethernet, ParsedMacsKeepTheirByteOrder) {
+  const uint8_t f[14] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x10, 0x32, 0x54, 0x76, 0x08, 0x00};
+  EthHeader h;
+  ASSERT_TRUE(parse_eth(f, sizeof f, &h));
+  EXPECT_EQ(h.dst, 0x0123456789abull);
+  EXPECT_EQ(h.src, 0xcdef10325476ull);
+  EXPECT_EQ(h.ether_type, 0x0800);
+  EXPECT_EQ(h.dst, mac_from_bytes(f));
+  EXPECT_EQ(h.src, mac_from_bytes(f + 6));
+}
+
 TEST(Ethernet, RejectsRunt) {
   const uint8_t f[13] = {};
   EthHeader h;

@@ -2,6 +2,7 @@
 // several, when flooding) and transmit then walks one batch per port.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "packet/burst.h"
@@ -16,14 +17,15 @@ class EgressPlan {
     for (uint32_t i = 0; i < kMaxInterfaces; ++i) batch_of_port_[i] = kNoBatch;
   }
   void add(uint32_t port, uint16_t pkt) {
-    uint16_t b = batch_of_port_[port];
-    if (b == kNoBatch) {
-      b = uint16_t(n_batches_++);
-      batch_of_port_[port] = b;
-      batches_[b].port = port;
-      batches_[b].n = 0;
-    }
-    batches_[b].pkt[batches_[b].n++] = pkt;
+    Batch& b = batch(port);
+    b.pkt[b.n++] = pkt;
+  }
+  // Frames going the same way at once: one read and write of the batch's count for all
+  // of them, where adding them one by one makes each wait for the previous count.
+  void add(uint32_t port, const uint16_t* pkts, uint32_t n) {
+    Batch& b = batch(port);
+    std::memcpy(b.pkt + b.n, pkts, n * sizeof *pkts);
+    b.n = uint16_t(b.n + n);
   }
   uint32_t size() const { return n_batches_; }
   const Batch& operator[](uint32_t b) const { return batches_[b]; }
@@ -34,6 +36,16 @@ class EgressPlan {
 
  private:
   static constexpr uint16_t kNoBatch = UINT16_MAX;
+  Batch& batch(uint32_t port) {
+    uint16_t b = batch_of_port_[port];
+    if (b == kNoBatch) {
+      b = uint16_t(n_batches_++);
+      batch_of_port_[port] = b;
+      batches_[b].port = port;
+      batches_[b].n = 0;
+    }
+    return batches_[b];
+  }
   std::unique_ptr<uint16_t[]> batch_of_port_;  // kNoBatch when the port has none
   std::unique_ptr<Batch[]> batches_;
   uint32_t n_batches_ = 0;

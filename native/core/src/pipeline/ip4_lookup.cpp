@@ -20,11 +20,8 @@ struct Ip4Router {
   const Ip4Fib& fib;
   const RifView& in;  // the interface the burst arrived on
 
-  LastEgress last;
+  LastEgress last;  // what route() last resolved
 
-  // Packet k, whose result is last's: forwarded and true, or false when it needs more
-  // than that (TTL expiry, the MTU): then route() does it all.
-  bool forward_same(uint32_t k);
   void route(uint32_t k, uint32_t result, bool originated);
   void echo_reply(uint32_t k);
   void icmp_error(uint32_t k, uint8_t type, uint8_t code, uint16_t mtu = 0);
@@ -48,18 +45,14 @@ uint32_t Ip4Router::flow_hash(const uint8_t* ip, uint32_t avail) const {
   return h;
 }
 
-// TTL and protocol share a checksum word. The new word is computed, not read back: a
-// wide load of a byte just stored waits for the store to reach the cache.
-[[gnu::always_inline]] inline void decrement_ttl(uint8_t* ip) {
-  const uint16_t word = load16(ip + ip4::kTtl), decremented = uint16_t(word - 0x100);
-  store16(ip + ip4::kTtl, decremented);
-  store16(ip + ip4::kCsum, csum_update16(load16(ip + ip4::kCsum), word, decremented));
-}
-
-bool Ip4Router::forward_same(uint32_t k) {
+// Packet k, whose result is last's: forwarded and true, or false when it needs more
+// than that (TTL expiry, the MTU): then route() does it all. `last` is the caller's own
+// copy: header stores (bytes) may alias anything, and would make a shared one be
+// reloaded for every packet.
+[[gnu::always_inline]] inline bool forward_same(Burst& b, uint32_t k, const LastEgress& last) {
   uint8_t* ip = b.header[k] + kEthHeaderSize;
   if (ip[ip4::kTtl] <= 1 || load16(ip + ip4::kTotalLen) > last.mtu) return false;
-  decrement_ttl(ip);
+  ip4_decrement_ttl(ip);
   b.out_rif[k] = last.rif;
   b.next_hop[k] = last.on_link ? IpAddress(Ip4(load32(ip + ip4::kDst))) : last.via;
   b.pkts[k].next = Next::kRewrite;
@@ -110,7 +103,7 @@ void Ip4Router::route(uint32_t k, uint32_t result, bool originated) {
     return;
   }
   if (!originated) {
-    decrement_ttl(ip);
+    ip4_decrement_ttl(ip);
     if (r.action == RouteAction::connected || r.n_paths == 1) last = {result, out_rif, out.mtu, next_hop == IpAddress(Ip4(load32(ip + ip4::kDst))), next_hop};
   }
   b.out_rif[k] = out_rif;
@@ -246,8 +239,12 @@ void ip4_lookup(StageContext& ctx, Burst& b) {
       which[m++] = uint16_t(k);
     }
   if (m) r.fib.lookup_n(dst, result, m);
-  for (uint32_t i = 0; i < m; ++i)
-    if (result[i] != r.last.result || !r.forward_same(which[i])) r.route(which[i], result[i], /*originated=*/false);
+  LastEgress last;
+  for (uint32_t i = 0; i < m; ++i) {
+    if (result[i] == last.result && forward_same(b, which[i], last)) continue;
+    r.route(which[i], result[i], /*originated=*/false);
+    last = r.last;
+  }
   // What the router generated meanwhile: its ICMP errors (echo replies were routed where
   // they were made).
   for (uint32_t k = received; k < b.n; ++k)

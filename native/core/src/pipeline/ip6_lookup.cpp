@@ -20,11 +20,8 @@ struct Ip6Router {
   uint16_t in_id;
   const RifView& in;  // the interface the burst arrived on
 
-  LastEgress last;
+  LastEgress last;  // what route() last resolved
 
-  // Packet k, whose result is last's: forwarded and true, or false when it needs more
-  // than that (hop limit, MTU, a link-local source): then route() does it all.
-  bool forward_same(uint32_t k);
   void route(uint32_t k, const RouteResult& r, bool originated, uint32_t result = 0);
   void echo_reply(uint32_t k);
   void icmp_error(uint32_t k, uint8_t type, uint8_t code, uint32_t mtu = 0);
@@ -48,7 +45,10 @@ uint32_t Ip6Router::flow_hash(const uint8_t* ip, uint32_t avail) const {
   return uint32_t(h);
 }
 
-bool Ip6Router::forward_same(uint32_t k) {
+// Packet k, whose result is last's: forwarded and true, or false when it needs more
+// than that (hop limit, MTU, a link-local source): then route() does it all. `last` is
+// the caller's own copy (as in ip4_lookup: byte stores may alias a shared one).
+[[gnu::always_inline]] inline bool forward_same(Burst& b, uint32_t k, const LastEgress& last) {
   uint8_t* ip = b.header[k] + kEthHeaderSize;
   if (ip[ip6::kHopLimit] <= 1 || kIp6Header + load16(ip + ip6::kPayloadLen) > last.mtu || ip6_link_local(load_ip6(ip + ip6::kSrc))) return false;
   --ip[ip6::kHopLimit];
@@ -192,8 +192,12 @@ void ip6_lookup(StageContext& ctx, Burst& b) {
     which[m++] = uint8_t(k);
   }
   if (m) r.fib.lookup_n(dst, result, m);
-  for (uint32_t i = 0; i < m; ++i)
-    if (result[i] != r.last.result || !r.forward_same(which[i])) r.route(which[i], t.l3.result(result[i]), /*originated=*/false, result[i]);
+  LastEgress last;
+  for (uint32_t i = 0; i < m; ++i) {
+    if (result[i] == last.result && forward_same(b, which[i], last)) continue;
+    r.route(which[i], t.l3.result(result[i]), /*originated=*/false, result[i]);
+    last = r.last;
+  }
   // What the router generated meanwhile (ICMPv6 errors).
   for (uint32_t k = received; k < b.n; ++k)
     if (b.pkts[k].next == Next::kIp6Local && b.pkts[k].drop == DropReason::kCount)

@@ -27,16 +27,36 @@ void solicit(StageContext& ctx, Burst& b, const RifView& out, IpAddress target) 
   for (uint32_t port : ctx.topology.flood[out.segment]) ctx.egress.add(port, uint16_t(g));
 }
 
+// Frames for one neighbour, whose MAC is at `port` of `segment` (or unknown there).
+void plan_run(StageContext& ctx, Burst& b, uint32_t port, uint16_t segment, const uint16_t* run, uint32_t n_run) {
+  const Topology& t = ctx.topology;
+  if (port == kNoPort) {  // a MAC the segment has not learnt: flooded, as a switch would
+    for (uint32_t m : t.flood[segment]) ctx.egress.add(m, run, n_run);
+    if (t.flood[segment].empty())
+      for (uint32_t i = 0; i < n_run; ++i) ctx.drop(b.pkts[run[i]], b.in_port, DropReason::no_destination);
+  } else if (port >= t.ports.size() || !t.ports[port].up()) {
+    // Also a neighbour whose MAC is another router's interface on the same network:
+    // routing between routers goes through their own networks' next hops.
+    for (uint32_t i = 0; i < n_run; ++i)
+      ctx.drop(b.pkts[run[i]], b.in_port, (port & kRouterPort) ? DropReason::no_destination : DropReason::interface_down);
+  } else {
+    ctx.egress.add(port, run, n_run);
+  }
+}
+
 }  // namespace
 
 void neighbor(StageContext& ctx, Burst& b) {
   if (b.n_l3 == 0) return;
   const Topology& t = ctx.topology;
-  // The frames of a burst mostly share their next hop: remember the last one resolved.
+  // The frames of a burst mostly share their next hop: remember the last one resolved,
+  // and plan the frames that follow it as one run.
   NeighborKey last_key;
-  Mac mac = 0;
-  uint32_t port = kNoPort;
+  uint32_t port = kNoPort;  // where last_key's MAC lives on its segment
+  uint16_t segment = 0;
   uint8_t macs[12];  // the Ethernet addresses for last_key, as written
+  uint16_t run[kSlots];
+  uint32_t n_run = 0;
   for (uint32_t k = 0; k < b.n; ++k) {
     PacketMeta& p = b.pkts[k];
     if (p.next != Next::kRewrite || p.drop != DropReason::kCount) continue;
@@ -57,32 +77,25 @@ void neighbor(StageContext& ctx, Burst& b) {
     }
     const NeighborKey key = NeighborTable::key(rif_id, b.next_hop[k]);
     if (key != last_key) {
+      if (n_run) plan_run(ctx, b, port, segment, run, n_run), n_run = 0;
+      last_key = {};
       bool ask;
-      mac = ctx.neighbors.resolve(key, ctx.now_s, t.l3.neighbor_refresh_s, &ask);
+      const Mac mac = ctx.neighbors.resolve(key, ctx.now_s, t.l3.neighbor_refresh_s, &ask);
       if (ask) solicit(ctx, b, out, b.next_hop[k]);
       if (mac == 0) {
         if (!ctx.l3.hold.hold(b, k, key, ctx.now_s)) ctx.drop(p, b.in_port, DropReason::neighbor_queue_full);
-        last_key = {};
         continue;
       }
       last_key = key;
-      port = ctx.fib.lookup(fib_key(out.segment, mac));
+      segment = out.segment;
+      port = ctx.fib.lookup(fib_key(segment, mac));
       store_mac(macs, mac);
       store_mac(macs + 6, out.mac);
     }
     std::memcpy(b.privatize_header(k), macs, sizeof macs);
-    if (port == kNoPort) {
-      bool planned = false;
-      for (uint32_t m : t.flood[out.segment]) ctx.egress.add(m, uint16_t(k)), planned = true;
-      if (!planned) ctx.drop(p, b.in_port, DropReason::no_destination);
-    } else if (port >= t.ports.size() || !t.ports[port].up()) {
-      // Also a neighbour whose MAC is another router's interface on the same network:
-      // routing between routers goes through their own networks' next hops.
-      ctx.drop(p, b.in_port, (port & kRouterPort) ? DropReason::no_destination : DropReason::interface_down);
-    } else {
-      ctx.egress.add(port, uint16_t(k));
-    }
+    run[n_run++] = uint16_t(k);
   }
+  if (n_run) plan_run(ctx, b, port, segment, run, n_run);
 }
 
 }  // namespace memswitch::detail

@@ -1,9 +1,10 @@
 // memswitchd: load the config, build the switch, run until SIGTERM/SIGINT.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { ConfigError, defaultConfigYaml, loadConfig } from './config/load.js';
+import { daemonDirs, handoverSocketPath, makeDir } from './config/paths.js';
 import { preflight } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { Dataplane, type InterfaceStatus } from './dataplane/dataplane.js';
@@ -126,7 +127,13 @@ async function run(config: Config, version: string, restart: { takeover: boolean
   let sw: Switch;
   let attachments: Attachments;
   let routing: Routing;
-  const handoverSocket = config.handover.socket ?? path.join(path.dirname(config.api.socket), 'handover.sock');
+  const handoverSocket = handoverSocketPath(config);
+  try {
+    // Before anything binds or opens a file in them: after a reboot /run is empty.
+    for (const { dir, mode } of daemonDirs(config)) makeDir(dir, mode);
+  } catch (err) {
+    return fatal('cannot create the run and state directories', err);
+  }
   try {
     // The store first: what the API created must be back before any peer connects.
     store = Store.open(config.store.path);
@@ -144,8 +151,6 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     routing.restore(config); // routers on the networks just restored; routes and neighbours before forwarding starts
     const orphans = taken ? dp.finishTakeover() : 0;
     if (orphans > 0) log.warn({ sessions: orphans }, 'disconnected taken-over sessions whose interface is no longer configured');
-    // /run is a tmpfs: after a boot only a memif socket path would have created the directory.
-    mkdirSync(path.dirname(handoverSocket), { recursive: true, mode: 0o755 });
     dp.listenForHandover(handoverSocket);
     dp.start();
   } catch (err) {

@@ -1,6 +1,6 @@
 // The state database on its own: durability settings, round trips, cascades, and a
 // stored row that no longer validates failing loudly instead of being half-applied.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -29,6 +29,19 @@ describe('Store', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal'); // persistent in the file
     expect(db.pragma('user_version', { simple: true })).toBe(1);
     db.close();
+  });
+
+  it('keeps the database (memif secrets) and its WAL readable by the owner only', () => {
+    const file = dbPath();
+    const old = process.umask(0o022);
+    try {
+      const s = Store.open(file);
+      s.putNetwork('blue'); // a commit: the WAL exists and holds it
+      for (const f of [file, `${file}-wal`]) expect((statSync(f).mode & 0o777).toString(8), f).toBe('600');
+      s.close();
+    } finally {
+      process.umask(old);
+    }
   });
 
   it('round-trips networks, interfaces, admin state and static MACs across reopen', () => {

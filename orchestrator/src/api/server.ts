@@ -1,8 +1,7 @@
 // memswitch.v1 over grpc-js: thin handlers (convert, call the domain, convert back),
 // grpc.health.v1 and reflection, on a unix socket and optionally on TCP.
-import { existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
@@ -277,9 +276,11 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
   };
 }
 
-/** A socket file left by a daemon that died is removed; one a live process serves is not. */
+/**
+ * A socket file left by a daemon that died is removed; one a live process serves is not.
+ * Its directory was made at start (config/paths.ts).
+ */
 async function claimSocketPath(file: string): Promise<void> {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   if (!existsSync(file)) return;
   if (!lstatSync(file).isSocket()) throw new Error(`api socket ${file} exists and is not a socket`);
   const live = await new Promise<boolean>((resolve) => {

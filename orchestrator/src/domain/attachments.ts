@@ -8,7 +8,7 @@
 // Every call is synchronous (SQLite, the addon and iproute2 all are), so two attachments
 // never interleave between allocation, commit and apply: no per-key locks are needed.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
@@ -96,6 +96,7 @@ function validate<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, input: unknown
   throw new InvalidConfigError(`${field}: ${message}`, field);
 }
 
+/** Made when memswitchd starts (config/paths.ts). */
 export interface AttachmentDirs {
   infoDir: string;
   spoolDir: string;
@@ -140,6 +141,13 @@ export class Attachments {
       } catch (err) {
         this.log.warn({ ...key, err: (err as Error).message }, 'dropping a stored attachment that cannot be applied');
         this.forget(key, rec);
+        continue;
+      }
+      // The record outlives infoDir (/run, a tmpfs): the workload's file comes back too.
+      try {
+        this.writeInfo(rec);
+      } catch (err) {
+        this.log.warn({ ...key, file: rec.infoFile, err: (err as Error).message }, 'cannot rewrite the attachment file');
       }
     }
     this.replaySpool();
@@ -324,7 +332,6 @@ export class Attachments {
       ...(rec.params.router ? { router: rec.params.router, gateway: gateways[4], gateway6: gateways[6] } : {}),
       ...(spec.kind === 'memif' ? { memif: { socket: spec.socket, id: spec.id, secret: spec.secret, role: 'client', mode: 'ethernet' } } : {}),
     };
-    mkdirSync(this.dirs.infoDir, { recursive: true, mode: 0o755 });
     const tmp = `${rec.infoFile}.tmp-${process.pid}`;
     writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
     renameSync(tmp, rec.infoFile);

@@ -4,9 +4,9 @@
 //
 // Every mutation is synchronous (SQLite and the addon both are), so two API calls can
 // never interleave between "commit" and "apply".
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { z, type ZodType, type ZodTypeDef } from 'zod';
+import { makeDir, SHARED_DIR_MODE } from '../config/paths.js';
 import { interfaceSchema, macAddress, name as nameSchema, type Config, type InterfaceConfig } from '../config/schema.js';
 import type { Dataplane, InterfaceStatus } from '../dataplane/dataplane.js';
 import type { Logger } from '../log.js';
@@ -406,7 +406,7 @@ export class Switch {
   }
 
   private applyInterface(spec: InterfaceConfig, source: Source, adminUp: boolean): void {
-    if (spec.kind === 'memif' && !spec.socket.startsWith('@')) mkdirSync(path.dirname(spec.socket), { recursive: true, mode: 0o755 });
+    if (spec.kind === 'memif' && !spec.socket.startsWith('@')) makeDir(path.dirname(spec.socket), SHARED_DIR_MODE); // peers (pods) reach it
     const s = this.dp.addInterface(spec);
     const where = s.kind === 'memif' ? { socket: s.socket, id: s.id } : { netdev: s.netdev, xdpMode: s.xdpMode, xdpAttach: s.xdpAttach };
     this.log.info({ interface: s.name, kind: s.kind, network: spec.network, ...where, mac: s.mac, vlan: s.vlan || undefined, source }, 'interface ready');

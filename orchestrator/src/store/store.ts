@@ -1,7 +1,7 @@
 // Durable desired state: what was created over the API (the config file holds the rest).
 // Every write is one transaction committed before the dataplane is touched and before
 // the RPC answers, so a kill -9 at any moment loses nothing that was acknowledged.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { interfaceSchema, type InterfaceConfig } from '../config/schema.js';
@@ -68,6 +68,9 @@ export class Store {
       // which is what "acknowledged means durable" needs even across a power cut.
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
+      // The memif secrets live in here: owner only, whatever the umask (or the mode of a
+      // state directory a hostPath made 0755) would have given.
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
       db.pragma('busy_timeout = 5000');
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) throw new Error(`${file}: state database schema ${version} is newer than this memswitchd (${SCHEMA_VERSION})`);

@@ -60,6 +60,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod<&DataplaneWrap::Interfaces>("interfaces"),
                         InstanceMethod<&DataplaneWrap::Sockets>("sockets"),
                         InstanceMethod<&DataplaneWrap::Workers>("workers"),
+                        InstanceMethod<&DataplaneWrap::TscHz>("tscHz"),
                         InstanceMethod<&DataplaneWrap::ListenForHandover>("listenForHandover"),
                         InstanceMethod<&DataplaneWrap::TakeOver>("takeOver"),
                         InstanceMethod<&DataplaneWrap::FinishTakeover>("finishTakeover"),
@@ -463,10 +464,24 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       o.Set("polls", double(list[i].polls));
       o.Set("busyPolls", double(list[i].busy_polls));
       o.Set("sleeps", double(list[i].sleeps));
+      Napi::Array runtime = Napi::Array::New(env, list[i].runtime.size());
+      for (size_t n = 0; n < list[i].runtime.size(); ++n) {
+        const NodeRuntime& r = list[i].runtime[n];
+        Napi::Object node = Napi::Object::New(env);
+        node.Set("node", r.node);
+        node.Set("calls", double(r.calls));
+        node.Set("vectors", double(r.vectors));
+        node.Set("sampledVectors", double(r.sampled_vectors));
+        node.Set("sampledCycles", double(r.sampled_cycles));
+        runtime.Set(uint32_t(n), node);
+      }
+      o.Set("runtime", runtime);
       a.Set(uint32_t(i), o);
     }
     return a;
   }
+
+  Napi::Value TscHz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), dp(info.Env()).tsc_hz()); }
 
   Napi::Value ListenForHandover(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "listenForHandover(path)");

@@ -145,6 +145,7 @@ export const toSnapshot = (s: StatsView): m.StatsSnapshot => ({
   workers: s.workers.map(toWorker),
   sockets: s.sockets,
   memory: s.memory,
+  tscHz: s.tscHz,
 });
 
 const knownEventKinds = new Set<unknown>(EVENT_KINDS.map(wireEventKind));

@@ -121,6 +121,17 @@ export interface WorkerStats {
   busyPolls: number;
   busyRatio: number;
   stalled: boolean;
+  runtime: NodeRuntime[];
+}
+
+export interface NodeRuntime {
+  node: string;
+  calls: number;
+  vectors: number;
+  sampledVectors: number;
+  sampledCycles: number;
+  cyclesPerPacket: number;
+  nsPerPacket: number;
 }
 
 export interface SocketErrors {
@@ -141,6 +152,7 @@ export interface StatsSnapshot {
   workers: WorkerStats[];
   sockets: SocketErrors[];
   memory: MemoryStats;
+  tscHz: number;
 }
 
 export interface Event {

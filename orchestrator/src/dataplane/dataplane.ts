@@ -232,6 +232,10 @@ export class Dataplane {
     return this.native.workers();
   }
 
+  tscHz(): number {
+    return this.native.tscHz();
+  }
+
   addStaticMac(network: string, vlan: number, mac: string, iface: string): void {
     const entry = this.interfaces.get(iface);
     if (!entry) throw new NotFoundError(`no interface ${iface}`, 'interface');

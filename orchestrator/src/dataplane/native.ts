@@ -59,6 +59,15 @@ export interface NativeMacEntry {
   ageSeconds: number;
 }
 
+/** One node of a worker's runtime: "rx", a pipeline stage, or "tx" (NodeRuntime in dataplane.h). */
+export interface NativeNodeRuntime {
+  node: string;
+  calls: number;
+  vectors: number;
+  sampledVectors: number;
+  sampledCycles: number;
+}
+
 export interface NativeDataplaneOptions {
   workers: number;
   cpus?: number[];
@@ -158,7 +167,9 @@ export interface NativeDataplane {
   interfaceInfo(index: number): NativeInterfaceInfo;
   interfaces(): number[];
   sockets(): { socket: string; protocolErrors: DropCounts }[];
-  workers(): { index: number; cpu: number; polls: number; busyPolls: number; sleeps: number }[];
+  workers(): { index: number; cpu: number; polls: number; busyPolls: number; sleeps: number; runtime: NativeNodeRuntime[] }[];
+  /** TSC ticks per second (what runtime cycles count), measured since the dataplane was made. */
+  tscHz(): number;
   listenForHandover(path: string): void;
   /** Resolves once the previous memswitchd handed over and exited. */
   takeOver(path: string, timeoutMs: number): Promise<TakeoverSummary>;

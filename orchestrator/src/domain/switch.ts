@@ -9,6 +9,7 @@ import { z, type ZodType, type ZodTypeDef } from 'zod';
 import { makeDir, SHARED_DIR_MODE } from '../config/paths.js';
 import { interfaceSchema, macAddress, name as nameSchema, type Config, type InterfaceConfig } from '../config/schema.js';
 import type { Dataplane, InterfaceStatus } from '../dataplane/dataplane.js';
+import type { NativeNodeRuntime } from '../dataplane/native.js';
 import type { Logger } from '../log.js';
 import type { Store, StoredStaticMac } from '../store/store.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
@@ -50,12 +51,20 @@ export interface WorkerView {
   busyRatio: number;
   sleeps: number; // adaptive polling: times it slept for lack of traffic
   stalled: boolean; // no progress for STALL_AFTER_MS: stuck inside a poll
+  runtime: NodeRuntimeView[]; // rx, the pipeline stages in order, tx
+}
+
+/** A node's counters as the dataplane keeps them, and its cost per frame from the timed bursts. */
+export interface NodeRuntimeView extends NativeNodeRuntime {
+  cyclesPerPacket: number;
+  nsPerPacket: number;
 }
 
 export interface StatsView {
   timeUnixMs: number;
   interfaces: InterfaceStatus[];
   workers: WorkerView[];
+  tscHz: number;
   sockets: ReturnType<Dataplane['socketErrors']>;
   memory: ReturnType<Dataplane['memory']> & { fallbackInUse: boolean };
 }
@@ -380,7 +389,14 @@ export class Switch {
   // ---- counters ----
 
   workers(): WorkerView[] {
-    return this.dp.workers().map((w) => ({ ...w, busyRatio: w.polls > 0 ? w.busyPolls / w.polls : 0, stalled: this.watch.isStalled(w.index) }));
+    const hz = this.dp.tscHz();
+    const perPacket = (n: NativeNodeRuntime) => (n.sampledVectors > 0 ? n.sampledCycles / n.sampledVectors : 0);
+    return this.dp.workers().map((w) => ({
+      ...w,
+      busyRatio: w.polls > 0 ? w.busyPolls / w.polls : 0,
+      stalled: this.watch.isStalled(w.index),
+      runtime: w.runtime.map((n) => ({ ...n, cyclesPerPacket: perPacket(n), nsPerPacket: hz > 0 ? (perPacket(n) / hz) * 1e9 : 0 })),
+    }));
   }
 
   stats(): StatsView {
@@ -389,6 +405,7 @@ export class Switch {
       timeUnixMs: Date.now(),
       interfaces: this.dp.listInterfaces(),
       workers: this.workers(),
+      tscHz: this.dp.tscHz(),
       sockets: this.dp.socketErrors(),
       memory: { ...memory, fallbackInUse: memory.fallbackRegions > 0 },
     };

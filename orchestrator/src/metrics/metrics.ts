@@ -71,6 +71,15 @@ export function createMetrics(sw: Switch, routing: Routing, version: string): Me
   mirror('memswitch_worker_sleeps_total', 'Times an idle worker went to sleep on its queues (adaptive polling).', ['worker'], (s, set) => {
     for (const w of s.workers) set({ worker: String(w.index) }, w.sleeps);
   });
+  // show runtime as series: cycles per packet of a node = rate(sampled_cycles) / rate(sampled_packets).
+  const perNode = (field: 'calls' | 'vectors' | 'sampledVectors' | 'sampledCycles'): Read<'worker' | 'node'> => (s, set) => {
+    for (const w of s.workers) for (const n of w.runtime) set({ worker: String(w.index), node: n.node }, n[field]);
+  };
+  mirror('memswitch_node_calls_total', 'Bursts a worker node (rx, a pipeline stage, tx) worked on.', ['worker', 'node'], perNode('calls'));
+  mirror('memswitch_node_packets_total', 'Frames in the bursts a worker node worked on.', ['worker', 'node'], perNode('vectors'));
+  mirror('memswitch_node_sampled_packets_total', 'Frames in the timed bursts (one busy poll in 64) of a worker node.', ['worker', 'node'], perNode('sampledVectors'));
+  mirror('memswitch_node_sampled_cycles_total', 'TSC cycles a worker node spent on its timed bursts.', ['worker', 'node'], perNode('sampledCycles'));
+  gauge('memswitch_tsc_hz', 'TSC ticks per second (what the node cycles count).', [], (s, set) => set({}, s.tscHz));
   gauge('memswitch_interface_peer_memory_bytes', 'Shared memory a memif peer mapped into the switch (its regions: rings and buffers).', ['interface'], (s, set) => {
     for (const i of s.interfaces) set({ interface: i.name }, i.peerMemoryBytes);
   });

@@ -77,11 +77,21 @@ struct SocketInfo {
   uint64_t protocol_errors[kNumProtocolErrors];  // before the peer named an interface
 };
 
+// One node of a worker's runtime (`show runtime`): "rx", a pipeline stage, or "tx".
+struct NodeRuntime {
+  std::string node;
+  uint64_t calls, vectors;  // bursts it worked on and the frames in them: exact
+  // The same on the bursts that were timed (one in 64), and their cycles (TSC):
+  // cycles / sampled_vectors is the node's cost per frame.
+  uint64_t sampled_vectors, sampled_cycles;
+};
+
 struct WorkerInfo {
   uint32_t index;
   int cpu;
   uint64_t polls, busy_polls;
   uint64_t sleeps;  // times it went to sleep for lack of traffic (adaptive polling)
+  std::vector<NodeRuntime> runtime;  // rx, the stages in pipeline order, tx
 };
 
 // What the dataplane reports to the daemon, which adds its own kinds (interface_up, ...)
@@ -181,6 +191,9 @@ class Dataplane {
   virtual std::vector<uint32_t> interfaces() = 0;
   virtual std::vector<SocketInfo> sockets() = 0;
   virtual std::vector<WorkerInfo> workers() = 0;
+  // TSC ticks per second (what NodeRuntime cycles count), measured against the monotonic
+  // clock over the dataplane's life so far.
+  virtual double tsc_hz() = 0;
   virtual uint64_t fib_evictions() = 0;
 
   // Planned restarts that keep memif peers connected (DPDK's net_memif never reconnects).

@@ -12,7 +12,7 @@
 namespace memswitch {
 namespace detail {
 
-DataplaneImpl::DataplaneImpl(const DataplaneOptions& o) : opts_(o), fib_(o.fib_capacity), neighbors_(o.neighbor_capacity), qsbr_(o.workers) {
+DataplaneImpl::DataplaneImpl(const DataplaneOptions& o) : created_tsc_(__rdtsc()), created_(Clock::now()), opts_(o), fib_(o.fib_capacity), neighbors_(o.neighbor_capacity), qsbr_(o.workers) {
   topology_.store(new Topology{kL2Stages, {}, {{}}, std::vector<std::vector<RxAssignment>>(o.workers)});
   for (uint32_t w = 0; w < o.workers; ++w) {
     const int cpu = o.cpus.empty() ? -1 : o.cpus[w % o.cpus.size()];
@@ -316,9 +316,22 @@ std::vector<SocketInfo> DataplaneImpl::sockets() {
   return out;
 }
 
+double DataplaneImpl::tsc_hz() {
+  const uint64_t tsc = __rdtsc();
+  const double s = std::chrono::duration<double>(Clock::now() - created_).count();
+  return s > 0 ? double(tsc - created_tsc_) / s : 0;
+}
+
 std::vector<WorkerInfo> DataplaneImpl::workers() {
   std::vector<WorkerInfo> out;
-  for (auto& w : workers_) out.push_back({w->index(), w->cpu(), w->polls(), w->busy_polls(), w->sleeps()});
+  for (auto& w : workers_) {
+    WorkerInfo& i = out.emplace_back(WorkerInfo{w->index(), w->cpu(), w->polls(), w->busy_polls(), w->sleeps(), {}});
+    for (size_t n = 0; n < kNumNodes; ++n) {
+      const NodeClock& c = w->runtime().node[n];
+      const auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+      i.runtime.push_back({node_name(n), get(c.calls), get(c.vectors), get(c.sampled_vectors), get(c.sampled_cycles)});
+    }
+  }
   return out;
 }
 

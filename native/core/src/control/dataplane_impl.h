@@ -144,12 +144,15 @@ class DataplaneImpl final : public Dataplane {
   std::vector<uint32_t> interfaces() override;
   std::vector<SocketInfo> sockets() override;
   std::vector<WorkerInfo> workers() override;
+  double tsc_hz() override;
   uint64_t fib_evictions() override { return fib_.evictions(); }
   Status listen_for_handover(const std::string& path) override;
   Result<TakeoverSummary> take_over(const std::string& path, std::chrono::milliseconds timeout) override;
   uint32_t finish_takeover() override;
 
  private:
+  const uint64_t created_tsc_;  // with created_, what tsc_hz() measures against
+  const Clock::time_point created_;
   static constexpr uint64_t kTagWake = 1ull << 62;
   static constexpr uint64_t kTagTimer = 2ull << 62;
   static constexpr uint64_t kTagListener = 3ull << 62;

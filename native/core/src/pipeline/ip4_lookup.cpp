@@ -222,8 +222,8 @@ void Ip4Router::icmp_error(uint32_t k, uint8_t type, uint8_t code, uint16_t mtu)
 
 }  // namespace
 
-void ip4_lookup(StageContext& ctx, Burst& b) {
-  if (b.n_ip4 == 0) return;
+uint32_t ip4_lookup(StageContext& ctx, Burst& b) {
+  if (b.n_ip4 == 0) return 0;
   const Topology& t = ctx.topology;
   const uint16_t rif_id = t.ports[b.in_port].rif;
   const RifView& in = t.l3.rifs[rif_id];  // l3_input passed nothing on unless it exists
@@ -250,6 +250,7 @@ void ip4_lookup(StageContext& ctx, Burst& b) {
   for (uint32_t k = received; k < b.n; ++k)
     if (b.pkts[k].next == Next::kIp4Local && b.pkts[k].drop == DropReason::kCount)
       r.route(k, r.fib.lookup(load32(b.header[k] + kEthHeaderSize + ip4::kDst)), /*originated=*/true);
+  return b.n_ip4;
 }
 
 }  // namespace memswitch::detail

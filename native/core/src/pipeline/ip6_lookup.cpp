@@ -167,8 +167,8 @@ void Ip6Router::icmp_error(uint32_t k, uint8_t type, uint8_t code, uint32_t mtu)
 
 }  // namespace
 
-void ip6_lookup(StageContext& ctx, Burst& b) {
-  if (b.n_ip6 == 0) return;
+uint32_t ip6_lookup(StageContext& ctx, Burst& b) {
+  if (b.n_ip6 == 0) return 0;
   const Topology& t = ctx.topology;
   const uint16_t rif_id = t.ports[b.in_port].rif;
   const RifView& in = t.l3.rifs[rif_id];  // l3_input passed nothing on unless it exists
@@ -202,6 +202,7 @@ void ip6_lookup(StageContext& ctx, Burst& b) {
   for (uint32_t k = received; k < b.n; ++k)
     if (b.pkts[k].next == Next::kIp6Local && b.pkts[k].drop == DropReason::kCount)
       r.route(k, r.lookup(load_ip6(b.header[k] + kEthHeaderSize + ip6::kDst)), /*originated=*/true);
+  return b.n_ip6;
 }
 
 }  // namespace memswitch::detail

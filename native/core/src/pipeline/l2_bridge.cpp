@@ -8,7 +8,7 @@
 
 namespace memswitch::detail {
 
-void l2_bridge(StageContext& ctx, Burst& b) {
+uint32_t l2_bridge(StageContext& ctx, Burst& b) {
   const Topology& t = ctx.topology;
   const uint32_t in_port = b.in_port;
   const PortView& in = t.ports[in_port];
@@ -19,7 +19,7 @@ void l2_bridge(StageContext& ctx, Burst& b) {
       if (in.rif) p.next = Next::kRouter, ++b.n_l3;
       else ctx.drop(p, in_port, DropReason::no_destination);
     }
-    return;
+    return b.n;
   }
   // Frames of a burst mostly share their MACs: remember the last learn and lookup.
   Mac last_src = UINT64_MAX, last_dst = UINT64_MAX;
@@ -77,6 +77,7 @@ void l2_bridge(StageContext& ctx, Burst& b) {
     }
     if (!planned && p.next == Next::kNone) ctx.drop(p, in_port, DropReason::no_destination);
   }
+  return b.n;
 }
 
 }  // namespace memswitch::detail

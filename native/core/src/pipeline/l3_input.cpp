@@ -137,8 +137,8 @@ uint8_t* with_ethernet(Burst& b, uint32_t k, const RifView& rif) {
 
 }  // namespace
 
-void l3_input(StageContext& ctx, Burst& b) {
-  if (b.n_l3 == 0) return;
+uint32_t l3_input(StageContext& ctx, Burst& b) {
+  if (b.n_l3 == 0) return 0;
   const Topology& t = ctx.topology;
   const PortView& in = t.ports[b.in_port];
   const uint16_t rif_id = in.rif;
@@ -189,6 +189,7 @@ void l3_input(StageContext& ctx, Burst& b) {
       ++b.n_ip4;
     }
   }
+  return b.n_l3;
 }
 
 }  // namespace memswitch::detail

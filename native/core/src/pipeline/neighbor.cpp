@@ -46,8 +46,8 @@ void plan_run(StageContext& ctx, Burst& b, uint32_t port, uint16_t segment, cons
 
 }  // namespace
 
-void neighbor(StageContext& ctx, Burst& b) {
-  if (b.n_l3 == 0) return;
+uint32_t neighbor(StageContext& ctx, Burst& b) {
+  if (b.n_l3 == 0) return 0;
   const Topology& t = ctx.topology;
   // The frames of a burst mostly share their next hop: remember the last one resolved,
   // and plan the frames that follow it as one run.
@@ -56,11 +56,12 @@ void neighbor(StageContext& ctx, Burst& b) {
   uint16_t segment = 0;
   uint8_t macs[12];  // the Ethernet addresses for last_key, as written
   uint16_t run[kSlots];
-  uint32_t n_run = 0;
+  uint32_t n_run = 0, handed = 0;
   for (uint32_t k = 0; k < b.n; ++k) {
     PacketMeta& p = b.pkts[k];
     if (p.next != Next::kRewrite || p.drop != DropReason::kCount) continue;
     p.next = Next::kNone;
+    ++handed;
     const uint16_t rif_id = b.out_rif[k];
     const RifView& out = t.l3.rifs[rif_id];
     if (out.ip_port != UINT32_MAX) {  // memif ip mode: the packet alone, to the one port there
@@ -96,6 +97,7 @@ void neighbor(StageContext& ctx, Burst& b) {
     run[n_run++] = uint16_t(k);
   }
   if (n_run) plan_run(ctx, b, port, segment, run, n_run);
+  return handed;
 }
 
 }  // namespace memswitch::detail

@@ -1,7 +1,8 @@
 // The pipeline driver and the stage functions it calls, one per MEMSWITCH_STAGES entry.
 // A stage is a pure function of (burst, immutable snapshot, this worker's state): it
 // skips frames already dropped, marks and counts the ones it drops, and may name
-// egress ports in the plan. Workers never lock or allocate in here.
+// egress ports in the plan. It returns how many frames it was handed (0: nothing to do),
+// which the runtime counts. Workers never lock or allocate in here.
 #pragma once
 #include <cstdint>
 
@@ -12,6 +13,7 @@
 #include "pipeline/l3.h"
 #include "pipeline/neighbor_table.h"
 #include "stats/counters.h"
+#include "stats/runtime.h"
 
 namespace memswitch::detail {
 
@@ -30,15 +32,17 @@ struct StageContext {
   }
 };
 
-#define X(name, help) void name(StageContext& ctx, Burst& b);
+#define X(name, help) uint32_t name(StageContext& ctx, Burst& b);
 MEMSWITCH_STAGES(X)
 #undef X
 
-// Every stage the snapshot enables, in list order, over the whole burst.
-inline void run_pipeline(StageContext& ctx, Burst& b) {
+// Every stage the snapshot enables, in list order, over the whole burst; a timed burst
+// (kTimed) also takes each stage's cycles, starting from *since.
+template <bool kTimed>
+inline void run_pipeline(StageContext& ctx, Burst& b, WorkerRuntime& rt, uint64_t* since) {
   const StageMask on = ctx.topology.stages;
 #define X(name, help) \
-  if (on & stage_bit(Stage::name)) name(ctx, b);
+  if (on & stage_bit(Stage::name)) rt.count<kTimed>(node_of(Stage::name), name(ctx, b), since);
   MEMSWITCH_STAGES(X)
 #undef X
 }

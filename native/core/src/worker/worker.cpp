@@ -102,24 +102,27 @@ void Worker::run() {
 }
 
 // One burst from one queue: rx, the pipeline, transmit, then the rx slots go back
-// (the frames were read in place until transmit copied them).
+// (the frames were read in place until transmit copied them). The clock of a timed
+// burst starts before rx, which cannot know whether it will find frames: the next poll
+// that does is the timed one.
 bool Worker::poll_queue(const Topology& t, const RxAssignment& a, uint32_t now_s) {
+  return (bursts_ & (kSampleEvery - 1)) == 0 ? poll_burst<true>(t, a, now_s) : poll_burst<false>(t, a, now_s);
+}
+
+template <bool kTimed>
+bool Worker::poll_burst(const Topology& t, const RxAssignment& a, uint32_t now_s) {
+  uint64_t since = kTimed ? __rdtsc() : 0;
   PortCounters& in = counters_[a.port];
-  if (a.xsk) {
-    const uint32_t consumed = xsk_rx(*a.xsk, a.port, burst_, in, xsk_rx_addrs_);
-    if (consumed == 0) return false;
-    StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_};
-    run_pipeline(ctx, burst_);
-    transmit(t);
-    xsk_rx_release(*a.xsk, xsk_rx_addrs_, consumed);
-    return true;
-  }
-  const uint16_t slots = memif_rx(*t.ports[a.port].session, *a.ring, a.port, burst_, in);
-  if (slots == 0) return false;
+  // What goes back to the queue after transmit: XSK frames consumed, or memif slots.
+  const uint32_t taken = a.xsk ? xsk_rx(*a.xsk, a.port, burst_, in, xsk_rx_addrs_) : memif_rx(*t.ports[a.port].session, *a.ring, a.port, burst_, in);
+  if (taken == 0) return false;
+  ++bursts_;
+  runtime_.count<kTimed>(kRxNode, burst_.n, &since);
   StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_};
-  run_pipeline(ctx, burst_);
-  transmit(t);
-  memif_rx_release(*a.ring, slots);
+  run_pipeline<kTimed>(ctx, burst_, runtime_, &since);
+  runtime_.count<kTimed>(kTxNode, transmit(t), &since);
+  if (a.xsk) xsk_rx_release(*a.xsk, xsk_rx_addrs_, taken);
+  else memif_rx_release(*a.ring, uint16_t(taken));
   return true;
 }
 
@@ -138,9 +141,11 @@ void Worker::release_held(const Topology& t, uint32_t now_s) {
   }
 }
 
-void Worker::transmit(const Topology& t) {
+uint32_t Worker::transmit(const Topology& t) {
+  uint32_t planned = 0;
   for (uint32_t k = 0; k < egress_.size(); ++k) {
     const Batch& b = egress_[k];
+    planned += b.n;
     const PortView& out = t.ports[b.port];
     if (out.session)
       memif_tx(*out.session, index_, burst_, b, counters_[b.port], memif_tx_);
@@ -148,6 +153,7 @@ void Worker::transmit(const Topology& t) {
       xsk_tx(*out.xdp, index_, burst_, b, counters_[b.port]);
   }
   egress_.clear();
+  return planned;
 }
 
 // Interrupt mode for an idle worker. While online: drain the memif eventfds, clear

@@ -15,6 +15,7 @@
 #include "pipeline/l3.h"
 #include "pipeline/neighbor_table.h"
 #include "stats/counters.h"
+#include "stats/runtime.h"
 
 namespace memswitch::detail {
 
@@ -39,6 +40,7 @@ class Worker {
   void wake();
 
   PortCounters& counters(uint32_t port) { return counters_[port]; }
+  const WorkerRuntime& runtime() const { return runtime_; }
   uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
   uint64_t busy_polls() const { return busy_polls_.load(std::memory_order_relaxed); }
   uint64_t sleeps() const { return sleeps_.load(std::memory_order_relaxed); }
@@ -48,7 +50,9 @@ class Worker {
  private:
   void run();
   bool poll_queue(const Topology& t, const RxAssignment& a, uint32_t now_s);
-  void transmit(const Topology& t);
+  template <bool kTimed>
+  bool poll_burst(const Topology& t, const RxAssignment& a, uint32_t now_s);
+  uint32_t transmit(const Topology& t);  // the frames it planned, for the runtime
   void release_held(const Topology& t, uint32_t now_s);  // packets whose next hop answered
   bool sleep_until_traffic(const Topology& t);  // true: woke by timeout, nothing arrived
   void idle_wait(int timeout_ms);
@@ -59,6 +63,8 @@ class Worker {
   std::thread thread_;
   std::unique_ptr<PortCounters[]> counters_;
   std::atomic<uint64_t> polls_{0}, busy_polls_{0}, sleeps_{0};
+  WorkerRuntime runtime_;
+  uint64_t bursts_ = 0;  // polls that found frames: every kSampleEvery-th is timed
   int wake_fd_ = -1;
   // Per-burst state, touched only by this worker's thread.
   Burst burst_;

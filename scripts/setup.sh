@@ -3,7 +3,7 @@
 # Dockerfile: installs missing Debian packages and node modules, and rebuilds the
 # addon and the TypeScript only when their sources changed. A no-op run takes < 1 s.
 # `--runtime` (the Dockerfile) installs only what building and running memswitchd
-# needs: no test peers (DPDK, podman, cnitool, iperf3), no C++ unit tests, no testing addon.
+# needs: no test peers (DPDK, podman, containerd, cnitool, iperf3), no C++ unit tests, no testing addon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,7 @@ BENCH=0
 # set-up), util-linux's nsenter, libxdp/libbpf (AF_XDP).
 APT_PACKAGES=(cmake g++ make ninja-build pkg-config python3 libxdp-dev libbpf-dev iproute2 ethtool util-linux)
 # Tests and benchmarks: their peers and tools.
-((RUNTIME_ONLY)) || APT_PACKAGES+=(libgtest-dev dpdk dpdk-dev iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc busybox-static)
+((RUNTIME_ONLY)) || APT_PACKAGES+=(libgtest-dev dpdk dpdk-dev iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc containerd busybox-static)
 # `--bench` (npm run bench): OVS-DPDK, the vSwitch peer of the memif comparison. Only
 # then: on a host with systemd the package starts an (idle) Open vSwitch service.
 ((BENCH)) && APT_PACKAGES+=(openvswitch-switch-dpdk)

@@ -8,7 +8,7 @@
 // systems and every window records the host mode (cache-line ping-pong), as run.ts does.
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadAddon, type NativeDataplane } from '../orchestrator/src/dataplane/native.js';
+import { loadAddon, type NativeDataplane, type NativeNodeRuntime } from '../orchestrator/src/dataplane/native.js';
 import { formatIPv4 } from '../orchestrator/src/domain/ip.js';
 import { fmt, median } from './common.js';
 import { OvsDpdk } from './ovs.js';
@@ -36,6 +36,8 @@ interface Sut {
   stop(): unknown;
   /** memswitch: its worker's polls so far, busy and all (is it the bottleneck?). */
   polls?(): { busy: number; all: number };
+  /** memswitch: its worker's runtime (show runtime) so far. */
+  runtime?(): NativeNodeRuntime[];
   /** Where client A sends: the router's MAC, b's MAC, or anything (testpmd, OVS). */
   dstMac: string;
   destinations: number; // addresses the generator spreads over
@@ -51,8 +53,20 @@ export interface RoutingWindow {
   loss: number;
   pingPongNs: number;
   busy: number; // memswitch: share of its worker's polls that found frames (near 1: it is the bottleneck)
+  cycles?: Record<string, number>; // memswitch: TSC cycles per frame of each node over the window (show runtime)
 }
 
+
+/** Each node's cycles per frame between two runtime readings (nodes that saw no timed frame left out). */
+function cyclesPerFrame(before: NativeNodeRuntime[], after: NativeNodeRuntime[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of after) {
+    const b = before.find((x) => x.node === n.node)!;
+    const frames = n.sampledVectors - b.sampledVectors;
+    if (frames > 0) out[n.node] = (n.sampledCycles - b.sampledCycles) / frames;
+  }
+  return out;
+}
 
 function startMemswitch(sock: string, sutCpu: number, routes: number | undefined, ipv6: boolean): Sut {
   // Busy polling like testpmd and OVS: an adaptive worker that naps between the generator's
@@ -83,7 +97,7 @@ function startMemswitch(sock: string, sutCpu: number, routes: number | undefined
     const w = dp.workers()[0]!;
     return { busy: w.busyPolls, all: w.polls };
   };
-  return { stop: () => dp.stop(), polls, dstMac, destinations: (routes ?? 1) * (ipv6 ? 1 : 256), queues: 1 };
+  return { stop: () => dp.stop(), polls, runtime: () => dp.workers()[0]!.runtime, dstMac, destinations: (routes ?? 1) * (ipv6 ? 1 : 256), queues: 1 };
 }
 
 async function startSystem(system: System, sock: string, sutCpu: number, trafficCpu: number): Promise<Sut> {
@@ -137,12 +151,14 @@ async function measure(system: System, frameSize: number, round: number, sutCpu:
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     eng.resetStats();
     const p0 = sut.polls?.();
+    const rt0 = sut.runtime?.();
     await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
     const p1 = sut.polls?.();
+    const rt1 = sut.runtime?.();
     const rx = eng.stats(sink).rxPackets;
     const tx = eng.stats(gen).txPackets;
     const busy = p0 && p1 ? (p1.busy - p0.busy) / Math.max(1, p1.all - p0.all) : NaN;
-    return { system, frameSize, round, mode: pingPongNs > SLOW_MODE_NS ? 'slow' : 'fast', mpps: rx / MEASURE_S / 1e6, loss: tx > 0 ? Math.max(0, 1 - rx / tx) : NaN, pingPongNs, busy };
+    return { system, frameSize, round, mode: pingPongNs > SLOW_MODE_NS ? 'slow' : 'fast', mpps: rx / MEASURE_S / 1e6, loss: tx > 0 ? Math.max(0, 1 - rx / tx) : NaN, pingPongNs, busy, cycles: rt0 && rt1 ? cyclesPerFrame(rt0, rt1) : undefined };
   } finally {
     eng.stop();
     a.close();
@@ -182,5 +198,23 @@ export async function runRoutingBench(opts: { frameSizes: number[]; rounds: numb
         `| ${r.frameSize} B | ${isIpv6(r.system) ? 'IPv6' : 'IPv4'} | ${r.system.slice(r.system.indexOf('-') + 1)} | ${fmt(r.mpps)} | ${fmt(r.l2Mpps)} | **${fmt(r.vsL2)}x** | **${fmt(r.vsTestpmdIo)}x** | ${fmt(r.vsOvsL3)}x |`,
     ),
   ].join('\n');
-  return { windows, rows, table };
+  // Where the worker's time goes: show runtime's cycles per frame, per node, over the
+  // same windows (medians); rx, the stages that ran, tx.
+  const memswitchSystems: System[] = ['l2', ...ROUTED];
+  const nodes = [...new Set(windows.flatMap((w) => Object.keys(w.cycles ?? {})))];
+  const nodeCycles = (sys: System, size: number, node: string) => median(windows.filter((w) => w.system === sys && w.frameSize === size && w.mode === headlineMode && w.cycles?.[node] !== undefined).map((w) => w.cycles![node]!));
+  const runtimeTable = [
+    '',
+    `Where the worker's time goes: TSC cycles per frame of each node (memswitch show runtime over the same windows, medians; ${headlineMode}-mode)`,
+    '',
+    `| frame | system | ${nodes.join(' | ')} | total |`,
+    `| ---: | --- | ${nodes.map(() => '---:').join(' | ')} | ---: |`,
+    ...opts.frameSizes.flatMap((size) =>
+      memswitchSystems.map((sys) => {
+        const c = nodes.map((n) => nodeCycles(sys, size, n));
+        return `| ${size} B | ${sys} | ${c.map((v) => (Number.isNaN(v) ? '-' : fmt(v, 0))).join(' | ')} | ${fmt(c.filter((v) => !Number.isNaN(v)).reduce((a, v) => a + v, 0), 0)} |`;
+      }),
+    ),
+  ].join('\n');
+  return { windows, rows, table: `${table}\n${runtimeTable}` };
 }

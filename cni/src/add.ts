@@ -1,7 +1,8 @@
 // ADD: IPAM first, then one Attach call; IPAM is released again if the attach fails. The
 // result carries the addresses and routes as memswitchd applied them: IPAM's, with a
 // routed network's gateways and default routes (IPv4, IPv6) filled in.
-import { statSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type * as m from '../../orchestrator/src/api/messages.js';
 import type { Context } from './context.js';
 import { DaemonError, toCniError } from './client.js';
@@ -36,6 +37,7 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
     });
   const ipam = existing ? undefined : ctx.ipam();
   const ip: IpamResult | undefined = existing ? applied(existing) : ipam?.add();
+  let attached = false; // by this ADD: a later failure must take it back with the IPs
   try {
     const r = await ctx.daemon().attach({
       key: ctx.key,
@@ -58,6 +60,7 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
       throw toCniError(err, 'attachment');
     });
     const a = r.attachment;
+    attached = !existing;
     log('info', r.created ? 'attached' : 'attachment already present', { interface: a.interface, mac: a.mac, socket: a.socket || undefined, gateway: a.gateway || undefined, gateway6: a.gateway6 || undefined });
     const deviceInfo = conf.runtimeConfig?.CNIDeviceInfoFile;
     if (deviceInfo && a.socket) writeDeviceInfo(deviceInfo, a.socket);
@@ -70,8 +73,9 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
     );
   } catch (err) {
     // memswitchd may have made the attachment and then failed to answer (killed, or past
-    // our deadline): take it back (or spool that) before its IPs go back to IPAM.
-    if (!existing && err instanceof CniError && err.code === ErrorCode.tryAgainLater) {
+    // our deadline), or this ADD failed after it (the device-info file): take it back (or
+    // spool that) before its IPs go back to IPAM, which would give them out again.
+    if (attached || (!existing && err instanceof CniError && err.code === ErrorCode.tryAgainLater)) {
       await detachOrSpool(ctx).catch((e: unknown) => log('warn', 'undoing a failed ADD failed', { err: (e as Error).message }));
     }
     if (ipam) {
@@ -93,10 +97,23 @@ function applied(a: m.Attachment): IpamResult {
   };
 }
 
-/** NPWG device-info, so Multus' network-status tells the pod where its memif is. */
+/**
+ * NPWG device-info, so Multus' network-status tells the pod where its memif is. Its
+ * directory may not exist yet (Multus makes it on first use; /run is empty after a boot).
+ */
 function writeDeviceInfo(file: string, socket: string): void {
   const info = { type: 'memif', version: '1.1.0', memif: { role: 'client', path: socket, mode: 'ethernet' } };
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(info), { mode: 0o600 });
-  renameSync(tmp, file);
+  try {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+    writeFileSync(tmp, JSON.stringify(info), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // nothing was written (the directory is not one)
+    }
+    throw new CniError(ErrorCode.ioFailure, `CNIDeviceInfoFile ${file}: ${(err as Error).message}`);
+  }
 }

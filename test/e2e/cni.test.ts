@@ -1,7 +1,7 @@
 // The CNI plugin exec'd exactly as a runtime does it (env vars + stdin JSON), against a
 // real memswitchd, into real network namespaces, with Debian's host-local as the IPAM
 // delegate. Every test ends with nothing left: no attachments, leases, spool files.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
@@ -222,12 +222,13 @@ describe('memswitch CNI plugin', () => {
   });
 
   it('memif socketMode "file": a filesystem socket per container, named in the device-info file; both removed on DEL', async () => {
-    await startDaemon();
+    const c = await startDaemon();
     const ns = net.add('file');
     const call = { containerId: 'ctr-file', netns: ns.path, ifname: 'net1' };
     const conf = env.conf({ cniVersion: '1.1.0', socketMode: 'file', socketDir: path.join(env.dir, 'sockets') }, null);
-    // Multus passes CNIDeviceInfoFile: the NPWG device-info names the memif socket.
-    const deviceInfo = path.join(env.dir, 'device-info.json');
+    // Multus passes CNIDeviceInfoFile: the NPWG device-info names the memif socket. Its
+    // directory need not exist yet.
+    const deviceInfo = path.join(env.dir, 'devinfo', 'dp', 'device-info.json');
     const withInfo = { ...conf, capabilities: { CNIDeviceInfoFile: true }, runtimeConfig: { CNIDeviceInfoFile: deviceInfo } };
     const r = ok(env.run({ command: 'ADD', ...call }, withInfo)).json as { interfaces: { socketPath: string }[] };
     const sock = r.interfaces[0]!.socketPath;
@@ -237,6 +238,17 @@ describe('memswitch CNI plugin', () => {
     ok(env.run({ command: 'DEL', ...call }, withInfo));
     expect(existsSync(sock)).toBe(false);
     expect(existsSync(deviceInfo)).toBe(false);
+
+    // A device-info file that cannot be written fails the ADD after the attach: the
+    // attachment and its lease are taken back, not left for IPAM to hand out again.
+    const blocked = path.join(env.dir, 'not-a-dir');
+    writeFileSync(blocked, '');
+    const withIpam = env.conf({ cniVersion: '1.1.0', socketMode: 'file', socketDir: path.join(env.dir, 'sockets') });
+    const unwritable = { ...withIpam, capabilities: { CNIDeviceInfoFile: true }, runtimeConfig: { CNIDeviceInfoFile: path.join(blocked, 'device-info.json') } };
+    failed(env.run({ command: 'ADD', ...call }, unwritable), 5, /CNIDeviceInfoFile .*not-a-dir/);
+    expect((await c.listAttachments()).attachments).toEqual([]);
+    expect(env.leases()).toEqual([]);
+    expect(readdirSync(path.join(env.dir, 'sockets'))).toEqual([]);
   });
 
   it('bad input: the right code and message on stdout, nothing left behind', async () => {

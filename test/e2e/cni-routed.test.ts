@@ -196,9 +196,9 @@ describe('routed CNI networks', () => {
 });
 
 describe('a router with a host interface', () => {
-  const hostYaml = (host: boolean) => `routers:
+  const hostYaml = (host: boolean, routerEnd = '169.254.71.1') => `routers:
   - name: ${hostRouter}
-${host ? '    host: { address: 169.254.71.1/30, nodeAddress: 169.254.71.2/30 }\n' : ''}`;
+${host ? `    host: { address: ${routerEnd}/29, nodeAddress: 169.254.71.2/29 }\n` : ''}`;
   const nodeRoutes = (dev: string, family: 4 | 6 = 4): string[] =>
     (JSON.parse(sh('ip', ['-j', `-${family}`, 'route', 'show', 'dev', dev])) as { dst: string; gateway?: string }[]).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}`).sort();
 
@@ -206,10 +206,10 @@ ${host ? '    host: { address: 169.254.71.1/30, nodeAddress: 169.254.71.2/30 }\n
     if (!existsSync(CNITOOL)) throw new Error(`${CNITOOL} is missing: scripts/install-cnitool.sh (run by scripts/setup.sh) could not build it`);
     const c = await startDaemon(['hc'], hostYaml(true));
     const dev = `msw-${hostRouter}`;
-    expect(sh('ip', ['-o', '-4', 'addr', 'show', 'dev', dev])).toMatch(/inet 169\.254\.71\.2\/30/);
-    expect(nodeRoutes(dev)).toEqual(['169.254.71.0/30']); // the router has no other subnet yet
+    expect(sh('ip', ['-o', '-4', 'addr', 'show', 'dev', dev])).toMatch(/inet 169\.254\.71\.2\/29/);
+    expect(nodeRoutes(dev)).toEqual(['169.254.71.0/29']); // the router has no other subnet yet
     const hostRif = (await c.listRouterInterfaces({ router: hostRouter })).routerInterfaces;
-    expect(hostRif).toEqual([expect.objectContaining({ spec: expect.objectContaining({ name: `${hostRouter}-host`, network: '', host: { nodeAddress: '169.254.71.2/30', nodeAddress6: '', routes: [] } }), nodeIfname: dev, source: 'SOURCE_CONFIG' })]);
+    expect(hostRif).toEqual([expect.objectContaining({ spec: expect.objectContaining({ name: `${hostRouter}-host`, network: '', host: { nodeAddress: '169.254.71.2/29', nodeAddress6: '', routes: [] } }), nodeIfname: dev, source: 'SOURCE_CONFIG' })]);
 
     // A routed network on that router, added by cnitool from a conflist.
     const confDir = path.join(env.dir, 'net.d');
@@ -224,7 +224,7 @@ ${host ? '    host: { address: 169.254.71.1/30, nodeAddress: 169.254.71.2/30 }\n
     expect(JSON.parse(add.stdout)).toMatchObject({ ips: [{ address: '10.72.1.2/24', gateway: '10.72.1.1' }], routes: [{ dst: '0.0.0.0/0', gw: '10.72.1.1' }] });
     expect(cnitool(['check', CNITOOL_NET, pod.path])).toMatchObject({ status: 0, stderr: '' });
     // The node got a route to the new subnet through the router, and the router a default route to the node.
-    expect(nodeRoutes(dev)).toEqual(['10.72.1.0/24 via 169.254.71.1', '169.254.71.0/30']);
+    expect(nodeRoutes(dev)).toEqual(['10.72.1.0/24 via 169.254.71.1', '169.254.71.0/29']);
     const defaults = async () => (await c.listRoutes({ router: hostRouter })).routes.filter((r) => r.prefix === '0.0.0.0/0').map((r) => [r.origin, r.nextHops]);
     expect(await defaults()).toEqual([['ROUTE_ORIGIN_HOST', [{ via: '169.254.71.2', interface: '' }]]]);
 
@@ -258,8 +258,15 @@ ${host ? '    host: { address: 169.254.71.1/30, nodeAddress: 169.254.71.2/30 }\n
     expect(linkExists(dev)).toBe(true);
     await startDaemon(['hc'], hostYaml(true));
     expect(ifindex()).toBe(before);
-    expect(nodeRoutes(dev)).toEqual(['10.72.1.0/24 via 169.254.71.1', '169.254.71.0/30']);
+    expect(nodeRoutes(dev)).toEqual(['10.72.1.0/24 via 169.254.71.1', '169.254.71.0/29']);
     expect(ping(pod.name, '169.254.71.2')).toMatch(/3 received/);
+
+    // The router's end moved within the link's subnet: the node's routes follow it, none
+    // is left via the old address (which the kernel would keep: still on-link).
+    await daemon!.stop('SIGTERM');
+    await startDaemon(['hc'], hostYaml(true, '169.254.71.3'));
+    expect(nodeRoutes(dev)).toEqual(['10.72.1.0/24 via 169.254.71.3', '169.254.71.0/29']);
+    expect(ping(undefined, '10.72.1.2')).toMatch(/3 received/);
 
     // The host interface left the config file: its link goes on the next start.
     await daemon!.stop('SIGTERM');

@@ -13,9 +13,11 @@
 // (the node's IPv6 one without DAD, as a container's: veth.ts), the node's routes of a
 // family go via the router's end of that family, and the router routes 0.0.0.0/0 and ::/0
 // to the node's (routing.ts). The node's routes through the link are read per family
-// (`ip -4`, `ip -6`), and only those via the router's end are ours: the kernel's own
-// (the link's connected subnets, fe80::/64) have no gateway. A family the link no longer
-// carries (an earlier run's config) leaves no address or route behind.
+// (`ip -4`, `ip -6`): every route through a gateway there is ours (nothing else shares
+// the link), the kernel's own (the link's connected subnets, fe80::/64) have none. One
+// via another address than the router's end now has (an earlier run's config) is put
+// back via the current one, and a family the link no longer carries (also an earlier
+// run's) leaves no address or route behind.
 import { execFileSync } from 'node:child_process';
 import type { RouterInterfaceConfig, VethInterface } from '../config/schema.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
@@ -149,9 +151,9 @@ export class RouterHosts {
       return;
     }
     const prefixOf = (dst: string): string => (dst === 'default' ? DEFAULT_ROUTE[family] : dst.includes('/') ? dst : `${dst}/${MAX_LEN[family]}`);
-    // The link is memswitchd's alone: with no address of this family on it, any route of
-    // the family through a gateway there is one an earlier run made.
-    const have = new Map(shown.filter((r) => r.gateway !== undefined && (via === undefined || r.gateway === via)).map((r) => [prefixOf(r.dst), r.gateway!]));
+    // The link is memswitchd's alone: any route through a gateway there is one we made,
+    // in this run or an earlier one (via an address the router's end had then).
+    const have = new Map(shown.filter((r) => r.gateway !== undefined).map((r) => [prefixOf(r.dst), r.gateway!]));
     const want = new Set(prefixes);
     const change = (verb: 'add' | 'del', prefix: string, gateway: string): void => {
       try {
@@ -161,7 +163,7 @@ export class RouterHosts {
         this.log.warn({ routerInterface: spec.name, dev, prefix, err: why }, verb === 'add' ? 'the node keeps its own route to a subnet behind a host interface' : 'cannot remove a node route of a host interface');
       }
     };
-    for (const [p, gateway] of have) if (!want.has(p)) change('del', p, gateway);
-    for (const p of want) if (!have.has(p)) change('add', p, via!);
+    for (const [p, gateway] of have) if (!want.has(p) || gateway !== via) change('del', p, gateway);
+    for (const p of want) if (have.get(p) !== via) change('add', p, via!);
   }
 }

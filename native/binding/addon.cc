@@ -476,6 +476,8 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
         runtime.Set(uint32_t(n), node);
       }
       o.Set("runtime", runtime);
+      o.Set("icmpErrors", double(list[i].icmp_errors));
+      o.Set("icmpRateLimited", double(list[i].icmp_rate_limited));
       a.Set(uint32_t(i), o);
     }
     return a;

@@ -49,7 +49,7 @@ describe('Prometheus metrics', () => {
     expect(value(m, 'memswitch_build_info')).toBe(1);
     expect(m.get('memswitch_build_info')?.metrics[0]?.labels?.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(value(m, 'memswitch_objects', { kind: 'interface' })).toBe(2);
-    for (const name of ['memswitch_worker_polls_total', 'memswitch_worker_busy_polls_total', 'memswitch_memory_hugepage_bytes', 'memswitch_memory_fallback_bytes', 'memswitch_interface_drops_total', 'memswitch_interface_protocol_errors_total'])
+    for (const name of ['memswitch_worker_polls_total', 'memswitch_worker_busy_polls_total', 'memswitch_memory_hugepage_bytes', 'memswitch_memory_fallback_bytes', 'memswitch_interface_drops_total', 'memswitch_interface_protocol_errors_total', 'memswitch_icmp_errors_total', 'memswitch_node_packets_total'])
       expect(m.has(name), name).toBe(true);
 
     const a = new testing.MemifClient({ socket: sock, id: 0, hugepages: false });

@@ -112,6 +112,20 @@ TEST_F(Routed, TtlExpiryAndNoRouteAnswerWithIcmpErrors) {
   EXPECT_TRUE(b.receive(1, 100).empty());
 }
 
+// RFC 1812 §4.3.2.8: errors are rate-limited (100/s per worker), and what the limit held
+// back is counted, beside the drops the packets themselves are.
+TEST_F(Routed, IcmpErrorsAreLimitedTo100PerSecondAndCounted) {
+  ASSERT_EQ(a.ask(kGw1), gw_mac1);
+  const Bytes expiring = udp_to(kIpB, /*ttl=*/1);
+  std::vector<TxFrame> burst(150, TxFrame{expiring.data(), uint32_t(expiring.size())});
+  ASSERT_EQ(a.c->tx_burst(0, burst.data(), uint32_t(burst.size())), 150u);  // well inside one second
+  EXPECT_EQ(a.receive(150, 1000).size(), 100u);
+  ASSERT_TRUE(eventually([&] { return drops(ia, DropReason::ttl_expired) == 150; }));
+  const auto w = sw.dp->workers().at(0);
+  EXPECT_EQ(w.icmp_errors, 100u);
+  EXPECT_EQ(w.icmp_rate_limited, 50u);
+}
+
 TEST_F(Routed, StaticRoutesViaBlackholeAndUnreachable) {
   ASSERT_EQ(a.ask(kGw1), gw_mac1);
   add_route("10.50.0.0/16", RouteKind::forward, {hop("10.2.0.2")});

@@ -122,6 +122,8 @@ export interface WorkerStats {
   busyRatio: number;
   stalled: boolean;
   runtime: NodeRuntime[];
+  icmpErrors: number;
+  icmpRateLimited: number;
 }
 
 export interface NodeRuntime {

@@ -167,7 +167,7 @@ export interface NativeDataplane {
   interfaceInfo(index: number): NativeInterfaceInfo;
   interfaces(): number[];
   sockets(): { socket: string; protocolErrors: DropCounts }[];
-  workers(): { index: number; cpu: number; polls: number; busyPolls: number; sleeps: number; runtime: NativeNodeRuntime[] }[];
+  workers(): { index: number; cpu: number; polls: number; busyPolls: number; sleeps: number; runtime: NativeNodeRuntime[]; icmpErrors: number; icmpRateLimited: number }[];
   /** TSC ticks per second (what runtime cycles count), measured since the dataplane was made. */
   tscHz(): number;
   listenForHandover(path: string): void;

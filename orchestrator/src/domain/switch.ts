@@ -52,6 +52,8 @@ export interface WorkerView {
   sleeps: number; // adaptive polling: times it slept for lack of traffic
   stalled: boolean; // no progress for STALL_AFTER_MS: stuck inside a poll
   runtime: NodeRuntimeView[]; // rx, the pipeline stages in order, tx
+  icmpErrors: number; // ICMP and ICMPv6 errors its routers sent
+  icmpRateLimited: number; // and those the 100/s limit held back
 }
 
 /** A node's counters as the dataplane keeps them, and its cost per frame from the timed bursts. */

@@ -79,6 +79,12 @@ export function createMetrics(sw: Switch, routing: Routing, version: string): Me
   mirror('memswitch_node_packets_total', 'Frames in the bursts a worker node worked on.', ['worker', 'node'], perNode('vectors'));
   mirror('memswitch_node_sampled_packets_total', 'Frames in the timed bursts (one busy poll in 64) of a worker node.', ['worker', 'node'], perNode('sampledVectors'));
   mirror('memswitch_node_sampled_cycles_total', 'TSC cycles a worker node spent on its timed bursts.', ['worker', 'node'], perNode('sampledCycles'));
+  mirror('memswitch_icmp_errors_total', 'ICMP and ICMPv6 errors the routers of a worker sent (sent), or held back at the 100/s limit (rate_limited).', ['worker', 'result'], (s, set) => {
+    for (const w of s.workers) {
+      set({ worker: String(w.index), result: 'sent' }, w.icmpErrors);
+      set({ worker: String(w.index), result: 'rate_limited' }, w.icmpRateLimited);
+    }
+  });
   gauge('memswitch_tsc_hz', 'TSC ticks per second (what the node cycles count).', [], (s, set) => set({}, s.tscHz));
   gauge('memswitch_interface_peer_memory_bytes', 'Shared memory a memif peer mapped into the switch (its regions: rings and buffers).', ['interface'], (s, set) => {
     for (const i of s.interfaces) set({ interface: i.name }, i.peerMemoryBytes);

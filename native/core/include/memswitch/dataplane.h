@@ -92,6 +92,8 @@ struct WorkerInfo {
   uint64_t polls, busy_polls;
   uint64_t sleeps;  // times it went to sleep for lack of traffic (adaptive polling)
   std::vector<NodeRuntime> runtime;  // rx, the stages in pipeline order, tx
+  // ICMP and ICMPv6 errors it sent, and those the 100/s limit held back.
+  uint64_t icmp_errors, icmp_rate_limited;
 };
 
 // What the dataplane reports to the daemon, which adds its own kinds (interface_up, ...)

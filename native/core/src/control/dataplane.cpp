@@ -325,7 +325,7 @@ double DataplaneImpl::tsc_hz() {
 std::vector<WorkerInfo> DataplaneImpl::workers() {
   std::vector<WorkerInfo> out;
   for (auto& w : workers_) {
-    WorkerInfo& i = out.emplace_back(WorkerInfo{w->index(), w->cpu(), w->polls(), w->busy_polls(), w->sleeps(), {}});
+    WorkerInfo& i = out.emplace_back(WorkerInfo{w->index(), w->cpu(), w->polls(), w->busy_polls(), w->sleeps(), {}, w->icmp_errors(), w->icmp_rate_limited()});
     for (size_t n = 0; n < kNumNodes; ++n) {
       const NodeClock& c = w->runtime().node[n];
       const auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };

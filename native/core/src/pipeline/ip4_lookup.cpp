@@ -200,6 +200,7 @@ void Ip4Router::icmp_error(uint32_t k, uint8_t type, uint8_t code, uint16_t mtu)
   uint32_t g;
   uint8_t* f = b.generate(len, &g);
   if (!f) return;
+  bump(ctx.l3.icmp_errors);
   std::memset(f, 0, kEthHeaderSize + kIp4MinHeader + 8);
   store16(f + 12, kEtherTypeIp4);  // MACs: the neighbor stage writes them
   uint8_t* e = f + kEthHeaderSize;

@@ -151,6 +151,7 @@ void Ip6Router::icmp_error(uint32_t k, uint8_t type, uint8_t code, uint32_t mtu)
   uint32_t g;
   uint8_t* f = b.generate(kEthHeaderSize + kIp6Header + 8 + quote, &g);
   if (!f) return;
+  bump(ctx.l3.icmp_errors);
   std::memset(f, 0, 12);  // MACs: the neighbor stage writes them
   store16(f + 12, kEtherTypeIp6);
   uint8_t* e = f + kEthHeaderSize;

@@ -1,6 +1,7 @@
 // What the L3 stages (l3_input, ip4_lookup, ip6_lookup, neighbor) read from a snapshot, and the
 // state each worker keeps for them. Built by control/routing.cpp.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "pipeline/ip4_fib.h"
 #include "pipeline/ip6_fib.h"
 #include "pipeline/neighbor_table.h"
+#include "stats/counters.h"
 
 namespace memswitch::detail {
 
@@ -141,9 +143,14 @@ struct L3State {
   HoldQueue hold;
   uint32_t icmp_second = 0, icmp_sent = 0;  // ICMP errors sent in the current second
   static constexpr uint32_t kIcmpPerSecond = 100;
+  // ICMP and ICMPv6 errors made, and those the limit held back (the packets they were
+  // about are counted drops either way). Single writer: the worker.
+  std::atomic<uint64_t> icmp_errors{0}, icmp_rate_limited{0};
   bool icmp_allowed(uint32_t now_s) {
     if (now_s != icmp_second) icmp_second = now_s, icmp_sent = 0;
-    return icmp_sent++ < kIcmpPerSecond;
+    if (icmp_sent++ < kIcmpPerSecond) return true;
+    bump(icmp_rate_limited);
+    return false;
   }
 };
 

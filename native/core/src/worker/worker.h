@@ -41,6 +41,8 @@ class Worker {
 
   PortCounters& counters(uint32_t port) { return counters_[port]; }
   const WorkerRuntime& runtime() const { return runtime_; }
+  uint64_t icmp_errors() const { return l3_.icmp_errors.load(std::memory_order_relaxed); }
+  uint64_t icmp_rate_limited() const { return l3_.icmp_rate_limited.load(std::memory_order_relaxed); }
   uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
   uint64_t busy_polls() const { return busy_polls_.load(std::memory_order_relaxed); }
   uint64_t sleeps() const { return sleeps_.load(std::memory_order_relaxed); }

@@ -17,9 +17,9 @@ BENCH=0
 # set-up), util-linux's nsenter, libxdp/libbpf (AF_XDP).
 APT_PACKAGES=(cmake g++ make ninja-build pkg-config python3 libxdp-dev libbpf-dev iproute2 ethtool util-linux)
 # Tests and benchmarks: their peers and tools.
-((RUNTIME_ONLY)) || APT_PACKAGES+=(libgtest-dev dpdk dpdk-dev iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc containerd busybox-static)
+((RUNTIME_ONLY)) || APT_PACKAGES+=(libgtest-dev dpdk dpdk-dev iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc containerd docker.io busybox-static)
 # `--bench` (npm run bench): OVS-DPDK, the vSwitch peer of the memif comparison. Only
-# then: on a host with systemd the package starts an (idle) Open vSwitch service.
+# then: it is large (the benchmark starts its own ovsdb-server and ovs-vswitchd).
 ((BENCH)) && APT_PACKAGES+=(openvswitch-switch-dpdk)
 
 missing=()
@@ -33,6 +33,13 @@ if ((${#missing[@]})); then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # No package starts its service here (docker.io's init script would run a dockerd that
+  # sets up a bridge and iptables rules): tests start their own daemons.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

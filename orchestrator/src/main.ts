@@ -9,8 +9,10 @@ import { preflight } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { Dataplane, type InterfaceStatus } from './dataplane/dataplane.js';
 import { loadAddon } from './dataplane/native.js';
+import { startDockerPlugin, type DockerPluginServer } from './api/docker-plugin.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import { Attachments } from './domain/attachments.js';
+import { DockerNetworks } from './domain/docker.js';
 import { NetworkGateways } from './domain/routed-networks.js';
 import { Routing } from './domain/routing.js';
 import { Switch } from './domain/switch.js';
@@ -127,6 +129,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
   let sw: Switch;
   let attachments: Attachments;
   let routing: Routing;
+  let docker: DockerNetworks;
   const handoverSocket = handoverSocketPath(config);
   try {
     // Before anything binds or opens a file in them: after a reboot /run is empty.
@@ -148,6 +151,8 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     const att = new Attachments(sw, new NetworkGateways(routing, log), store, config.cni, log);
     sw.restore(config, () => att.restore()); // CNI attachments, then DELs spooled while we were down
     attachments = att;
+    docker = new DockerNetworks(sw, att, store, log);
+    docker.restore(); // Docker's networks and endpoints, whose attachments are back now
     routing.restore(config); // routers on the networks just restored; routes and neighbours before forwarding starts
     const orphans = taken ? dp.finishTakeover() : 0;
     if (orphans > 0) log.warn({ sessions: orphans }, 'disconnected taken-over sessions whose interface is no longer configured');
@@ -160,6 +165,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
   const metrics = createMetrics(sw, routing, version);
   let api: ApiServer;
   let metricsServer: MetricsServer | undefined;
+  let dockerPlugin: DockerPluginServer | undefined;
   try {
     api = await startApiServer(sw, attachments, routing, {
       socket: config.api.socket,
@@ -171,13 +177,14 @@ async function run(config: Config, version: string, restart: { takeover: boolean
       observe: (method, code, seconds) => metrics.observeApi(method, code, seconds),
     });
     if (config.metrics.enabled) metricsServer = await startMetricsServer(metrics, config.metrics.listen);
+    if (config.docker.pluginSocket) dockerPlugin = await startDockerPlugin(docker, config.docker.pluginSocket, log.child({ component: 'docker-plugin' }));
   } catch (err) {
     dp.stop();
     return fatal('cannot start the API', err);
   }
 
   const memory = loadAddon().memoryCounters();
-  const counts = { ...sw.counts(), ...routing.counts() };
+  const counts = { ...sw.counts(), ...routing.counts(), ...docker.counts() };
   log.info(
     {
       version,
@@ -188,6 +195,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
       api: config.api.socket,
       apiTcpPort: api.tcpPort,
       metricsPort: metricsServer?.port,
+      dockerPlugin: config.docker.pluginSocket,
       store: store.path,
     },
     'memswitchd running',
@@ -211,6 +219,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     log.info({ signal }, 'shutting down');
     api.close();
     metricsServer?.close();
+    dockerPlugin?.close();
     summarize(dp, log, last);
     dp.stop(); // DISCONNECT to every peer, socket files removed, threads joined (not after a handover)
     store.close();

@@ -91,6 +91,10 @@ export const vethInterface = z
     mtu: z.number().int().min(68).max(9000).default(1500),
     mac: macAddress.optional(),
     vlan: z.number().int().min(1).max(4094).optional(),
+    // For a runtime that moves and configures the container end itself (Docker's remote
+    // driver): the end stays in memswitchd's namespace as `ifname`, without addresses or
+    // routes, and the runtime moves it into `netns`.
+    handoff: z.literal(true).optional(),
   })
   .strict();
 export type VethInterface = z.infer<typeof vethInterface>;
@@ -453,6 +457,19 @@ export const configSchema = z
         infoDir: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/run/memswitch/attachments'),
         spoolDir: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/var/lib/memswitch/cni-spool'),
         socketDir: z.string().refine((s) => s.startsWith('/'), 'must be an absolute path').default('/run/memswitch/m'),
+      })
+      .strict()
+      .default({}),
+    // Docker's remote network and IPAM driver (libnetwork's plugin protocol), off unless
+    // a socket is named: Docker finds plugins in /run/docker/plugins, by file name
+    // (memswitch.sock: `docker network create -d memswitch --ipam-driver memswitch`).
+    docker: z
+      .object({
+        pluginSocket: z
+          .string()
+          .max(107, 'must be at most 107 characters (the unix socket path limit)')
+          .refine((s) => s.startsWith('/') && s.endsWith('.sock'), 'must be an absolute path ending in .sock, like /run/docker/plugins/memswitch.sock')
+          .optional(),
       })
       .strict()
       .default({}),

@@ -50,6 +50,10 @@ export const attachInput = z
     socketDir: absPath.optional(),
     pod: z.object({ namespace: z.string().default(''), name: z.string().default(''), uid: z.string().default('') }).strict().default({}),
     router: nameSchema.optional(),
+    // veth only: the runtime moves and configures the container end (Docker's remote
+    // driver); it is left in memswitchd's namespace named `key.ifname`, ips are
+    // informational, and netns (where it will go) need not exist yet.
+    handoff: z.literal(true).optional(),
   })
   .strict();
 export type AttachInput = z.input<typeof attachInput>;
@@ -199,8 +203,10 @@ export class Attachments {
       );
     }
     this.sw.getNetwork(p.network); // NotFoundError naming the network
-    if (!existsSync(p.netns)) throw new InvalidConfigError(`netns: ${p.netns} does not exist`, 'netns');
+    // A handed-off veth's namespace may not exist yet: Docker makes it after Join.
+    if (!p.handoff && !existsSync(p.netns)) throw new InvalidConfigError(`netns: ${p.netns} does not exist`, 'netns');
     if (p.kind === 'veth' && p.socketName !== undefined) throw new InvalidConfigError('socketName: only for memif attachments', 'socketName');
+    if (p.kind === 'memif' && p.handoff) throw new InvalidConfigError('handoff: only for veth attachments', 'handoff');
     this.gateways.ensure(p);
 
     const rec = this.allocate(p);
@@ -298,9 +304,10 @@ export class Attachments {
         kind: 'veth',
         netns: p.netns,
         ifname: p.key.ifname,
-        addresses: p.ips.map((i) => i.address),
-        routes: p.routes.map((r) => ({ dst: r.dst, via: r.gw ?? gateway(r.dst) })),
         mtu: p.mtu,
+        ...(p.handoff
+          ? { handoff: true, addresses: [], routes: [] }
+          : { addresses: p.ips.map((i) => i.address), routes: p.routes.map((r) => ({ dst: r.dst, via: r.gw ?? gateway(r.dst) })) }),
       };
     }
     return { params: p, interface: name, spec: interfaceSchema.parse(spec), mac, secret, infoFile, createdUnixMs: Date.now() };

@@ -92,11 +92,34 @@ function intactPair(cfg: VethInterface, host: string): boolean {
   );
 }
 
+// A pair for a runtime that moves the container end into its namespace itself (Docker,
+// after the remote driver's Join): that end stays here, named cfg.ifname, with the MTU,
+// MAC and offloads set, which move with it. Whatever the runtime did with it since, a host
+// end that still exists still has its peer (a pair dies together): it is kept as it is.
+function createHandoffVeth(cfg: VethInterface, host: string): string {
+  if (cfg.addresses.length || cfg.routes.length) throw new InvalidConfigError('addresses: a handed-off veth is configured by its runtime: no addresses or routes', 'addresses');
+  try {
+    if (!linkExists(host)) {
+      deleteLink(cfg.ifname); // a peer left over from a crash between add and handoff
+      run('ip', ['link', 'add', host, 'mtu', String(cfg.mtu), 'type', 'veth', 'peer', 'name', cfg.ifname, 'mtu', String(cfg.mtu)]);
+      if (cfg.mac) run('ip', ['link', 'set', cfg.ifname, 'address', cfg.mac]);
+      run('ethtool', ['-K', cfg.ifname, 'tx', 'off', 'tso', 'off', 'gso', 'off']); // as below: XDP sees frames raw
+    }
+    run('ip', ['link', 'set', host, 'up']);
+  } catch (err) {
+    deleteLink(host);
+    if (err instanceof CommandError) throw new InvalidConfigError(`veth ${cfg.name}: ${err.message}`, 'interfaces');
+    throw err;
+  }
+  return host;
+}
+
 /** Creates and configures the pair, or keeps an intact one from a previous run; returns
  * the host end for the AF_XDP attachment. */
 export function createVeth(cfg: VethInterface): string {
-  if (!existsSync(cfg.netns)) throw new InvalidConfigError(`netns: ${cfg.netns} does not exist`, 'netns');
   const host = hostIfname(cfg.name);
+  if (cfg.handoff) return createHandoffVeth(cfg, host); // netns: the runtime's business
+  if (!existsSync(cfg.netns)) throw new InvalidConfigError(`netns: ${cfg.netns} does not exist`, 'netns');
   const kept = intactPair(cfg, host);
   const peer = tempPeerName(cfg.name);
   if (!kept) {

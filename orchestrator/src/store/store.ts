@@ -47,6 +47,14 @@ CREATE TABLE IF NOT EXISTS attachments (
   record TEXT NOT NULL,
   PRIMARY KEY (cni_network, container_id, ifname)
 ) STRICT;
+-- Docker's networks, endpoints and address pools (the remote driver, domain/docker.ts):
+-- one JSON record each, validated there on load.
+CREATE TABLE IF NOT EXISTS docker_objects (
+  kind TEXT NOT NULL,
+  id TEXT NOT NULL,
+  record TEXT NOT NULL,
+  PRIMARY KEY (kind, id)
+) STRICT;
 `;
 
 export class Store {
@@ -176,6 +184,19 @@ export class Store {
 
   deleteAttachment(key: { cniNetwork: string; containerId: string; ifname: string }): void {
     this.db.prepare('DELETE FROM attachments WHERE cni_network = ? AND container_id = ? AND ifname = ?').run(key.cniNetwork, key.containerId, key.ifname);
+  }
+
+  /** Docker driver records of one kind (network, endpoint, pool), in creation order. */
+  dockerObjects(kind: string): { id: string; record: string }[] {
+    return this.db.prepare<[string], { id: string; record: string }>('SELECT id, record FROM docker_objects WHERE kind = ? ORDER BY rowid').all(kind);
+  }
+
+  putDockerObject(kind: string, id: string, record: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO docker_objects (kind, id, record) VALUES (?, ?, ?)').run(kind, id, record);
+  }
+
+  deleteDockerObject(kind: string, id: string): void {
+    this.db.prepare('DELETE FROM docker_objects WHERE kind = ? AND id = ?').run(kind, id);
   }
 
   deleteStaticMac(network: string, vlan: number, mac: string): void {

@@ -14,9 +14,10 @@
 // is replaced by a skeleton directory holding just that path: /run, /opt, /var/lib here).
 // Nothing is mounted or written outside the test's directories on the host.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { killMatching, terminate } from './processes.js';
 
 export interface CtrCni {
   /** Becomes /etc/cni/net.d: go-cni takes the first (sorted) config in it, so one network per dir. */
@@ -188,22 +189,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
     try {
       await this.removeAll();
     } finally {
-      if (this.proc && this.proc.exitCode === null) {
-        this.proc.kill('SIGTERM');
-        const timer = setTimeout(() => this.proc?.kill('SIGKILL'), 10_000);
-        await this.exited;
-        clearTimeout(timer);
-      }
+      await terminate(this.proc, this.exited, 10_000);
       // Shims outlive containerd by design; ours are the ones that name our socket.
-      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-        let cmdline = '';
-        try {
-          cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        } catch {
-          continue;
-        }
-        if (cmdline.includes('containerd-shim') && cmdline.includes(`\0${this.socket}\0`)) process.kill(Number(pid), 'SIGKILL');
-      }
+      killMatching((cmdline) => cmdline.includes('containerd-shim') && cmdline.includes(`\0${this.socket}\0`));
       rmSync(this.dir, { recursive: true, force: true });
     }
   }

@@ -10,6 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { killMatching, terminate } from './processes.js';
 
 export const DOCKERD = '/usr/sbin/dockerd';
 export const DOCKER = '/usr/bin/docker'; // Debian's client, not whatever else is on PATH
@@ -121,22 +122,9 @@ export class Dockerd {
     try {
       this.removeAll();
     } finally {
-      if (this.proc && this.proc.exitCode === null) {
-        this.proc.kill('SIGTERM');
-        const timer = setTimeout(() => this.proc?.kill('SIGKILL'), 15_000);
-        await this.exited;
-        clearTimeout(timer);
-      }
+      await terminate(this.proc, this.exited, 15_000);
       // Shims outlive dockerd by design; ours name our exec root.
-      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-        let cmdline = '';
-        try {
-          cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        } catch {
-          continue;
-        }
-        if ((cmdline.includes('containerd') || cmdline.includes('docker')) && cmdline.includes(this.dir)) process.kill(Number(pid), 'SIGKILL');
-      }
+      killMatching((cmdline) => (cmdline.includes('containerd') || cmdline.includes('docker')) && cmdline.includes(this.dir));
       // Netns files and the data root's overlay mounts, deepest first.
       const mounts = readFileSync('/proc/self/mounts', 'utf8')
         .split('\n')

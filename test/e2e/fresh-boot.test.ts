@@ -93,6 +93,7 @@ function expectDirs(): void {
     expect(mode(dir).toString(8), dir).toBe(m.toString(8));
   }
   expect(isSocket(d.apiSocket), d.apiSocket).toBe(true);
+  expect(mode(d.apiSocket).toString(8)).toBe('660'); // owner and group: it reprograms the switch
   expect(isSocket(`${d.memifDir}/memif.sock`)).toBe(true);
   expect(isSocket(d.handoverSocket)).toBe(true);
   expect(mode(d.handoverSocket).toString(8)).toBe('600'); // root only: it hands out the sessions

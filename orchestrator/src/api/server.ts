@@ -1,6 +1,6 @@
 // memswitch.v1 over grpc-js: thin handlers (convert, call the domain, convert back),
 // grpc.health.v1 and reflection, on a unix socket and optionally on TCP.
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
@@ -310,6 +310,9 @@ export async function startApiServer(sw: Switch, att: Attachments, routing: Rout
 
   await claimSocketPath(opts.socket);
   await bind(server, `unix://${opts.socket}`);
+  // Whoever can connect can reprogram the switch: owner and group only, not what the
+  // umask left (grpc-js creates the file; a umask of 0 would make it 0777).
+  chmodSync(opts.socket, 0o660);
   let tcpPort: number | undefined;
   try {
     if (opts.tcp) tcpPort = await bind(server, opts.tcp);

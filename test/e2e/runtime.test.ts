@@ -8,6 +8,7 @@ import path from 'node:path';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NativeMemifClient } from '../../bench/testing-addon.js';
+import type { RuntimeRow } from '../../orchestrator/src/cli/runtime.js';
 import { Daemon, memifPairConfig, repoRoot } from '../helpers/daemon.js';
 import { eventually, mac, runUntil, testing } from '../helpers/switch.js';
 
@@ -15,15 +16,6 @@ const cli = path.join(repoRoot, 'bin/memswitch');
 const dir = `/run/msw-runtime-test-${process.pid}`;
 const sock = `${dir}/memif.sock`;
 
-interface Row {
-  worker: number;
-  node: string;
-  calls: number;
-  vectors: number;
-  vectorsPerCall: number;
-  cyclesPerPacket: number;
-  nsPerPacket: number;
-}
 
 let daemon: Daemon | undefined;
 const peers: NativeMemifClient[] = [];
@@ -40,7 +32,7 @@ function cliOut(...args: string[]): string {
   expect(r.status, args.join(' ')).toBe(0);
   return r.stdout;
 }
-const runtime = (...args: string[]): Map<string, Row> => new Map((JSON.parse(cliOut('--json', 'show', 'runtime', ...args)) as Row[]).map((r) => [r.node, r]));
+const runtime = (...args: string[]): Map<string, RuntimeRow> => new Map((JSON.parse(cliOut('--json', 'show', 'runtime', ...args)) as RuntimeRow[]).map((r) => [r.node, r]));
 
 describe('show runtime', () => {
   it('counts each frame at the nodes it passed, with cycles per frame, in CLI and metrics', async () => {

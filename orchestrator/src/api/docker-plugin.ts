@@ -115,7 +115,8 @@ export async function startDockerPlugin(docker: DockerNetworks, socket: string, 
     });
     req.on('end', () => {
       if (req.method !== 'POST' || !Object.hasOwn(requests, method)) {
-        // 404 is "not implemented" to Docker, which then does without it.
+        // Every method of a local-scope driver is answered above; libnetwork's protocol
+        // says 404 for the rest (AllocateNetwork/FreeNetwork of global-scope drivers).
         log.debug({ method }, 'unknown plugin method');
         return answer(404, { Err: `memswitch does not implement ${req.method} ${req.url}` });
       }

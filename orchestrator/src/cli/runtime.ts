@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import type { StatsSnapshot } from '../sdk/index.js';
 import { parseIntArg, table, type Cli } from './common.js';
 
-interface RuntimeRow {
+/** One row of `show runtime --json`. */
+export interface RuntimeRow {
   worker: number;
   node: string;
   calls: number;

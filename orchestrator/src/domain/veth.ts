@@ -92,6 +92,17 @@ function intactPair(cfg: VethInterface, host: string): boolean {
   );
 }
 
+// The container's stack would hand the switch frames with checksums left to the NIC (and
+// TSO super-frames): XDP sees them raw, so the container end computes them.
+const NO_OFFLOADS = ['tx', 'off', 'tso', 'off', 'gso', 'off'];
+const addPair = (host: string, peer: string, mtu: number): void => run('ip', ['link', 'add', host, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(mtu)]);
+/** A failed set-up leaves no host end (its peer goes with it), and says which interface. */
+function setupFailed(cfg: VethInterface, host: string, err: unknown): never {
+  deleteLink(host);
+  if (err instanceof CommandError) throw new InvalidConfigError(`veth ${cfg.name}: ${err.message}`, 'interfaces');
+  throw err;
+}
+
 // A pair for a runtime that moves the container end into its namespace itself (Docker,
 // after the remote driver's Join): that end stays here, named cfg.ifname, with the MTU,
 // MAC and offloads set, which move with it. Whatever the runtime did with it since, a host
@@ -101,15 +112,13 @@ function createHandoffVeth(cfg: VethInterface, host: string): string {
   try {
     if (!linkExists(host)) {
       deleteLink(cfg.ifname); // a peer left over from a crash between add and handoff
-      run('ip', ['link', 'add', host, 'mtu', String(cfg.mtu), 'type', 'veth', 'peer', 'name', cfg.ifname, 'mtu', String(cfg.mtu)]);
+      addPair(host, cfg.ifname, cfg.mtu);
       if (cfg.mac) run('ip', ['link', 'set', cfg.ifname, 'address', cfg.mac]);
-      run('ethtool', ['-K', cfg.ifname, 'tx', 'off', 'tso', 'off', 'gso', 'off']); // as below: XDP sees frames raw
+      run('ethtool', ['-K', cfg.ifname, ...NO_OFFLOADS]);
     }
     run('ip', ['link', 'set', host, 'up']);
   } catch (err) {
-    deleteLink(host);
-    if (err instanceof CommandError) throw new InvalidConfigError(`veth ${cfg.name}: ${err.message}`, 'interfaces');
-    throw err;
+    setupFailed(cfg, host, err);
   }
   return host;
 }
@@ -128,7 +137,7 @@ export function createVeth(cfg: VethInterface): string {
   }
   try {
     if (!kept) {
-      run('ip', ['link', 'add', host, 'mtu', String(cfg.mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(cfg.mtu)]);
+      addPair(host, peer, cfg.mtu);
       run('ip', ['link', 'set', peer, 'netns', cfg.netns]);
     }
     // A kept pair gets the same configuration again, idempotently ("replace"): what
@@ -149,14 +158,10 @@ export function createVeth(cfg: VethInterface): string {
       const field = /File exists|already exists/.test(msg) && msg.includes('name') ? 'ifname' : /route/i.test(msg) ? 'routes' : 'addresses';
       throw new InvalidConfigError(`${field}: cannot configure ${cfg.ifname} in ${cfg.netns}: ${msg}`, field);
     }
-    // The container's stack would hand the switch frames with checksums left to the NIC
-    // (and TSO super-frames): XDP sees them raw, so the container end computes them.
-    run('nsenter', [`--net=${cfg.netns}`, 'ethtool', '-K', cfg.ifname, 'tx', 'off', 'tso', 'off', 'gso', 'off']);
+    run('nsenter', [`--net=${cfg.netns}`, 'ethtool', '-K', cfg.ifname, ...NO_OFFLOADS]);
     run('ip', ['link', 'set', host, 'up']);
   } catch (err) {
-    deleteLink(host);
-    if (err instanceof CommandError) throw new InvalidConfigError(`veth ${cfg.name}: ${err.message}`, 'interfaces');
-    throw err;
+    setupFailed(cfg, host, err);
   }
   return host;
 }

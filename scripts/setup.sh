@@ -14,10 +14,10 @@ BENCH=0
 
 # Building the addon (and better-sqlite3 from source when no prebuilt binary can be
 # fetched: python3 for node-gyp), and what memswitchd runs: iproute2/ethtool (veth
-# set-up), util-linux's nsenter, libxdp/libbpf (AF_XDP).
-APT_PACKAGES=(cmake g++ make ninja-build pkg-config python3 libxdp-dev libbpf-dev iproute2 ethtool util-linux)
+# set-up), util-linux's nsenter, libxdp/libbpf (AF_XDP), libpcap (capture filters).
+APT_PACKAGES=(cmake g++ make ninja-build pkg-config python3 libxdp-dev libbpf-dev libpcap-dev iproute2 ethtool util-linux)
 # Tests and benchmarks: their peers and tools.
-((RUNTIME_ONLY)) || APT_PACKAGES+=(libgtest-dev dpdk dpdk-dev iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc containerd docker.io busybox-static)
+((RUNTIME_ONLY)) || APT_PACKAGES+=(libgtest-dev dpdk dpdk-dev iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc containerd docker.io busybox-static tshark tcpdump)
 # `--bench` (npm run bench): OVS-DPDK, the vSwitch peer of the memif comparison. Only
 # then: it is large (the benchmark starts its own ovsdb-server and ovs-vswitchd).
 ((BENCH)) && APT_PACKAGES+=(openvswitch-switch-dpdk)

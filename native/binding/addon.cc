@@ -74,7 +74,10 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod<&DataplaneWrap::RouterStats>("routerStats"),
                         InstanceMethod<&DataplaneWrap::AddStaticNeighbor>("addStaticNeighbor"),
                         InstanceMethod<&DataplaneWrap::RemoveNeighbor>("removeNeighbor"),
-                        InstanceMethod<&DataplaneWrap::Neighbors>("neighbors")});
+                        InstanceMethod<&DataplaneWrap::Neighbors>("neighbors"),
+                        InstanceMethod<&DataplaneWrap::StartCapture>("startCapture"),
+                        InstanceMethod<&DataplaneWrap::ReadCapture>("readCapture"),
+                        InstanceMethod<&DataplaneWrap::StopCapture>("stopCapture")});
   }
 
   DataplaneWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataplaneWrap>(info) {
@@ -481,6 +484,41 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       a.Set(uint32_t(i), o);
     }
     return a;
+  }
+
+  Napi::Value StartCapture(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = object_arg(info, 0, "startCapture(config)");
+    CaptureConfig cfg;
+    if (o.Has("interfaces")) {
+      Napi::Array list = o.Get("interfaces").As<Napi::Array>();
+      for (uint32_t i = 0; i < list.Length(); ++i) cfg.interfaces.push_back(list.Get(i).As<Napi::Number>().Uint32Value());
+    }
+    cfg.rx = get_bool(o, "rx", cfg.rx);
+    cfg.tx = get_bool(o, "tx", cfg.tx);
+    cfg.drops = get_bool(o, "drops", cfg.drops);
+    cfg.filter = get_string(o, "filter");
+    cfg.snaplen = uint32_t(get_number(o, "snaplen", cfg.snaplen));
+    cfg.ring_bytes = uint32_t(get_number(o, "ringBytes", cfg.ring_bytes));
+    Result<uint32_t> r = dp(env).start_capture(cfg);
+    if (!r) throw core_error(env, r.error());
+    return Napi::Number::New(env, *r);
+  }
+  // { data: Buffer of pcapng blocks, frames, kept, lost }
+  Napi::Value ReadCapture(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Result<CaptureChunk> r = dp(env).read_capture(u32_arg(info, 0, "readCapture(id, maxBytes)"), u32_arg(info, 1, "readCapture(id, maxBytes)"));
+    if (!r) throw core_error(env, r.error());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("data", Napi::Buffer<char>::Copy(env, r->pcapng.data(), r->pcapng.size()));
+    o.Set("frames", double(r->frames));
+    o.Set("kept", double(r->kept));
+    o.Set("lost", double(r->lost));
+    return o;
+  }
+  Napi::Value StopCapture(const Napi::CallbackInfo& info) {
+    if (Status s = dp(info.Env()).stop_capture(u32_arg(info, 0, "stopCapture(id)")); !s) throw core_error(info.Env(), s.error());
+    return info.Env().Undefined();
   }
 
   Napi::Value TscHz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), dp(info.Env()).tsc_hz()); }

@@ -8,6 +8,8 @@ import {
   type DropCounts,
   type MemoryCounters,
   type NativeAddon,
+  type NativeCaptureChunk,
+  type NativeCaptureConfig,
   type NativeDataplane,
   type NativeDataplaneOptions,
   type NativeEvent,
@@ -213,6 +215,28 @@ export class Dataplane {
     }
     const { index: _index, network: _network, kind: _nativeKind, ...rest } = i;
     return { ...rest, network: entry.network, kind: entry.kind, ...total };
+  }
+
+  /**
+   * Starts a packet capture on the named interfaces (none: all of them, also those added
+   * later). Field-named errors: `filter` carries libpcap's message.
+   */
+  startCapture(cfg: Omit<NativeCaptureConfig, 'interfaces'> & { interfaces?: string[] }): number {
+    const indexes = (cfg.interfaces ?? []).map((name) => {
+      const entry = this.interfaces.get(name);
+      if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
+      return entry.index;
+    });
+    return mapped('filter', () => this.native.startCapture({ ...cfg, interfaces: indexes }));
+  }
+
+  /** pcapng blocks the workers recorded since the last read, at most about maxBytes. */
+  readCapture(id: number, maxBytes: number): NativeCaptureChunk {
+    return mapped('capture', () => this.native.readCapture(id, maxBytes));
+  }
+
+  stopCapture(id: number): void {
+    mapped('capture', () => this.native.stopCapture(id));
   }
 
   listInterfaces(): InterfaceStatus[] {

@@ -190,6 +190,33 @@ export interface NativeDataplane {
   addStaticNeighbor(routerInterface: number, ip: string, mac: string): void;
   removeNeighbor(routerInterface: number, ip: string): boolean;
   neighbors(): NativeNeighbor[];
+  /** EINVAL with libpcap's message for a bad filter; ENOENT for an unknown interface. */
+  startCapture(cfg: NativeCaptureConfig): number;
+  /** Drains the workers' rings: pcapng blocks (the first read starts with the section header). */
+  readCapture(id: number, maxBytes: number): NativeCaptureChunk;
+  stopCapture(id: number): void;
+}
+
+export interface NativeCaptureConfig {
+  /** Interface indexes; none: every interface, also those added later. */
+  interfaces?: number[];
+  rx?: boolean;
+  tx?: boolean;
+  drops?: boolean;
+  /** pcap-filter(7); empty: every frame. */
+  filter?: string;
+  snaplen?: number;
+  /** Per worker; 64 KiB to 1 GiB. */
+  ringBytes?: number;
+}
+
+export interface NativeCaptureChunk {
+  data: Buffer;
+  /** Frames in this chunk. */
+  frames: number;
+  /** Since the capture started: frames recorded, and those a full ring lost. */
+  kept: number;
+  lost: number;
 }
 
 /** What a takeover received from the previous memswitchd. */

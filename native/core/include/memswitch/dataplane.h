@@ -129,6 +129,25 @@ struct TakeoverSummary {
   uint32_t sessions = 0;
 };
 
+// A packet capture (memswitch capture): frames received, sent or dropped on some
+// interfaces that a pcap-filter(7) expression accepts, kept on the workers in a ring
+// per worker (a full ring loses frames and counts them, it never stops forwarding).
+struct CaptureConfig {
+  std::vector<uint32_t> interfaces;  // empty: every interface, also those added later
+  bool rx = true, tx = true, drops = false;
+  std::string filter;  // empty: every frame
+  uint32_t snaplen = 65535;
+  uint32_t ring_bytes = 4u << 20;  // per worker
+};
+
+// What one read of a capture found: pcapng blocks (the first read starts with the
+// section header; an interface is described before its first frame).
+struct CaptureChunk {
+  std::string pcapng;
+  uint64_t frames;          // in this chunk
+  uint64_t kept, lost;      // since the capture started: recorded, and lost to a full ring
+};
+
 class Dataplane {
  public:
   static Result<std::unique_ptr<Dataplane>> create(const DataplaneOptions& opts);
@@ -197,6 +216,12 @@ class Dataplane {
   // clock over the dataplane's life so far.
   virtual double tsc_hz() = 0;
   virtual uint64_t fib_evictions() = 0;
+
+  // kInvalidArgument with libpcap's message for a bad filter; kNotFound for an unknown
+  // interface. Reads drain the workers' rings (one reader at a time); stop frees them.
+  virtual Result<uint32_t> start_capture(const CaptureConfig& cfg) = 0;
+  virtual Result<CaptureChunk> read_capture(uint32_t id, size_t max_bytes) = 0;
+  virtual Status stop_capture(uint32_t id) = 0;
 
   // Planned restarts that keep memif peers connected (DPDK's net_memif never reconnects).
   // The running process serves takeover requests on `path` (a filesystem socket, 0600).

@@ -109,6 +109,7 @@ struct Retired {
   std::vector<std::pair<Ip4Fib*, std::vector<uint32_t>>> plies;  // unlinked trie plies, reusable then
   std::vector<uint32_t> freed_targets;  // route result ids, reusable then
   std::vector<uint16_t> removed_rifs;   // neighbours flushed, id free again
+  std::vector<std::unique_ptr<Capture>> captures;  // stopped
 };
 
 class DataplaneImpl final : public Dataplane {
@@ -146,6 +147,9 @@ class DataplaneImpl final : public Dataplane {
   std::vector<WorkerInfo> workers() override;
   double tsc_hz() override;
   uint64_t fib_evictions() override { return fib_.evictions(); }
+  Result<uint32_t> start_capture(const CaptureConfig& cfg) override;
+  Result<CaptureChunk> read_capture(uint32_t id, size_t max_bytes) override;
+  Status stop_capture(uint32_t id) override;
   Status listen_for_handover(const std::string& path) override;
   Result<TakeoverSummary> take_over(const std::string& path, std::chrono::milliseconds timeout) override;
   uint32_t finish_takeover() override;
@@ -258,6 +262,15 @@ class DataplaneImpl final : public Dataplane {
   std::map<RouteTarget, uint32_t> target_ids_;
   std::vector<uint32_t> free_targets_;
   int64_t next_conn_ = 1;
+  // control/capture.cpp: running captures and, per capture, the pcapng interface id of
+  // each port its stream has described so far.
+  struct CaptureState {
+    std::unique_ptr<Capture> capture;
+    std::map<uint32_t, uint32_t> described;
+    bool header_sent = false;
+  };
+  std::map<uint32_t, CaptureState> captures_;
+  uint32_t next_capture_ = 1;
   // Gathered by the changes of one call, handed to the next publish().
   Retired retiring_;
   std::deque<Retired> retired_;            // oldest first

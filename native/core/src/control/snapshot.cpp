@@ -45,6 +45,13 @@ uint64_t DataplaneImpl::publish() {
       for (auto& q : i.xdp->queues()) t->per_worker[next_worker++ % workers_.size()].push_back({idx, nullptr, q.get()});
   }
   build_l3(*t);
+  for (auto& [id, c] : captures_) {
+    t->captures.push_back(c.capture.get());
+    const CaptureSpec& spec = c.capture->spec();
+    t->capture_drops |= (spec.points & kCaptureDrops) != 0;
+    for (uint32_t port = 0; port < t->ports.size(); ++port)
+      if (c.capture->covers(port)) t->ports[port].capture |= spec.points;
+  }
   Retired r = std::move(retiring_);
   retiring_ = Retired{};
   r.topology = topology_.exchange(t, std::memory_order_acq_rel);
@@ -82,6 +89,7 @@ void DataplaneImpl::reclaim(bool workers_stopped) {
     }
     for (auto& [fib, plies] : r.plies) fib->reuse(plies);
     r.fibs.clear();
+    r.captures.clear();  // their rings
     free_targets_.insert(free_targets_.end(), r.freed_targets.begin(), r.freed_targets.end());
     for (uint16_t rif : r.removed_rifs) {
       neighbors_.flush_interface(rif);  // again: a worker's last burst may have learned one

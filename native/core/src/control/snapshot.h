@@ -9,6 +9,7 @@
 #include "memswitch/afxdp.h"
 #include "pipeline/l3.h"
 #include "pipeline/stages.h"
+#include "stats/capture.h"
 
 namespace memswitch::detail {
 
@@ -21,6 +22,7 @@ struct PortView {
   uint16_t vlan = 0;
   uint16_t rif = 0;  // the router interface on this port's segment, if any
   bool ip_mode = false;  // memif ip mode: frames carry no Ethernet header
+  uint8_t capture = 0;   // CapturePoint bits some capture watches here
   bool up() const { return session || xdp; }
 };
 
@@ -36,6 +38,8 @@ struct Topology {
   std::vector<std::vector<uint32_t>> flood;        // by segment: connected ports
   std::vector<std::vector<RxAssignment>> per_worker;
   L3View l3;
+  std::vector<Capture*> captures;
+  bool capture_drops = false;  // a capture watches some port's drops
 };
 
 }  // namespace memswitch::detail

@@ -118,8 +118,10 @@ bool Worker::poll_burst(const Topology& t, const RxAssignment& a, uint32_t now_s
   if (taken == 0) return false;
   ++bursts_;
   runtime_.count<kTimed>(kRxNode, burst_.n, &since);
+  if (t.ports[a.port].capture & kCaptureRx) [[unlikely]] capture(t, a.port, kCaptureRx, nullptr, burst_.n);
   StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_};
   run_pipeline<kTimed>(ctx, burst_, runtime_, &since);
+  if (t.capture_drops) [[unlikely]] capture_drops(t);
   runtime_.count<kTimed>(kTxNode, transmit(t), &since);
   if (a.xsk) xsk_rx_release(*a.xsk, xsk_rx_addrs_, taken);
   else memif_rx_release(*a.ring, uint16_t(taken));
@@ -147,6 +149,7 @@ uint32_t Worker::transmit(const Topology& t) {
     const Batch& b = egress_[k];
     planned += b.n;
     const PortView& out = t.ports[b.port];
+    if (out.capture & kCaptureTx) [[unlikely]] capture(t, b.port, kCaptureTx, b.pkt, b.n);
     if (out.session)
       memif_tx(*out.session, index_, burst_, b, counters_[b.port], memif_tx_);
     else
@@ -154,6 +157,28 @@ uint32_t Worker::transmit(const Topology& t) {
   }
   egress_.clear();
   return planned;
+}
+
+// Offers frames of the burst (pkts[0..n), or the first n when pkts is null) to every
+// capture watching `point` of `port`.
+void Worker::capture(const Topology& t, uint32_t port, uint8_t point, const uint16_t* pkts, uint32_t n) {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const uint64_t ns = uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+  for (Capture* c : t.captures) {
+    if (!(c->spec().points & point) || !c->covers(port)) continue;
+    for (uint32_t i = 0; i < n; ++i) c->offer(index_, ns, port, point, t.ports[port].ip_mode, burst_, pkts ? pkts[i] : i, capture_scratch_);
+  }
+}
+
+// The stages count every drop against the ingress port.
+void Worker::capture_drops(const Topology& t) {
+  if (!(t.ports[burst_.in_port].capture & kCaptureDrops)) return;
+  uint16_t dropped[kSlots];
+  uint32_t n = 0;
+  for (uint32_t k = 0; k < burst_.n; ++k)
+    if (burst_.pkts[k].drop != DropReason::kCount) dropped[n++] = uint16_t(k);
+  if (n) capture(t, burst_.in_port, kCaptureDrops, dropped, n);
 }
 
 // Interrupt mode for an idle worker. While online: drain the memif eventfds, clear

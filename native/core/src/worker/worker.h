@@ -55,6 +55,8 @@ class Worker {
   template <bool kTimed>
   bool poll_burst(const Topology& t, const RxAssignment& a, uint32_t now_s);
   uint32_t transmit(const Topology& t);  // the frames it planned, for the runtime
+  void capture(const Topology& t, uint32_t port, uint8_t point, const uint16_t* pkts, uint32_t n);
+  void capture_drops(const Topology& t);
   void release_held(const Topology& t, uint32_t now_s);  // packets whose next hop answered
   bool sleep_until_traffic(const Topology& t);  // true: woke by timeout, nothing arrived
   void idle_wait(int timeout_ms);
@@ -76,6 +78,7 @@ class Worker {
   uint64_t held_generation_ = 0;  // the neighbour table's, when the hold queue was last checked
   uint32_t held_checked_s_ = 0;
   uint64_t xsk_rx_addrs_[kBurst];
+  uint8_t capture_scratch_[kMaxFrameSize];  // a frame made contiguous for a capture filter
 };
 
 }  // namespace memswitch::detail

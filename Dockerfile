@@ -37,7 +37,7 @@ RUN scripts/setup.sh --runtime && npm prune --omit=dev \
 # Run stage: the built tree and the shared libraries it loads, no compilers.
 FROM node:20-bookworm-slim
 WORKDIR /opt/memswitch
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libxdp1 libbpf1 iproute2 ethtool \
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libxdp1 libbpf1 libpcap0.8 iproute2 ethtool \
   && rm -rf /var/lib/apt/lists/* \
   && useradd --system --uid 10001 --home-dir /var/lib/memswitch memswitch \
   && mkdir -p /run/memswitch /var/lib/memswitch \

@@ -507,7 +507,9 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
   // { data: Buffer of pcapng blocks, frames, kept, lost }
   Napi::Value ReadCapture(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Result<CaptureChunk> r = dp(env).read_capture(u32_arg(info, 0, "readCapture(id, maxBytes)"), u32_arg(info, 1, "readCapture(id, maxBytes)"));
+    const char* sig = "readCapture(id, maxBytes, maxFrames?)";
+    const uint64_t max_frames = info.Length() > 2 && info[2].IsNumber() ? uint64_t(info[2].As<Napi::Number>().Int64Value()) : UINT64_MAX;
+    Result<CaptureChunk> r = dp(env).read_capture(u32_arg(info, 0, sig), u32_arg(info, 1, sig), max_frames);
     if (!r) throw core_error(env, r.error());
     Napi::Object o = Napi::Object::New(env);
     o.Set("data", Napi::Buffer<char>::Copy(env, r->pcapng.data(), r->pcapng.size()));

@@ -223,6 +223,7 @@ export interface GetDaemonInfoResponse {
   storePath: string;
   networks: number;
   interfaces: number;
+  captures: number;
 }
 
 export type AttachmentKind = 'ATTACHMENT_KIND_UNSPECIFIED' | 'ATTACHMENT_KIND_MEMIF' | 'ATTACHMENT_KIND_VETH';
@@ -391,3 +392,20 @@ export interface DeleteNeighborRequest { routerInterface: string; ip: string }
 export type DeleteNeighborResponse = Record<string, never>;
 export interface ListNeighborsRequest { router?: string; routerInterface?: string; family?: IpFamily }
 export interface ListNeighborsResponse { neighbors: Neighbor[] }
+
+export interface CaptureRequest {
+  interfaces: string[];
+  rx: boolean;
+  tx: boolean;
+  drops: boolean;
+  filter: string;
+  snaplen: number;
+  ringBytes: number;
+  maxFrames: number;
+}
+export interface CaptureResponse {
+  pcapng: Buffer;
+  frames: number;
+  kept: number;
+  lost: number;
+}

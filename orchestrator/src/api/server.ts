@@ -104,6 +104,34 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
       });
     };
 
+  // Capture: pcapng chunks as the workers record them; ends on cancel or max_frames.
+  const capture: grpc.handleServerStreamingCall<m.CaptureRequest, m.CaptureResponse> = (call) => {
+    const started = process.hrtime.bigint();
+    const req = call.request;
+    const none = !req.rx && !req.tx && !req.drops;
+    const done = (err?: Error): void => {
+      const st = err ? toStatus(err, log) : { code: grpc.status.OK };
+      finish('Capture', started, st.code);
+      if (err) call.emit('error', st);
+      else call.end();
+    };
+    try {
+      const stop = sw.capture(
+        { interfaces: req.interfaces ?? [], rx: none || req.rx, tx: none || req.tx, drops: req.drops, filter: req.filter, snaplen: req.snaplen, ringBytes: req.ringBytes, maxFrames: req.maxFrames },
+        (c) => {
+          if (!call.cancelled) call.write(c);
+        },
+        done,
+      );
+      call.on('cancelled', () => {
+        stop(); // frees the rings
+        finish('Capture', started, grpc.status.CANCELLED);
+      });
+    } catch (err) {
+      done(err as Error);
+    }
+  };
+
   // StreamRoutes: each batch is committed as it arrives (synchronously, so batches never
   // interleave with each other or with other calls); the first error ends the call.
   const streamRoutes: grpc.handleClientStreamingCall<m.StreamRoutesRequest, m.StreamRoutesResponse> = (call, cb) => {
@@ -183,6 +211,7 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
       ListMacTable: unary<m.ListMacTableRequest, m.ListMacTableResponse>('ListMacTable', (req) => ({ entries: sw.macTable(req.network || undefined) })),
       FlushMacTable: unary<m.FlushMacTableRequest, m.FlushMacTableResponse>('FlushMacTable', (req) => ({ flushed: sw.flushMacTable(req.network) })),
     },
+    CaptureService: { Capture: capture },
     StatsService: {
       GetStats: unary<m.GetStatsRequest, m.GetStatsResponse>('GetStats', () => ({ snapshot: toSnapshot(sw.stats()) })),
       WatchStats: stream<m.WatchStatsRequest, m.WatchStatsResponse>('WatchStats', (req, write) => {

@@ -17,6 +17,7 @@ import {
 } from '../sdk/index.js';
 import { parseIntArg, table, type Globals } from './common.js';
 import { addRoutingCommands } from './routing.js';
+import { addCaptureCommand } from './capture.js';
 import { addRuntimeCommand } from './runtime.js';
 import { runDoctor } from './doctor.js';
 
@@ -347,6 +348,7 @@ export async function main(argv: string[]): Promise<number> {
 
   addRoutingCommands({ show, create, del }, { run, emit, api });
   addRuntimeCommand(show, { run, emit, api });
+  addCaptureCommand(program, { run, emit, api });
 
   program
     .command('set')

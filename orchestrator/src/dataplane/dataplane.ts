@@ -230,9 +230,9 @@ export class Dataplane {
     return mapped('filter', () => this.native.startCapture({ ...cfg, interfaces: indexes }));
   }
 
-  /** pcapng blocks the workers recorded since the last read, at most about maxBytes. */
-  readCapture(id: number, maxBytes: number): NativeCaptureChunk {
-    return mapped('capture', () => this.native.readCapture(id, maxBytes));
+  /** pcapng blocks the workers recorded since the last read: about maxBytes at most, and maxFrames. */
+  readCapture(id: number, maxBytes: number, maxFrames?: number): NativeCaptureChunk {
+    return mapped('capture', () => this.native.readCapture(id, maxBytes, maxFrames));
   }
 
   stopCapture(id: number): void {

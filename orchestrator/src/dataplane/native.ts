@@ -192,8 +192,8 @@ export interface NativeDataplane {
   neighbors(): NativeNeighbor[];
   /** EINVAL with libpcap's message for a bad filter; ENOENT for an unknown interface. */
   startCapture(cfg: NativeCaptureConfig): number;
-  /** Drains the workers' rings: pcapng blocks (the first read starts with the section header). */
-  readCapture(id: number, maxBytes: number): NativeCaptureChunk;
+  /** Drains the workers' rings: pcapng blocks (the first read starts with the section header), at most maxFrames frames. */
+  readCapture(id: number, maxBytes: number, maxFrames?: number): NativeCaptureChunk;
   stopCapture(id: number): void;
 }
 

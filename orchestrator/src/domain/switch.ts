@@ -12,6 +12,7 @@ import type { Dataplane, InterfaceStatus } from '../dataplane/dataplane.js';
 import type { NativeNodeRuntime } from '../dataplane/native.js';
 import type { Logger } from '../log.js';
 import type { Store, StoredStaticMac } from '../store/store.js';
+import { openCapture, type CaptureChunk, type CaptureRequest } from './capture.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
 import type { SwitchEventKind } from './events.js';
 import { WorkerWatch } from './worker-watch.js';
@@ -101,6 +102,7 @@ export class Switch {
   private readonly interfaces = new Map<string, InterfaceEntry>();
   private readonly staticMacs = new Map<string, StoredStaticMac>();
   private readonly listeners = new Set<(e: SwitchEvent) => void>();
+  private readonly captures = new Set<() => void>(); // running: what stops each
   private readonly networkGuards: ((network: string) => string | undefined)[] = [];
   private readonly log: Logger;
   private readonly watch: WorkerWatch;
@@ -401,6 +403,23 @@ export class Switch {
     }));
   }
 
+  /** A packet capture streamed to `write` until the returned function is called (or `end`). */
+  capture(req: CaptureRequest, write: (c: CaptureChunk) => void, end: (err?: Error) => void): () => void {
+    let ended = false; // end() may come before openCapture returns (a failed first read)
+    let stop: (() => void) | undefined;
+    stop = openCapture(this.dp, req, write, (err) => {
+      ended = true;
+      if (stop) this.captures.delete(stop);
+      end(err);
+    });
+    const running = stop;
+    if (!ended) this.captures.add(running);
+    return () => {
+      this.captures.delete(running);
+      running();
+    };
+  }
+
   stats(): StatsView {
     const memory = this.dp.memory();
     return {
@@ -413,8 +432,8 @@ export class Switch {
     };
   }
 
-  counts(): { networks: number; interfaces: number } {
-    return { networks: this.networks.size, interfaces: this.interfaces.size };
+  counts(): { networks: number; interfaces: number; captures: number } {
+    return { networks: this.networks.size, interfaces: this.interfaces.size, captures: this.captures.size };
   }
 
   // ---- internals ----

@@ -111,6 +111,14 @@ export function createMetrics(sw: Switch, routing: Routing, version: string): Me
       this.set({ kind: 'route' }, r.routes);
     },
   });
+  new Gauge({
+    name: 'memswitch_captures',
+    help: 'Packet captures running (memswitch capture); each holds a ring per worker.',
+    registers: [registry],
+    collect() {
+      this.set(sw.counts().captures);
+    },
+  });
   new Gauge({ name: 'memswitch_build_info', help: 'Always 1; the labels carry the build.', labelNames: ['version', 'node'], registers: [registry] }).set(
     { version, node: process.versions.node },
     1,

@@ -83,6 +83,7 @@ export class MemswitchClient {
       DaemonService: new services.DaemonService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       AttachmentService: new services.AttachmentService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       RouterService: new services.RouterService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      CaptureService: new services.CaptureService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
     };
   }
 
@@ -125,6 +126,8 @@ export class MemswitchClient {
   watchStats = (req: m.WatchStatsRequest = {}): Watch<m.StatsSnapshot> =>
     this.stream('StatsService', 'WatchStats', req, (r: m.WatchStatsResponse) => r.snapshot);
   watchEvents = (req: m.WatchEventsRequest = {}): Watch<m.Event> => this.stream('EventService', 'WatchEvents', req, (r: m.WatchEventsResponse) => r.event);
+  /** pcapng chunks; concatenated they are one file. Ends at max_frames, or cancel(). */
+  capture = (req: Partial<m.CaptureRequest>): Watch<m.CaptureResponse> => this.stream('CaptureService', 'Capture', req, (r: m.CaptureResponse) => r);
   getDaemonInfo = (req: m.GetDaemonInfoRequest = {}): Promise<m.GetDaemonInfoResponse> => this.unary('DaemonService', 'GetDaemonInfo', req);
 
   // CNI attachments

@@ -218,9 +218,10 @@ class Dataplane {
   virtual uint64_t fib_evictions() = 0;
 
   // kInvalidArgument with libpcap's message for a bad filter; kNotFound for an unknown
-  // interface. Reads drain the workers' rings (one reader at a time); stop frees them.
+  // interface. Reads drain the workers' rings (one reader at a time) up to about
+  // max_bytes or exactly max_frames; stop frees them.
   virtual Result<uint32_t> start_capture(const CaptureConfig& cfg) = 0;
-  virtual Result<CaptureChunk> read_capture(uint32_t id, size_t max_bytes) = 0;
+  virtual Result<CaptureChunk> read_capture(uint32_t id, size_t max_bytes, uint64_t max_frames = UINT64_MAX) = 0;
   virtual Status stop_capture(uint32_t id) = 0;
 
   // Planned restarts that keep memif peers connected (DPDK's net_memif never reconnects).

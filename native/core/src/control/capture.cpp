@@ -29,7 +29,7 @@ Result<uint32_t> DataplaneImpl::start_capture(const CaptureConfig& cfg) {
   return id;
 }
 
-Result<CaptureChunk> DataplaneImpl::read_capture(uint32_t id, size_t max_bytes) {
+Result<CaptureChunk> DataplaneImpl::read_capture(uint32_t id, size_t max_bytes, uint64_t max_frames) {
   std::lock_guard lock(mu_);
   auto it = captures_.find(id);
   if (it == captures_.end()) return make_error(Errc::kNotFound, "no capture " + std::to_string(id));
@@ -42,7 +42,7 @@ Result<CaptureChunk> DataplaneImpl::read_capture(uint32_t id, size_t max_bytes) 
   }
   for (uint32_t w = 0; w < c.workers(); ++w) {
     c.ring(w).drain([&](const CaptureRecord& rec, const uint8_t* bytes) {
-      if (out.frames > 0 && out.pcapng.size() + rec.cap_len + 256 > max_bytes) return false;
+      if (out.frames == max_frames || (out.frames > 0 && out.pcapng.size() + rec.cap_len + 256 > max_bytes)) return false;
       auto [d, added] = st.described.try_emplace(rec.port, uint32_t(st.described.size()));
       if (added) {
         auto iface = ifaces_.find(rec.port);

@@ -148,7 +148,7 @@ class DataplaneImpl final : public Dataplane {
   double tsc_hz() override;
   uint64_t fib_evictions() override { return fib_.evictions(); }
   Result<uint32_t> start_capture(const CaptureConfig& cfg) override;
-  Result<CaptureChunk> read_capture(uint32_t id, size_t max_bytes) override;
+  Result<CaptureChunk> read_capture(uint32_t id, size_t max_bytes, uint64_t max_frames) override;
   Status stop_capture(uint32_t id) override;
   Status listen_for_handover(const std::string& path) override;
   Result<TakeoverSummary> take_over(const std::string& path, std::chrono::milliseconds timeout) override;

@@ -129,6 +129,22 @@ describe('packet capture', () => {
     expect(new Set(comments)).toEqual(new Set(['drop: no_destination']));
   });
 
+  it('records frames dropped at transmit (the destination ring was full) with the reason', async () => {
+    const { a } = twoPorts('cap-full-peer');
+    const id = sw!.dp.startCapture({ interfaces: ['b'], rx: false, tx: false, drops: true });
+    const eng = sw!.engine();
+    eng.addGenerator(a, { src: mac(1), dst: mac(2), count: 3000, pps: 200_000 }); // b never reads its ring
+    await runUntil(eng, [], 0);
+    const dropped = sw!.dp.interface('b').drops.no_buffer;
+    expect(dropped).toBeGreaterThan(0);
+    const file = join(dir, 'tx-drops.pcapng');
+    drainTo(id, file);
+    const frames = readCaptureFile(file);
+    expect(frames).toHaveLength(dropped);
+    expect(new Set(frames.map((f) => f.comment))).toEqual(new Set(['drop: no_buffer']));
+    expect(frames.every((f) => f.direction === 2 && f.data.readUInt16BE(12) === 0x88b5)).toBe(true);
+  });
+
   it('a full ring loses frames and counts them; forwarding and the capture go on', async () => {
     const { a, b } = twoPorts('cap-full');
     const id = sw!.dp.startCapture({ interfaces: ['a'], tx: false, ringBytes: 65536 });

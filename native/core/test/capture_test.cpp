@@ -125,6 +125,7 @@ TEST(Capture, KeepsWhatTheFilterSelectsByteForByte) {
   EXPECT_EQ(kept[1].rec.port, 5u);
   EXPECT_EQ(kept[1].rec.point, kCaptureTx);
   EXPECT_EQ(kept[1].rec.worker, 1u);
+  EXPECT_TRUE(kept[1].rec.outbound);
 }
 
 TEST(Capture, SeesThePrivateHeaderNotThePeersBuffer) {

@@ -50,9 +50,8 @@ Result<CaptureChunk> DataplaneImpl::read_capture(uint32_t id, size_t max_bytes, 
         const std::string name = iface != ifaces_.end() ? iface->second.cfg.name : "interface-" + std::to_string(rec.port);
         pcapng::interface_description(out.pcapng, ip_mode ? pcapng::kLinkRaw : pcapng::kLinkEthernet, c.spec().snaplen, name);
       }
-      const bool sent = rec.point == kCaptureTx;
       const std::string comment = rec.point == kCaptureDrops ? std::string("drop: ") + kDropReasons[size_t(rec.drop)].name : "";
-      pcapng::enhanced_packet(out.pcapng, d->second, rec.ts_ns, bytes, rec.cap_len, rec.wire_len, sent ? pcapng::kOutbound : pcapng::kInbound, comment);
+      pcapng::enhanced_packet(out.pcapng, d->second, rec.ts_ns, bytes, rec.cap_len, rec.wire_len, rec.outbound ? pcapng::kOutbound : pcapng::kInbound, comment);
       ++out.frames;
       return true;
     });

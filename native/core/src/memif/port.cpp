@@ -62,7 +62,7 @@ uint16_t memif_rx(Session& s, RxRing& r, uint32_t port, Burst& b, PortCounters& 
   return i;
 }
 
-void memif_tx(Session& s, uint32_t worker, const Burst& b, const Batch& batch, PortCounters& c, MemifTxScratch& scratch) {
+void memif_tx(Session& s, uint32_t worker, const Burst& b, const Batch& batch, PortCounters& c, MemifTxScratch& scratch, TxDrops* drops) {
   TxRing& r = s.tx[worker % s.n_tx];
   if (r.shared)
     while (r.lock.test_and_set(std::memory_order_acquire)) cpu_relax();
@@ -71,6 +71,8 @@ void memif_tx(Session& s, uint32_t worker, const Burst& b, const Batch& batch, P
   if (free > r.size) [[unlikely]] {
     s.bad_peer.store(true, std::memory_order_relaxed);
     c.count_drop(DropReason::bad_tx_descriptor, batch.n);
+    if (drops)
+      for (uint32_t k = 0; k < batch.n; ++k) drops->add(batch.pkt[k], DropReason::bad_tx_descriptor);
     if (r.shared) r.lock.clear(std::memory_order_release);
     return;
   }
@@ -97,6 +99,7 @@ void memif_tx(Session& s, uint32_t worker, const Burst& b, const Batch& batch, P
     }
     if (why != DropReason::kCount) {
       c.count_drop(why);
+      if (drops) drops->add(batch.pkt[k], why);
       used = start;
       scratch.plan[k] = {0, 0};
       continue;

@@ -30,7 +30,8 @@ struct MemifTxScratch {
 };
 
 // Copies the batch's frames into the buffers the peer posted on its S2C ring for
-// `worker`, and signals the peer if it asked for interrupts.
-void memif_tx(Session& s, uint32_t worker, const Burst& b, const Batch& batch, PortCounters& c, MemifTxScratch& scratch);
+// `worker`, and signals the peer if it asked for interrupts. Frames it drops go to
+// `drops` too, when given.
+void memif_tx(Session& s, uint32_t worker, const Burst& b, const Batch& batch, PortCounters& c, MemifTxScratch& scratch, TxDrops* drops);
 
 }  // namespace memswitch::detail

@@ -152,6 +152,15 @@ class FrameReader {
   uint32_t pos_ = 0;
 };
 
+// Frames transmit gave up on (the destination's ring was full, its buffers too small or
+// bad), and why: filled only for a port whose drops a capture watches.
+struct TxDrops {
+  uint32_t n = 0;
+  uint16_t pkt[kSlots];
+  DropReason why[kSlots];
+  void add(uint16_t k, DropReason r) { pkt[n] = k, why[n++] = r; }
+};
+
 // Where the pipeline sends each frame: one batch per egress port, in first-use order,
 // so transmit makes one ring reservation per port per burst.
 struct Batch {

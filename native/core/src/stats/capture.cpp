@@ -79,7 +79,7 @@ bool Capture::covers(uint32_t port) const {
   return spec_.ports.empty() || std::find(spec_.ports.begin(), spec_.ports.end(), port) != spec_.ports.end();
 }
 
-void Capture::offer(uint32_t worker, uint64_t ts_ns, uint32_t port, uint8_t point, bool ip_mode, const Burst& b, uint32_t k, uint8_t* scratch) {
+void Capture::offer(uint32_t worker, uint64_t ts_ns, uint32_t port, uint8_t point, bool ip_mode, const Burst& b, uint32_t k, uint8_t* scratch, DropReason why) {
   const Filter* filter = ip_mode ? raw_.get() : ethernet_.get();
   if (!filter) return;
   const PacketMeta& p = b.pkts[k];
@@ -93,7 +93,8 @@ void Capture::offer(uint32_t worker, uint64_t ts_ns, uint32_t port, uint8_t poin
     bytes = scratch;
   }
   if (bpf_filter(filter->program.bf_insns, bytes, p.len, have) == 0) return;
-  const CaptureRecord rec{ts_ns, port, p.len, have, point, p.drop, uint16_t(worker)};
+  const bool at_tx = why != DropReason::kCount;
+  const CaptureRecord rec{ts_ns, port, p.len, have, point, at_tx ? why : p.drop, uint8_t(worker), point == kCaptureTx || at_tx};
   rings_[worker]->push(rec, bytes);
 }
 

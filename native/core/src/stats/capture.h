@@ -27,7 +27,8 @@ struct CaptureRecord {
   uint32_t cap_len;   // bytes kept (the snap length cuts longer frames)
   uint8_t point;      // one CapturePoint
   DropReason drop;    // for kCaptureDrops
-  uint16_t worker;
+  uint8_t worker;
+  bool outbound;      // sent, or dropped at transmit
 };
 static_assert(sizeof(CaptureRecord) == 24);
 
@@ -93,7 +94,8 @@ class Capture {
 
   // Worker side: offers frame k of the burst (bytes as they are now: the private header
   // if any, then the source), seen at `point` of `port`. `scratch` holds kMaxFrameSize.
-  void offer(uint32_t worker, uint64_t ts_ns, uint32_t port, uint8_t point, bool ip_mode, const Burst& b, uint32_t k, uint8_t* scratch);
+  // A drop's reason is `why` for one at transmit, or (kCount) the one a stage gave it.
+  void offer(uint32_t worker, uint64_t ts_ns, uint32_t port, uint8_t point, bool ip_mode, const Burst& b, uint32_t k, uint8_t* scratch, DropReason why = DropReason::kCount);
 
   CaptureRing& ring(uint32_t worker) { return *rings_[worker]; }
   uint32_t workers() const { return uint32_t(rings_.size()); }

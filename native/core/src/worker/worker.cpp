@@ -150,24 +150,30 @@ uint32_t Worker::transmit(const Topology& t) {
     planned += b.n;
     const PortView& out = t.ports[b.port];
     if (out.capture & kCaptureTx) [[unlikely]] capture(t, b.port, kCaptureTx, b.pkt, b.n);
+    TxDrops* drops = nullptr;
+    if (out.capture & kCaptureDrops) [[unlikely]] {
+      drops = &tx_drops_;
+      drops->n = 0;
+    }
     if (out.session)
-      memif_tx(*out.session, index_, burst_, b, counters_[b.port], memif_tx_);
+      memif_tx(*out.session, index_, burst_, b, counters_[b.port], memif_tx_, drops);
     else
-      xsk_tx(*out.xdp, index_, burst_, b, counters_[b.port]);
+      xsk_tx(*out.xdp, index_, burst_, b, counters_[b.port], drops);
+    if (drops && drops->n) capture(t, b.port, kCaptureDrops, drops->pkt, drops->n, drops->why);
   }
   egress_.clear();
   return planned;
 }
 
 // Offers frames of the burst (pkts[0..n), or the first n when pkts is null) to every
-// capture watching `point` of `port`.
-void Worker::capture(const Topology& t, uint32_t port, uint8_t point, const uint16_t* pkts, uint32_t n) {
+// capture watching `point` of `port`; a drop's reason is why[i], or the frame's own.
+void Worker::capture(const Topology& t, uint32_t port, uint8_t point, const uint16_t* pkts, uint32_t n, const DropReason* why) {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   const uint64_t ns = uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
   for (Capture* c : t.captures) {
     if (!(c->spec().points & point) || !c->covers(port)) continue;
-    for (uint32_t i = 0; i < n; ++i) c->offer(index_, ns, port, point, t.ports[port].ip_mode, burst_, pkts ? pkts[i] : i, capture_scratch_);
+    for (uint32_t i = 0; i < n; ++i) c->offer(index_, ns, port, point, t.ports[port].ip_mode, burst_, pkts ? pkts[i] : i, capture_scratch_, why ? why[i] : DropReason::kCount);
   }
 }
 

@@ -55,7 +55,7 @@ class Worker {
   template <bool kTimed>
   bool poll_burst(const Topology& t, const RxAssignment& a, uint32_t now_s);
   uint32_t transmit(const Topology& t);  // the frames it planned, for the runtime
-  void capture(const Topology& t, uint32_t port, uint8_t point, const uint16_t* pkts, uint32_t n);
+  void capture(const Topology& t, uint32_t port, uint8_t point, const uint16_t* pkts, uint32_t n, const DropReason* why = nullptr);
   void capture_drops(const Topology& t);
   void release_held(const Topology& t, uint32_t now_s);  // packets whose next hop answered
   bool sleep_until_traffic(const Topology& t);  // true: woke by timeout, nothing arrived
@@ -74,6 +74,7 @@ class Worker {
   Burst burst_;
   EgressPlan egress_;
   MemifTxScratch memif_tx_;
+  TxDrops tx_drops_;
   L3State l3_;
   uint64_t held_generation_ = 0;  // the neighbour table's, when the hold queue was last checked
   uint32_t held_checked_s_ = 0;

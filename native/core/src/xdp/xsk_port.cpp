@@ -70,7 +70,7 @@ void xsk_rx_release(XskQueue& q, const uint64_t* rx_addrs, uint32_t consumed) {
   xsk_ring_cons__release(&r.rx, consumed);
 }
 
-void xsk_tx(XdpPort& x, uint32_t worker, const Burst& b, const Batch& batch, PortCounters& c) {
+void xsk_tx(XdpPort& x, uint32_t worker, const Burst& b, const Batch& batch, PortCounters& c, TxDrops* drops) {
   XskQueue& q = *x.queues()[worker % x.queues().size()];
   XskRings& r = *q.rings;
   if (q.tx_shared)
@@ -90,11 +90,13 @@ void xsk_tx(XdpPort& x, uint32_t worker, const Burst& b, const Batch& batch, Por
     const uint32_t frames = (p.len + q.frame_size - 1) / q.frame_size;
     if (frames > 1 && !x.multi_buffer()) {
       c.count_drop(DropReason::too_big);
+      if (drops) drops->add(pkt, DropReason::too_big);
       continue;
     }
     uint32_t tidx = 0;
     if (q.tx_free.size() < frames || xsk_ring_prod__reserve(&r.tx, frames, &tidx) != frames) {
       c.count_drop(DropReason::no_buffer);
+      if (drops) drops->add(pkt, DropReason::no_buffer);
       continue;
     }
     FrameReader frame(b, pkt);

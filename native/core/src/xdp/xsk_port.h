@@ -16,6 +16,7 @@ namespace memswitch::detail {
 uint32_t xsk_rx(XskQueue& q, uint32_t port, Burst& b, PortCounters& c, uint64_t* rx_addrs);
 void xsk_rx_release(XskQueue& q, const uint64_t* rx_addrs, uint32_t consumed);
 
-void xsk_tx(XdpPort& x, uint32_t worker, const Burst& b, const Batch& batch, PortCounters& c);
+// Frames it drops go to `drops` too, when given.
+void xsk_tx(XdpPort& x, uint32_t worker, const Burst& b, const Batch& batch, PortCounters& c, TxDrops* drops);
 
 }  // namespace memswitch::detail

@@ -2,6 +2,7 @@
 // (camelCase fields, enum names as strings, uint64 as number, oneof name in `kind`).
 // Keep in step with protos/memswitch/v1/*.proto. Requests are Partial: proto3 fills
 // every missing field with its zero value.
+import type { CaptureChunk, CaptureRequest as DomainCaptureRequest } from '../domain/capture.js';
 import type { WireEventKind } from '../domain/events.js';
 
 export type Source = 'SOURCE_UNSPECIFIED' | 'SOURCE_CONFIG' | 'SOURCE_API' | 'SOURCE_CNI';
@@ -393,19 +394,6 @@ export type DeleteNeighborResponse = Record<string, never>;
 export interface ListNeighborsRequest { router?: string; routerInterface?: string; family?: IpFamily }
 export interface ListNeighborsResponse { neighbors: Neighbor[] }
 
-export interface CaptureRequest {
-  interfaces: string[];
-  rx: boolean;
-  tx: boolean;
-  drops: boolean;
-  filter: string;
-  snaplen: number;
-  ringBytes: number;
-  maxFrames: number;
-}
-export interface CaptureResponse {
-  pcapng: Buffer;
-  frames: number;
-  kept: number;
-  lost: number;
-}
+// The domain's shapes: proto3 fills every field, and bytes arrive as a Buffer.
+export type CaptureRequest = Required<DomainCaptureRequest>;
+export type CaptureResponse = CaptureChunk;

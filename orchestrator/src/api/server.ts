@@ -117,7 +117,7 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
     };
     try {
       const stop = sw.capture(
-        { interfaces: req.interfaces ?? [], rx: none || req.rx, tx: none || req.tx, drops: req.drops, filter: req.filter, snaplen: req.snaplen, ringBytes: req.ringBytes, maxFrames: req.maxFrames },
+        { ...req, interfaces: req.interfaces ?? [], rx: none || req.rx, tx: none || req.tx },
         (c) => {
           if (!call.cancelled) call.write(c);
         },

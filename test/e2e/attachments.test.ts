@@ -90,6 +90,27 @@ describe('AttachmentService', () => {
     expect(net.exec(a.name, ['cat', '/proc/net/unix'])).not.toContain('@memswitch/memif-net1');
   });
 
+  it("captures a pod's attachments by pod name", async () => {
+    daemon = await Daemon.start(config(), env());
+    const c = (client = await connect(daemon.apiSocket));
+    const ns = net.add('attcap');
+    const pod = { podNamespace: 'shop', podName: 'web-0' };
+    await c.attach({ key: key('ctr-web', 'net1'), netns: ns.path, network: 'blue', kind: 'ATTACHMENT_KIND_MEMIF', socketName: 'web1', ...pod });
+    await c.attach({ key: key('ctr-web', 'net2', 'cni-red'), netns: ns.path, network: 'red', kind: 'ATTACHMENT_KIND_MEMIF', socketName: 'web2', ...pod });
+    for (const ref of ['shop/web-0', 'web-0']) {
+      const stream = c.capture({ pod: ref });
+      const first = await stream[Symbol.asyncIterator]().next();
+      expect(first.value.pcapng.readUInt32LE(0)).toBe(0x0a0d0d0a); // the section header: capturing
+      expect((await c.getDaemonInfo()).captures).toBe(1);
+      stream.cancel();
+      await expect.poll(async () => (await c.getDaemonInfo()).captures).toBe(0);
+    }
+    for (const ref of ['shop/web-1', 'other/web-0']) {
+      const stream = c.capture({ pod: ref });
+      await expect(stream[Symbol.asyncIterator]().next()).rejects.toBeInstanceOf(NotFoundError);
+    }
+  });
+
   it('survives a restart; drops attachments whose netns vanished; GC touches one CNI network only', async () => {
     daemon = await Daemon.start(config(), env());
     let c = (client = await connect(daemon.apiSocket));

@@ -395,5 +395,5 @@ export interface ListNeighborsRequest { router?: string; routerInterface?: strin
 export interface ListNeighborsResponse { neighbors: Neighbor[] }
 
 // The domain's shapes: proto3 fills every field, and bytes arrive as a Buffer.
-export type CaptureRequest = Required<DomainCaptureRequest>;
+export type CaptureRequest = Required<DomainCaptureRequest> & { pod: string };
 export type CaptureResponse = CaptureChunk;

@@ -117,7 +117,7 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
     };
     try {
       const stop = sw.capture(
-        { ...req, interfaces: req.interfaces ?? [], rx: none || req.rx, tx: none || req.tx },
+        { ...req, interfaces: [...(req.interfaces ?? []), ...(req.pod ? att.interfacesOfPod(req.pod) : [])], rx: none || req.rx, tx: none || req.tx },
         (c) => {
           if (!call.cancelled) call.write(c);
         },

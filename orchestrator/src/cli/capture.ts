@@ -10,6 +10,7 @@ export function addCaptureCommand(program: Command, { run, api }: Cli): void {
     .command('capture')
     .description('capture frames to pcapng (received and sent by default; --drops adds dropped frames with their reason)')
     .option('-i, --interface <name...>', 'interfaces to capture on (default: every interface)')
+    .option('-p, --pod <namespace/name>', "a pod's attachments (with or instead of -i)")
     .option('-f, --filter <expression>', 'pcap-filter(7) expression, as tcpdump takes it', '')
     .option('-w, --write <file>', 'pcapng file to write, - for stdout', '-')
     .option('-c, --count <n>', 'stop after n frames', parseIntArg('--count', 1, 1e12))
@@ -19,10 +20,11 @@ export function addCaptureCommand(program: Command, { run, api }: Cli): void {
     .option('--drops', 'frames dropped there (the reason is the packet comment)')
     .option('--ring <bytes>', 'capture ring per worker (a full ring loses frames, counted)', parseIntArg('--ring', 65536, 1 << 30))
     .action(
-      run(async (g, o: { interface?: string[]; filter: string; write: string; count?: number; snaplen?: number; rx?: boolean; tx?: boolean; drops?: boolean; ring?: number }) => {
+      run(async (g, o: { interface?: string[]; pod?: string; filter: string; write: string; count?: number; snaplen?: number; rx?: boolean; tx?: boolean; drops?: boolean; ring?: number }) => {
         const none = !o.rx && !o.tx && !o.drops;
         const stream = api(g).capture({
           interfaces: o.interface ?? [],
+          pod: o.pod ?? '',
           rx: none || !!o.rx,
           tx: none || !!o.tx,
           drops: !!o.drops,

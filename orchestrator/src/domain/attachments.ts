@@ -248,6 +248,19 @@ export class Attachments {
     return this.view(rec);
   }
 
+  /**
+   * The switch interfaces of a pod's attachments, by "namespace/name" or by a name only
+   * one namespace has (the CNI plugin records K8S_POD_NAMESPACE and K8S_POD_NAME).
+   */
+  interfacesOfPod(ref: string): string[] {
+    const [namespace, name] = ref.includes('/') ? ref.split('/', 2) : [undefined, ref];
+    const recs = [...this.records.values()].filter((r) => r.params.pod.name === name && (namespace === undefined || r.params.pod.namespace === namespace));
+    if (recs.length === 0) throw new NotFoundError(`pod: no attachment of pod ${ref}`, 'pod');
+    const namespaces = new Set(recs.map((r) => r.params.pod.namespace));
+    if (namespaces.size > 1) throw new InvalidConfigError(`pod: ${ref} names pods in ${[...namespaces].join(', ')}: say namespace/name`, 'pod');
+    return recs.map((r) => r.interface);
+  }
+
   list(cniNetwork?: string): AttachmentView[] {
     return [...this.records.values()].filter((r) => !cniNetwork || r.params.key.cniNetwork === cniNetwork).map((r) => this.view(r));
   }

@@ -21,6 +21,7 @@ import { Dataplane } from '../orchestrator/src/dataplane/dataplane.js';
 import type { NativeAddon } from '../orchestrator/src/dataplane/native.js';
 import { loadTestingAddon } from './testing-addon.js';
 import { runAfxdpBench } from './afxdp.js';
+import { runCaptureBench } from './capture.js';
 import { runCniBench } from './cni.js';
 import { fmt, measureLoop, median } from './common.js';
 import { beforeAfterAvailable, runBeforeAfter } from './before-after.js';
@@ -228,7 +229,7 @@ async function runIdle(poll: 'busy' | 'adaptive'): Promise<{ poll: string; idleC
   }
 }
 
-const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,before-after,routing,lpm,afxdp,idle,cni').split(','));
+const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,before-after,routing,capture,lpm,afxdp,idle,cni').split(','));
 const BEFORE_AFTER_PAIRS = Number(process.env.MEMSWITCH_BENCH_BEFORE_AFTER_PAIRS ?? 20);
 
 async function main(): Promise<void> {
@@ -241,6 +242,7 @@ async function main(): Promise<void> {
   let beforeAfter: Awaited<ReturnType<typeof runBeforeAfter>> | undefined;
   let routing: Awaited<ReturnType<typeof runRoutingBench>> | undefined;
   let lpm: Awaited<ReturnType<typeof runLpmBench>> | undefined;
+  let capture: Awaited<ReturnType<typeof runCaptureBench>> | undefined;
   const failures: string[] = [];
   const started = new Date().toISOString();
   const ovs = ovsDpdkAvailable();
@@ -277,6 +279,13 @@ async function main(): Promise<void> {
         routing = await runRoutingBench({ frameSizes: FRAME_SIZES, rounds: ROUNDS, sutCpu: SUT_CPU, trafficCpu: TRAFFIC_CPU, ovs: ovs.ok });
       } catch (err) {
         failures.push(`routing: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    if (PARTS.has('capture')) {
+      try {
+        capture = await runCaptureBench({ frameSize: 64, cycles: 6, sutCpu: SUT_CPU, trafficCpu: TRAFFIC_CPU });
+      } catch (err) {
+        failures.push(`capture: ${(err as Error).message.split('\n')[0]}`);
       }
     }
     if (PARTS.has('lpm')) lpm = await runLpmBench({ lpmBench: path.join(repoRoot, 'build/addon/lpm_bench'), cpu: TRAFFIC_CPU, sizes: [1, 10_000, 1_000_000], runs: 7 });
@@ -316,6 +325,7 @@ async function main(): Promise<void> {
     );
   if (beforeAfter) lines.push(beforeAfter.table);
   if (routing) lines.push(routing.table);
+  if (capture) lines.push(capture.table);
   if (lpm) lines.push(lpm.table);
   if (afxdp) lines.push(afxdp.table);
   if (idle.length)
@@ -336,7 +346,7 @@ async function main(): Promise<void> {
   writeFileSync(
     path.join(out, 'latest.json'),
     JSON.stringify(
-      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, beforeAfter: beforeAfter?.rows, routing: routing && { rows: routing.rows, windows: routing.windows }, lpm: lpm?.rows, afxdp, idle, cni: cni?.rows },
+      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, beforeAfter: beforeAfter?.rows, routing: routing && { rows: routing.rows, windows: routing.windows }, lpm: lpm?.rows, capture: capture?.rows, afxdp, idle, cni: cni?.rows },
       null,
       2,
     ) + '\n',

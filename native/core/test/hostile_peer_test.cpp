@@ -270,6 +270,12 @@ TEST_F(Hostile, StalledHandshakeHitsDeadlineAndFreesId) {
 TEST_F(Hostile, MalformedDescriptorsAreCountedDrops) {
   auto h = connect_client(sock, 2);
   ASSERT_TRUE(h);
+  CaptureConfig watch;  // refused frames appear in a capture of the port's drops
+  watch.interfaces = {ih};
+  watch.rx = watch.tx = false;
+  watch.drops = true;
+  auto capture = sw.dp->start_capture(watch);
+  ASSERT_TRUE(capture);
   using B = MemifClient::BadDesc;
   const std::pair<B, DropReason> cases[] = {
       {B::kRegionIndex, DropReason::bad_descriptor}, {B::kOffsetPastRegion, DropReason::bad_descriptor},
@@ -283,6 +289,22 @@ TEST_F(Hostile, MalformedDescriptorsAreCountedDrops) {
         << kDropReasons[size_t(reason)].name << " = " << drops(sw.info(ih), reason);
   }
   EXPECT_TRUE(sw.info(ih).connected);  // bad descriptors are drops, not a disconnect
+  // Every refused frame, with no bytes but its reason. (The drops also hold the good
+  // pair's flooded frames this peer never takes off its ring: no_buffer.)
+  std::string pcapng;
+  for (;;) {
+    auto chunk = sw.dp->read_capture(*capture, 1 << 20);
+    ASSERT_TRUE(chunk);
+    pcapng += chunk->pcapng;
+    if (chunk->frames == 0) break;
+  }
+  const auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = pcapng.find(what); at != std::string::npos; at = pcapng.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("drop: bad_descriptor"), 40u);
+  EXPECT_EQ(count("drop: bad_chain"), 20u);
 }
 
 TEST_F(Hostile, RingIndexBeyondSizeDisconnectsPeer) {

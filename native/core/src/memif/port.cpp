@@ -10,7 +10,7 @@
 
 namespace memswitch::detail {
 
-uint16_t memif_rx(Session& s, RxRing& r, uint32_t port, Burst& b, PortCounters& c) {
+uint16_t memif_rx(Session& s, RxRing& r, uint32_t port, Burst& b, PortCounters& c, RxDrops* drops) {
   const uint16_t head = memif::load_acquire(r.hdr->head);
   const uint16_t avail = uint16_t(head - r.last_head);
   if (avail == 0) return 0;
@@ -27,10 +27,12 @@ uint16_t memif_rx(Session& s, RxRing& r, uint32_t port, Burst& b, PortCounters& 
   while (i < avail && b.n < kBurst && n_segs + kMaxSegsPerPacket <= kMaxSegsPerBurst) {
     const uint32_t first = n_segs;
     uint32_t total = 0;
+    uint32_t claimed = 0;  // what the descriptors say, valid or not
     DropReason why = DropReason::kCount;
     for (;;) {
       const memif::Desc d = r.desc[uint16_t(r.last_head + i) & r.mask];
       ++i;
+      claimed += d.length;
       const uint8_t* p = checked_buffer(s, d);
       if (!p) {
         why = DropReason::bad_descriptor;
@@ -52,6 +54,7 @@ uint16_t memif_rx(Session& s, RxRing& r, uint32_t port, Burst& b, PortCounters& 
     if (why != DropReason::kCount) {
       n_segs = first;
       c.count_drop(why);
+      if (drops) drops->add(claimed, why);
       continue;
     }
     b.add(first, n_segs - first, total);

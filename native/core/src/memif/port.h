@@ -14,8 +14,9 @@ namespace memswitch::detail {
 // descriptor once into a local copy and checking it against the peer's regions. Returns
 // the ring slots it consumed; hand them back with memif_rx_release() once the burst is
 // transmitted, since its frames are read in place. 0: nothing to do (or the peer broke
-// the ring index: counted once and flagged for the control thread).
-uint16_t memif_rx(Session& s, RxRing& r, uint32_t port, Burst& b, PortCounters& c);
+// the ring index: counted once and flagged for the control thread). Frames it refuses go
+// to `drops` too, when given.
+uint16_t memif_rx(Session& s, RxRing& r, uint32_t port, Burst& b, PortCounters& c, RxDrops* drops);
 
 inline void memif_rx_release(RxRing& r, uint16_t slots) {
   r.last_head = uint16_t(r.last_head + slots);

@@ -161,6 +161,18 @@ struct TxDrops {
   void add(uint16_t k, DropReason r) { pkt[n] = k, why[n++] = r; }
 };
 
+// Frames receive refused before they became part of a burst (their descriptors pointed
+// outside the peer's memory, or their chain was malformed): only the length they claimed
+// and why. Filled only for a port whose drops a capture watches.
+struct RxDrops {
+  uint32_t n = 0;
+  uint32_t claimed[kBurst];
+  DropReason why[kBurst];
+  void add(uint32_t len, DropReason r) {
+    if (n < kBurst) claimed[n] = len, why[n++] = r;
+  }
+};
+
 // Where the pipeline sends each frame: one batch per egress port, in first-use order,
 // so transmit makes one ring reservation per port per burst.
 struct Batch {

@@ -79,9 +79,19 @@ bool Capture::covers(uint32_t port) const {
   return spec_.ports.empty() || std::find(spec_.ports.begin(), spec_.ports.end(), port) != spec_.ports.end();
 }
 
-void Capture::offer(uint32_t worker, uint64_t ts_ns, uint32_t port, uint8_t point, bool ip_mode, const Burst& b, uint32_t k, uint8_t* scratch, DropReason why) {
+bool Capture::matches(bool ip_mode, const uint8_t* bytes, uint32_t wire_len, uint32_t have) const {
   const Filter* filter = ip_mode ? raw_.get() : ethernet_.get();
-  if (!filter) return;
+  return filter && bpf_filter(filter->program.bf_insns, bytes, wire_len, have) != 0;
+}
+
+void Capture::offer_refused(uint32_t worker, uint64_t ts_ns, uint32_t port, bool ip_mode, uint32_t claimed, DropReason why) {
+  static const uint8_t kNothing[1] = {};
+  if (!matches(ip_mode, kNothing, claimed, 0)) return;
+  rings_[worker]->push({ts_ns, port, claimed, 0, kCaptureDrops, why, uint8_t(worker), false}, kNothing);
+}
+
+void Capture::offer(uint32_t worker, uint64_t ts_ns, uint32_t port, uint8_t point, bool ip_mode, const Burst& b, uint32_t k, uint8_t* scratch, DropReason why) {
+  if (!(ip_mode ? raw_ : ethernet_)) return;
   const PacketMeta& p = b.pkts[k];
   // The filter reads at most the snap length, like tcpdump -s: one contiguous view.
   const uint32_t have = std::min(p.len, spec_.snaplen);
@@ -92,7 +102,7 @@ void Capture::offer(uint32_t worker, uint64_t ts_ns, uint32_t port, uint8_t poin
     FrameReader(b, k).read(scratch, have);
     bytes = scratch;
   }
-  if (bpf_filter(filter->program.bf_insns, bytes, p.len, have) == 0) return;
+  if (!matches(ip_mode, bytes, p.len, have)) return;
   const bool at_tx = why != DropReason::kCount;
   const CaptureRecord rec{ts_ns, port, p.len, have, point, at_tx ? why : p.drop, uint8_t(worker), point == kCaptureTx || at_tx};
   rings_[worker]->push(rec, bytes);

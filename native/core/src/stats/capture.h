@@ -97,11 +97,16 @@ class Capture {
   // A drop's reason is `why` for one at transmit, or (kCount) the one a stage gave it.
   void offer(uint32_t worker, uint64_t ts_ns, uint32_t port, uint8_t point, bool ip_mode, const Burst& b, uint32_t k, uint8_t* scratch, DropReason why = DropReason::kCount);
 
+  // A frame refused at receive: no bytes, only the length its descriptors claimed. It
+  // matches only a filter that accepts an empty frame (none given: every frame).
+  void offer_refused(uint32_t worker, uint64_t ts_ns, uint32_t port, bool ip_mode, uint32_t claimed, DropReason why);
+
   CaptureRing& ring(uint32_t worker) { return *rings_[worker]; }
   uint32_t workers() const { return uint32_t(rings_.size()); }
 
  private:
   Capture(const CaptureSpec& spec, uint32_t workers);
+  bool matches(bool ip_mode, const uint8_t* bytes, uint32_t wire_len, uint32_t have) const;
   // libpcap's programs, out of this header: its bpf.h and the kernel's (libxdp) clash.
   struct Filter;
   CaptureSpec spec_;

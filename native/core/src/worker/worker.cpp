@@ -113,12 +113,19 @@ template <bool kTimed>
 bool Worker::poll_burst(const Topology& t, const RxAssignment& a, uint32_t now_s) {
   uint64_t since = kTimed ? __rdtsc() : 0;
   PortCounters& in = counters_[a.port];
+  const PortView& view = t.ports[a.port];
+  RxDrops* refused = nullptr;
+  if (view.capture & kCaptureDrops) [[unlikely]] {
+    refused = &rx_drops_;
+    refused->n = 0;
+  }
   // What goes back to the queue after transmit: XSK frames consumed, or memif slots.
-  const uint32_t taken = a.xsk ? xsk_rx(*a.xsk, a.port, burst_, in, xsk_rx_addrs_) : memif_rx(*t.ports[a.port].session, *a.ring, a.port, burst_, in);
+  const uint32_t taken = a.xsk ? xsk_rx(*a.xsk, a.port, burst_, in, xsk_rx_addrs_, refused) : memif_rx(*view.session, *a.ring, a.port, burst_, in, refused);
+  if (refused && refused->n) capture_refused(t, a.port, *refused);
   if (taken == 0) return false;
   ++bursts_;
   runtime_.count<kTimed>(kRxNode, burst_.n, &since);
-  if (t.ports[a.port].capture & kCaptureRx) [[unlikely]] capture(t, a.port, kCaptureRx, nullptr, burst_.n);
+  if (view.capture & kCaptureRx) [[unlikely]] capture(t, a.port, kCaptureRx, nullptr, burst_.n);
   StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_};
   run_pipeline<kTimed>(ctx, burst_, runtime_, &since);
   if (t.capture_drops) [[unlikely]] capture_drops(t);
@@ -175,6 +182,16 @@ void Worker::capture(const Topology& t, uint32_t port, uint8_t point, const uint
     if (!(c->spec().points & point) || !c->covers(port)) continue;
     for (uint32_t i = 0; i < n; ++i) c->offer(index_, ns, port, point, t.ports[port].ip_mode, burst_, pkts ? pkts[i] : i, capture_scratch_, why ? why[i] : DropReason::kCount);
   }
+}
+
+// Frames refused at receive have no bytes we may read: records of their length and reason.
+void Worker::capture_refused(const Topology& t, uint32_t port, const RxDrops& refused) {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const uint64_t ns = uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+  for (Capture* c : t.captures)
+    if ((c->spec().points & kCaptureDrops) && c->covers(port))
+      for (uint32_t i = 0; i < refused.n; ++i) c->offer_refused(index_, ns, port, t.ports[port].ip_mode, refused.claimed[i], refused.why[i]);
 }
 
 // The stages count every drop against the ingress port.

@@ -57,6 +57,7 @@ class Worker {
   uint32_t transmit(const Topology& t);  // the frames it planned, for the runtime
   void capture(const Topology& t, uint32_t port, uint8_t point, const uint16_t* pkts, uint32_t n, const DropReason* why = nullptr);
   void capture_drops(const Topology& t);
+  void capture_refused(const Topology& t, uint32_t port, const RxDrops& refused);
   void release_held(const Topology& t, uint32_t now_s);  // packets whose next hop answered
   bool sleep_until_traffic(const Topology& t);  // true: woke by timeout, nothing arrived
   void idle_wait(int timeout_ms);
@@ -75,6 +76,7 @@ class Worker {
   EgressPlan egress_;
   MemifTxScratch memif_tx_;
   TxDrops tx_drops_;
+  RxDrops rx_drops_;
   L3State l3_;
   uint64_t held_generation_ = 0;  // the neighbour table's, when the hold queue was last checked
   uint32_t held_checked_s_ = 0;

@@ -11,7 +11,7 @@
 
 namespace memswitch::detail {
 
-uint32_t xsk_rx(XskQueue& q, uint32_t port, Burst& b, PortCounters& c, uint64_t* rx_addrs) {
+uint32_t xsk_rx(XskQueue& q, uint32_t port, Burst& b, PortCounters& c, uint64_t* rx_addrs, RxDrops* drops) {
   XskRings& r = *q.rings;
   uint32_t idx = 0;
   const uint32_t n = xsk_ring_cons__peek(&r.rx, kBurst, &idx);
@@ -33,10 +33,12 @@ uint32_t xsk_rx(XskQueue& q, uint32_t port, Burst& b, PortCounters& c, uint64_t*
     if (j == n) break;
     const uint32_t first = n_segs;
     uint32_t total = 0;
+    uint32_t claimed = 0;
     bool bad = j - i + 1 > kMaxSegsPerPacket;
     for (uint32_t k = i; k <= j; ++k) {
       const xdp_desc* d = xsk_ring_cons__rx_desc(&r.rx, idx + k);
       rx_addrs[consumed++] = d->addr - d->addr % q.frame_size;
+      claimed += d->len;
       if (bad || d->addr + d->len > umem_size) {
         bad = true;
         continue;
@@ -49,6 +51,7 @@ uint32_t xsk_rx(XskQueue& q, uint32_t port, Burst& b, PortCounters& c, uint64_t*
     if (bad || total > kMaxFrameSize) {
       n_segs = first;
       c.count_drop(DropReason::bad_chain);
+      if (drops) drops->add(claimed, DropReason::bad_chain);
       continue;
     }
     b.add(first, n_segs - first, total);

@@ -12,8 +12,9 @@ namespace memswitch::detail {
 // Gathers whole frames (multi-buffer chains included) into `b`, cleared for `port`
 // first; the frames' UMEM addresses go to `rx_addrs` (kBurst: one peek takes at most
 // that many descriptors). Returns the rx descriptors
-// consumed (0: nothing); give them back with xsk_rx_release() after transmit.
-uint32_t xsk_rx(XskQueue& q, uint32_t port, Burst& b, PortCounters& c, uint64_t* rx_addrs);
+// consumed (0: nothing); give them back with xsk_rx_release() after transmit. Frames it
+// refuses go to `drops` too, when given.
+uint32_t xsk_rx(XskQueue& q, uint32_t port, Burst& b, PortCounters& c, uint64_t* rx_addrs, RxDrops* drops);
 void xsk_rx_release(XskQueue& q, const uint64_t* rx_addrs, uint32_t consumed);
 
 // Frames it drops go to `drops` too, when given.

@@ -172,12 +172,19 @@ uint32_t Worker::transmit(const Topology& t) {
   return planned;
 }
 
+namespace {
+// Capture timestamps: wall-clock time, as pcapng readers show it.
+uint64_t realtime_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+}  // namespace
+
 // Offers frames of the burst (pkts[0..n), or the first n when pkts is null) to every
 // capture watching `point` of `port`; a drop's reason is why[i], or the frame's own.
 void Worker::capture(const Topology& t, uint32_t port, uint8_t point, const uint16_t* pkts, uint32_t n, const DropReason* why) {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  const uint64_t ns = uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+  const uint64_t ns = realtime_ns();
   for (Capture* c : t.captures) {
     if (!(c->spec().points & point) || !c->covers(port)) continue;
     for (uint32_t i = 0; i < n; ++i) c->offer(index_, ns, port, point, t.ports[port].ip_mode, burst_, pkts ? pkts[i] : i, capture_scratch_, why ? why[i] : DropReason::kCount);
@@ -186,9 +193,7 @@ void Worker::capture(const Topology& t, uint32_t port, uint8_t point, const uint
 
 // Frames refused at receive have no bytes we may read: records of their length and reason.
 void Worker::capture_refused(const Topology& t, uint32_t port, const RxDrops& refused) {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  const uint64_t ns = uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+  const uint64_t ns = realtime_ns();
   for (Capture* c : t.captures)
     if ((c->spec().points & kCaptureDrops) && c->covers(port))
       for (uint32_t i = 0; i < refused.n; ++i) c->offer_refused(index_, ns, port, t.ports[port].ip_mode, refused.claimed[i], refused.why[i]);

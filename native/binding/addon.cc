@@ -77,7 +77,10 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod<&DataplaneWrap::Neighbors>("neighbors"),
                         InstanceMethod<&DataplaneWrap::StartCapture>("startCapture"),
                         InstanceMethod<&DataplaneWrap::ReadCapture>("readCapture"),
-                        InstanceMethod<&DataplaneWrap::StopCapture>("stopCapture")});
+                        InstanceMethod<&DataplaneWrap::StopCapture>("stopCapture"),
+                        InstanceMethod<&DataplaneWrap::StartTrace>("startTrace"),
+                        InstanceMethod<&DataplaneWrap::ReadTrace>("readTrace"),
+                        InstanceMethod<&DataplaneWrap::StopTrace>("stopTrace")});
   }
 
   DataplaneWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataplaneWrap>(info) {
@@ -521,6 +524,65 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
   Napi::Value StopCapture(const Napi::CallbackInfo& info) {
     if (Status s = dp(info.Env()).stop_capture(u32_arg(info, 0, "stopCapture(id)")); !s) throw core_error(info.Env(), s.error());
     return info.Env().Undefined();
+  }
+
+  Napi::Value StartTrace(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = object_arg(info, 0, "startTrace(config)");
+    TraceConfig cfg;
+    if (o.Has("interfaces")) {
+      Napi::Array list = o.Get("interfaces").As<Napi::Array>();
+      for (uint32_t i = 0; i < list.Length(); ++i) cfg.interfaces.push_back(list.Get(i).As<Napi::Number>().Uint32Value());
+    }
+    cfg.filter = get_string(o, "filter");
+    cfg.packets = uint32_t(get_number(o, "packets", cfg.packets));
+    Result<uint32_t> r = dp(env).start_trace(cfg);
+    if (!r) throw core_error(env, r.error());
+    return Napi::Number::New(env, *r);
+  }
+  // { steps: TraceStep[], taken, lost }
+  static Napi::Object trace_chunk_js(Napi::Env env, const TraceChunk& c) {
+    Napi::Array steps = Napi::Array::New(env, c.steps.size());
+    for (size_t i = 0; i < c.steps.size(); ++i) {
+      const TraceStep& t = c.steps[i];
+      Napi::Object s = Napi::Object::New(env);
+      s.Set("packet", t.packet);
+      s.Set("frame", t.frame);
+      s.Set("worker", t.worker);
+      s.Set("node", t.node);
+      s.Set("startNs", Napi::BigInt::New(env, t.start_ns));
+      s.Set("elapsedNs", double(t.elapsed_ns));
+      s.Set("interface", t.interface);
+      s.Set("length", t.length);
+      s.Set("next", t.next);
+      Napi::Array egress = Napi::Array::New(env, t.egress.size());
+      for (size_t e = 0; e < t.egress.size(); ++e) egress.Set(uint32_t(e), t.egress[e]);
+      s.Set("egress", egress);
+      s.Set("egressCount", t.egress_count);
+      if (t.routed) {
+        s.Set("routerInterface", t.out_rif);
+        s.Set("nextHop", t.next_hop);
+      }
+      s.Set("drop", t.drop);
+      s.Set("bytes", Napi::Buffer<char>::Copy(env, t.bytes.data(), t.bytes.size()));
+      steps.Set(uint32_t(i), s);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("steps", steps);
+    o.Set("taken", c.taken);
+    o.Set("lost", double(c.lost));
+    return o;
+  }
+  Napi::Value ReadTrace(const Napi::CallbackInfo& info) {
+    const char* sig = "readTrace(id, maxSteps)";
+    Result<TraceChunk> r = dp(info.Env()).read_trace(u32_arg(info, 0, sig), u32_arg(info, 1, sig));
+    if (!r) throw core_error(info.Env(), r.error());
+    return trace_chunk_js(info.Env(), *r);
+  }
+  Napi::Value StopTrace(const Napi::CallbackInfo& info) {
+    Result<TraceChunk> r = dp(info.Env()).stop_trace(u32_arg(info, 0, "stopTrace(id)"));
+    if (!r) throw core_error(info.Env(), r.error());
+    return trace_chunk_js(info.Env(), *r);
   }
 
   Napi::Value TscHz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), dp(info.Env()).tsc_hz()); }

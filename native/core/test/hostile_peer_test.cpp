@@ -276,6 +276,11 @@ TEST_F(Hostile, MalformedDescriptorsAreCountedDrops) {
   watch.drops = true;
   auto capture = sw.dp->start_capture(watch);
   ASSERT_TRUE(capture);
+  TraceConfig follow;  // and in a trace, as packets that rx dropped
+  follow.interfaces = {ih};
+  follow.packets = 60;
+  auto trace = sw.dp->start_trace(follow);
+  ASSERT_TRUE(trace);
   using B = MemifClient::BadDesc;
   const std::pair<B, DropReason> cases[] = {
       {B::kRegionIndex, DropReason::bad_descriptor}, {B::kOffsetPastRegion, DropReason::bad_descriptor},
@@ -305,6 +310,15 @@ TEST_F(Hostile, MalformedDescriptorsAreCountedDrops) {
   };
   EXPECT_EQ(count("drop: bad_descriptor"), 40u);
   EXPECT_EQ(count("drop: bad_chain"), 20u);
+  auto traced = sw.dp->stop_trace(*trace);
+  ASSERT_TRUE(traced);
+  EXPECT_EQ(traced->taken, 60u);
+  std::map<std::string, size_t> by_reason;
+  for (const TraceStep& s : traced->steps) {
+    EXPECT_EQ(s.node, "rx");
+    ++by_reason[s.drop];
+  }
+  EXPECT_EQ(by_reason, (std::map<std::string, size_t>{{"bad_descriptor", 40}, {"bad_chain", 20}}));
 }
 
 TEST_F(Hostile, RingIndexBeyondSizeDisconnectsPeer) {

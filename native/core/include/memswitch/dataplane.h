@@ -148,6 +148,41 @@ struct CaptureChunk {
   uint64_t kept, lost;      // since the capture started: recorded, and lost to a full ring
 };
 
+// A packet trace (memswitch trace): the next `packets` frames a pcap-filter(7)
+// expression accepts where they enter some interfaces, followed through every node of
+// the worker that has them, with what each node decided.
+struct TraceConfig {
+  std::vector<uint32_t> interfaces;  // where frames enter; empty: every interface
+  std::string filter;                // empty: every frame
+  uint32_t packets = 10;             // 1 to 100000
+};
+
+// One node a traced frame passed, and what it decided.
+struct TraceStep {
+  uint32_t packet;      // the trace's packet number, from 0 in the order frames were taken
+  uint32_t frame;       // 0: the frame received; 1, 2...: frames the router made for it
+  uint32_t worker;
+  std::string node;     // "rx", a stage (MEMSWITCH_STAGES), "tx"
+  uint64_t start_ns;    // CLOCK_REALTIME when the packet was taken at rx
+  uint64_t elapsed_ns;  // from then to when this node was done with it
+  uint32_t interface;   // rx and stages: where the packet came in; tx: where this frame went out
+  uint32_t length;      // the frame's length then (a frame refused at rx: what it claimed)
+  std::string next;     // the stage it is for next; empty: none
+  std::vector<uint32_t> egress;  // interfaces it is planned to leave by so far (at most 4 named)
+  uint32_t egress_count;
+  bool routed;          // a lookup chose a route: out_rif and next_hop
+  uint32_t out_rif;
+  std::string next_hop;
+  std::string drop;     // the reason it was dropped here or before; empty: not dropped
+  std::string bytes;    // its first bytes as they are after this node
+};
+
+struct TraceChunk {
+  std::vector<TraceStep> steps;  // in each worker's order; a packet's steps in node order
+  uint32_t taken;                // packets the trace has taken so far (at most `packets`)
+  uint64_t lost;                 // steps a full ring lost
+};
+
 class Dataplane {
  public:
   static Result<std::unique_ptr<Dataplane>> create(const DataplaneOptions& opts);
@@ -223,6 +258,15 @@ class Dataplane {
   virtual Result<uint32_t> start_capture(const CaptureConfig& cfg) = 0;
   virtual Result<CaptureChunk> read_capture(uint32_t id, size_t max_bytes, uint64_t max_frames = UINT64_MAX) = 0;
   virtual Status stop_capture(uint32_t id) = 0;
+
+  // kInvalidArgument with libpcap's message for a bad filter or a packet count out of
+  // range; kNotFound for an unknown interface. Reads drain the workers' rings (one reader
+  // at a time), up to max_steps. A trace that has taken all its packets stops looking at
+  // frames. Stop returns every step not read yet (no worker is still writing one, unless
+  // one is stalled) and frees the rings.
+  virtual Result<uint32_t> start_trace(const TraceConfig& cfg) = 0;
+  virtual Result<TraceChunk> read_trace(uint32_t id, size_t max_steps) = 0;
+  virtual Result<TraceChunk> stop_trace(uint32_t id) = 0;
 
   // Planned restarts that keep memif peers connected (DPDK's net_memif never reconnects).
   // The running process serves takeover requests on `path` (a filesystem socket, 0600).

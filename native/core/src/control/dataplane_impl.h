@@ -110,6 +110,7 @@ struct Retired {
   std::vector<uint32_t> freed_targets;  // route result ids, reusable then
   std::vector<uint16_t> removed_rifs;   // neighbours flushed, id free again
   std::vector<std::unique_ptr<Capture>> captures;  // stopped
+  std::vector<std::unique_ptr<Trace>> traces;      // stopped
 };
 
 class DataplaneImpl final : public Dataplane {
@@ -150,6 +151,9 @@ class DataplaneImpl final : public Dataplane {
   Result<uint32_t> start_capture(const CaptureConfig& cfg) override;
   Result<CaptureChunk> read_capture(uint32_t id, size_t max_bytes, uint64_t max_frames) override;
   Status stop_capture(uint32_t id) override;
+  Result<uint32_t> start_trace(const TraceConfig& cfg) override;
+  Result<TraceChunk> read_trace(uint32_t id, size_t max_steps) override;
+  Result<TraceChunk> stop_trace(uint32_t id) override;
   Status listen_for_handover(const std::string& path) override;
   Result<TakeoverSummary> take_over(const std::string& path, std::chrono::milliseconds timeout) override;
   uint32_t finish_takeover() override;
@@ -271,6 +275,12 @@ class DataplaneImpl final : public Dataplane {
   };
   std::map<uint32_t, CaptureState> captures_;
   uint32_t next_capture_ = 1;
+  // control/trace.cpp: running traces.
+  struct TraceState {
+    std::unique_ptr<Trace> trace;
+  };
+  std::map<uint32_t, TraceState> traces_;
+  uint32_t next_trace_ = 1;
   // Gathered by the changes of one call, handed to the next publish().
   Retired retiring_;
   std::deque<Retired> retired_;            // oldest first

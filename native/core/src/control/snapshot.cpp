@@ -50,7 +50,13 @@ uint64_t DataplaneImpl::publish() {
     const CaptureSpec& spec = c.capture->spec();
     t->capture_drops |= (spec.points & kCaptureDrops) != 0;
     for (uint32_t port = 0; port < t->ports.size(); ++port)
-      if (c.capture->covers(port)) t->ports[port].capture |= spec.points;
+      if (c.capture->covers(port)) t->ports[port].watch |= spec.points;
+  }
+  for (auto& [id, tr] : traces_) {
+    if (tr.trace->done()) continue;  // its last packets are through: nothing left to take
+    t->traces.push_back(tr.trace.get());
+    for (uint32_t port = 0; port < t->ports.size(); ++port)
+      if (tr.trace->covers(port)) t->ports[port].watch |= kWatchTrace;
   }
   Retired r = std::move(retiring_);
   retiring_ = Retired{};
@@ -90,6 +96,7 @@ void DataplaneImpl::reclaim(bool workers_stopped) {
     for (auto& [fib, plies] : r.plies) fib->reuse(plies);
     r.fibs.clear();
     r.captures.clear();  // their rings
+    r.traces.clear();
     free_targets_.insert(free_targets_.end(), r.freed_targets.begin(), r.freed_targets.end());
     for (uint16_t rif : r.removed_rifs) {
       neighbors_.flush_interface(rif);  // again: a worker's last burst may have learned one

@@ -10,8 +10,14 @@
 #include "pipeline/l3.h"
 #include "pipeline/stages.h"
 #include "stats/capture.h"
+#include "stats/trace.h"
 
 namespace memswitch::detail {
+
+// PortView::watch beside the CapturePoint bits: a trace takes frames this port receives.
+// One byte for both, so that a burst nobody watches pays one test for all of them.
+constexpr uint8_t kWatchTrace = 8;
+static_assert((kWatchTrace & (kCaptureRx | kCaptureTx | kCaptureDrops)) == 0);
 
 // One port: a memif session or an AF_XDP port (neither: the port is not connected or
 // admin down, and nothing is sent to it).
@@ -22,7 +28,7 @@ struct PortView {
   uint16_t vlan = 0;
   uint16_t rif = 0;  // the router interface on this port's segment, if any
   bool ip_mode = false;  // memif ip mode: frames carry no Ethernet header
-  uint8_t capture = 0;   // CapturePoint bits some capture watches here
+  uint8_t watch = 0;     // CapturePoint bits some capture watches here, and kWatchTrace
   bool up() const { return session || xdp; }
 };
 
@@ -40,6 +46,7 @@ struct Topology {
   L3View l3;
   std::vector<Capture*> captures;
   bool capture_drops = false;  // a capture watches some port's drops
+  std::vector<Trace*> traces;
 };
 
 }  // namespace memswitch::detail

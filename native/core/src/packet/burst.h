@@ -73,6 +73,9 @@ struct Burst {
   // the neighbour whose MAC the frame needs.
   uint16_t out_rif[kSlots];
   IpAddress next_hop[kSlots];
+  // Of a generated frame: the frame it was made for (a trace follows both). Written
+  // only by generate(); stale for received frames.
+  uint16_t made_for[kSlots];
   alignas(64) uint8_t header[kSlots][kHeaderScratch];
 
   void clear(uint32_t port) {
@@ -85,11 +88,13 @@ struct Burst {
   void add(uint32_t first_seg, uint32_t n_segs, uint32_t len) {
     pkts[n++] = {uint16_t(first_seg), uint16_t(n_segs), len, 0, 0, DropReason::kCount, Next::kNone};
   }
-  // A new frame of `len` bytes (<= kHeaderScratch) built in header[k]; nullptr when the
-  // burst has no slot left (the caller drops or skips what it wanted to send).
-  uint8_t* generate(uint32_t len, uint32_t* k) {
+  // A new frame of `len` bytes (<= kHeaderScratch), made for frame `origin` (a reply,
+  // an error, a fragment, a question about its next hop), built in header[*k]; nullptr
+  // when the burst has no slot left (the caller drops or skips what it wanted to send).
+  uint8_t* generate(uint32_t len, uint32_t origin, uint32_t* k) {
     if (n == kSlots) return nullptr;
     *k = n;
+    made_for[n] = uint16_t(origin);
     pkts[n++] = {0, 0, len, uint16_t(len), 0, DropReason::kCount, Next::kNone};
     return header[*k];
   }

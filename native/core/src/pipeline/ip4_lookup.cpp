@@ -145,7 +145,7 @@ void Ip4Router::fragment(uint32_t k, uint32_t mtu) {
     const uint32_t hl = f == 0 ? ihl : later_ihl;
     const uint32_t chunk = std::min(payload - done, f == 0 ? first_chunk : later_chunk);
     uint32_t g = 0;
-    uint8_t* h = b.generate(kEthHeaderSize + hl, &g);  // cannot fail: the slots were counted above
+    uint8_t* h = b.generate(kEthHeaderSize + hl, k, &g);  // cannot fail: the slots were counted above
     std::memcpy(h, b.header[k], kEthHeaderSize + kIp4MinHeader);  // Ethernet (rewritten later) and the fixed header
     uint8_t* fip = h + kEthHeaderSize;
     if (f == 0) std::memcpy(fip + kIp4MinHeader, ip + kIp4MinHeader, ihl - kIp4MinHeader);
@@ -198,7 +198,7 @@ void Ip4Router::icmp_error(uint32_t k, uint8_t type, uint8_t code, uint16_t mtu)
   const uint32_t quote = std::min<uint32_t>({load16(ip + ip4::kTotalLen), ihl + 8, uint32_t(b.pkts[k].header_len - kEthHeaderSize)});
   const uint32_t len = kEthHeaderSize + kIp4MinHeader + 8 + quote;
   uint32_t g;
-  uint8_t* f = b.generate(len, &g);
+  uint8_t* f = b.generate(len, k, &g);
   if (!f) return;
   bump(ctx.l3.icmp_errors);
   std::memset(f, 0, kEthHeaderSize + kIp4MinHeader + 8);

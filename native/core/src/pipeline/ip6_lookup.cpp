@@ -149,7 +149,7 @@ void Ip6Router::icmp_error(uint32_t k, uint8_t type, uint8_t code, uint32_t mtu)
   constexpr uint32_t kRoom = kHeaderScratch - kEthHeaderSize - kIp6Header - 8;
   const uint32_t quote = std::min<uint32_t>({kIp6Header + load16(ip + ip6::kPayloadLen), uint32_t(b.pkts[k].header_len - kEthHeaderSize), kRoom});
   uint32_t g;
-  uint8_t* f = b.generate(kEthHeaderSize + kIp6Header + 8 + quote, &g);
+  uint8_t* f = b.generate(kEthHeaderSize + kIp6Header + 8 + quote, k, &g);
   if (!f) return;
   bump(ctx.l3.icmp_errors);
   std::memset(f, 0, 12);  // MACs: the neighbor stage writes them

@@ -33,7 +33,7 @@ void arp_input(StageContext& ctx, Burst& b, uint32_t k, uint16_t rif_id, const R
     return;
   }
   uint32_t g;
-  uint8_t* r = b.generate(kEthHeaderSize + kArpSize, &g);
+  uint8_t* r = b.generate(kEthHeaderSize + kArpSize, k, &g);
   if (!r) return;
   write_arp(r, sha, kArpReply, rif.mac, tpa, sha, spa);
   ctx.egress.add(b.in_port, uint16_t(g));
@@ -77,7 +77,7 @@ void nd_input(StageContext& ctx, Burst& b, uint32_t k, uint16_t rif_id, const Ri
   if (option_mac && neighbour(src)) ctx.neighbors.learn(NeighborTable::key(rif_id, src), option_mac, ctx.now_s, /*create=*/for_us);
   if (!for_us) return;
   uint32_t g;
-  uint8_t* r = b.generate(kEthHeaderSize + kIp6Header + kNdSize, &g);
+  uint8_t* r = b.generate(kEthHeaderSize + kIp6Header + kNdSize, k, &g);
   if (!r) return;
   const Mac to = option_mac ? option_mac : mac_from_bytes(f + 6);
   write_nd(r, to, rif.mac, target, src, kNdAdvert, kNdFlagRouter | kNdFlagSolicited | kNdFlagOverride, target);

@@ -10,17 +10,18 @@ namespace memswitch::detail {
 
 namespace {
 
-// An ARP request, or an IPv6 neighbour solicitation to the target's solicited-node group.
-void solicit(StageContext& ctx, Burst& b, const RifView& out, IpAddress target) {
+// An ARP request, or an IPv6 neighbour solicitation to the target's solicited-node group,
+// for frame k.
+void solicit(StageContext& ctx, Burst& b, const RifView& out, IpAddress target, uint32_t k) {
   const IpAddress src = out.source_for(target);
   if (src.zero()) return;  // no address of that family to ask from: the hold times out
   uint32_t g;
   uint8_t* r;
   if (target.is4()) {
-    if (!(r = b.generate(kEthHeaderSize + kArpSize, &g))) return;
+    if (!(r = b.generate(kEthHeaderSize + kArpSize, k, &g))) return;
     write_arp(r, 0xFFFFFFFFFFFFull, kArpRequest, out.mac, src.v4(), 0, target.v4());
   } else {
-    if (!(r = b.generate(kEthHeaderSize + kIp6Header + kNdSize, &g))) return;
+    if (!(r = b.generate(kEthHeaderSize + kIp6Header + kNdSize, k, &g))) return;
     const Ip6 group = solicited_node(target.bits);
     write_nd(r, ip6_multicast_mac(group), out.mac, src.bits, group, kNdSolicit, 0, target.bits);
   }
@@ -82,7 +83,7 @@ uint32_t neighbor(StageContext& ctx, Burst& b) {
       last_key = {};
       bool ask;
       const Mac mac = ctx.neighbors.resolve(key, ctx.now_s, t.l3.neighbor_refresh_s, &ask);
-      if (ask) solicit(ctx, b, out, b.next_hop[k]);
+      if (ask) solicit(ctx, b, out, b.next_hop[k], k);
       if (mac == 0) {
         if (!ctx.l3.hold.hold(b, k, key, ctx.now_s)) ctx.drop(p, b.in_port, DropReason::neighbor_queue_full);
         continue;

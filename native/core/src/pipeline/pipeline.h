@@ -14,6 +14,7 @@
 #include "pipeline/neighbor_table.h"
 #include "stats/counters.h"
 #include "stats/runtime.h"
+#include "stats/trace.h"
 
 namespace memswitch::detail {
 
@@ -37,12 +38,20 @@ MEMSWITCH_STAGES(X)
 #undef X
 
 // Every stage the snapshot enables, in list order, over the whole burst; a timed burst
-// (kTimed) also takes each stage's cycles, starting from *since.
-template <bool kTimed>
-inline void run_pipeline(StageContext& ctx, Burst& b, WorkerRuntime& rt, uint64_t* since) {
+// (kTimed) also takes each stage's cycles, starting from *since. A burst with traced
+// frames (kTraced) has them recorded after each stage, outside the stages' cycles.
+template <bool kTimed, bool kTraced>
+inline void run_pipeline(StageContext& ctx, Burst& b, WorkerRuntime& rt, uint64_t* since, BurstTrace* trace) {
   const StageMask on = ctx.topology.stages;
-#define X(name, help) \
-  if (on & stage_bit(Stage::name)) rt.count<kTimed>(node_of(Stage::name), name(ctx, b), since);
+#define X(name, help)                                                          \
+  if (on & stage_bit(Stage::name)) {                                           \
+    const uint32_t before = b.n;                                               \
+    rt.count<kTimed>(node_of(Stage::name), name(ctx, b), since);               \
+    if constexpr (kTraced) {                                                   \
+      trace->after_stage(Stage::name, b, ctx.egress, before);                  \
+      if constexpr (kTimed) *since = __rdtsc();                                \
+    }                                                                          \
+  }
   MEMSWITCH_STAGES(X)
 #undef X
 }

@@ -3,7 +3,6 @@
 // worker that the reader drains. A full ring drops the record and counts it; neither the
 // capture nor forwarding stops.
 #pragma once
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,6 +12,8 @@
 #include "memswitch/ethernet.h"
 #include "memswitch/result.h"
 #include "packet/burst.h"
+#include "stats/packet_filter.h"
+#include "stats/record_ring.h"
 
 namespace memswitch::detail {
 
@@ -32,45 +33,7 @@ struct CaptureRecord {
 };
 static_assert(sizeof(CaptureRecord) == 24);
 
-// One worker's ring of records, each followed by its bytes and padded to 8 bytes. One
-// producer (the worker) and one consumer (the reader), no lock.
-class CaptureRing {
- public:
-  explicit CaptureRing(size_t bytes);  // rounded up to a power of two
-
-  // Producer. false: not enough room, the record is lost (and counted).
-  bool push(const CaptureRecord& rec, const uint8_t* bytes);
-  // Consumer: f(record, bytes) for records in order until none is left or f returns false
-  // (that record stays for next time).
-  template <class F>
-  void drain(F&& f) {
-    uint64_t tail = tail_.load(std::memory_order_relaxed);
-    const uint64_t head = head_.load(std::memory_order_acquire);
-    while (tail != head) {
-      const size_t pos = tail & mask_;
-      const size_t to_end = buf_.size() - pos;
-      if (to_end < sizeof(CaptureRecord) || reinterpret_cast<const CaptureRecord*>(&buf_[pos])->cap_len == kPad) {
-        tail += to_end;  // the producer wrapped here
-        continue;
-      }
-      const auto* rec = reinterpret_cast<const CaptureRecord*>(&buf_[pos]);
-      if (!f(*rec, &buf_[pos + sizeof(CaptureRecord)])) break;
-      tail += record_size(rec->cap_len);
-    }
-    tail_.store(tail, std::memory_order_release);
-  }
-  uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
-  uint64_t kept() const { return kept_.load(std::memory_order_relaxed); }
-
- private:
-  static constexpr uint32_t kPad = ~0u;
-  static size_t record_size(uint32_t cap_len) { return (sizeof(CaptureRecord) + cap_len + 7) & ~size_t(7); }
-  std::vector<uint8_t> buf_;
-  size_t mask_;
-  alignas(64) std::atomic<uint64_t> head_{0};  // written by the producer
-  std::atomic<uint64_t> kept_{0}, lost_{0};
-  alignas(64) std::atomic<uint64_t> tail_{0};  // written by the consumer
-};
+using CaptureRing = RecordRing<CaptureRecord>;
 
 struct CaptureSpec {
   std::vector<uint32_t> ports;  // empty: every port
@@ -106,12 +69,8 @@ class Capture {
 
  private:
   Capture(const CaptureSpec& spec, uint32_t workers);
-  bool matches(bool ip_mode, const uint8_t* bytes, uint32_t wire_len, uint32_t have) const;
-  // libpcap's programs, out of this header: its bpf.h and the kernel's (libxdp) clash.
-  struct Filter;
   CaptureSpec spec_;
-  std::unique_ptr<Filter> ethernet_;
-  std::unique_ptr<Filter> raw_;  // null: ip-mode frames never match
+  std::unique_ptr<PacketFilter> filter_;
   std::vector<std::unique_ptr<CaptureRing>> rings_;
 };
 

@@ -9,14 +9,13 @@
 #include <string>
 
 #include "base/cpu.h"
-#include "pipeline/pipeline.h"
 #include "xdp/afxdp_rings.h"
 #include "xdp/xsk_port.h"
 
 namespace memswitch::detail {
 
 Worker::Worker(uint32_t index, int cpu, WorkerShared shared)
-    : index_(index), cpu_(cpu), sh_(shared), counters_(std::make_unique<PortCounters[]>(kMaxInterfaces)) {}
+    : index_(index), cpu_(cpu), sh_(shared), counters_(std::make_unique<PortCounters[]>(kMaxInterfaces)), trace_(index) {}
 
 Worker::~Worker() {
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -115,24 +114,35 @@ bool Worker::poll_burst(const Topology& t, const RxAssignment& a, uint32_t now_s
   PortCounters& in = counters_[a.port];
   const PortView& view = t.ports[a.port];
   RxDrops* refused = nullptr;
-  if (view.capture & kCaptureDrops) [[unlikely]] {
+  if (view.watch & (kCaptureDrops | kWatchTrace)) [[unlikely]] {
     refused = &rx_drops_;
     refused->n = 0;
   }
   // What goes back to the queue after transmit: XSK frames consumed, or memif slots.
   const uint32_t taken = a.xsk ? xsk_rx(*a.xsk, a.port, burst_, in, xsk_rx_addrs_, refused) : memif_rx(*view.session, *a.ring, a.port, burst_, in, refused);
-  if (refused && refused->n) capture_refused(t, a.port, *refused);
+  if (refused && refused->n) watch_refused(t, a.port, *refused);
   if (taken == 0) return false;
   ++bursts_;
   runtime_.count<kTimed>(kRxNode, burst_.n, &since);
-  if (view.capture & kCaptureRx) [[unlikely]] capture(t, a.port, kCaptureRx, nullptr, burst_.n);
+  bool traced = false;
+  if (view.watch & (kCaptureRx | kWatchTrace)) [[unlikely]] {
+    if (view.watch & kCaptureRx) capture(t, a.port, kCaptureRx, nullptr, burst_.n);
+    if (view.watch & kWatchTrace) traced = trace_.start(t.traces, burst_, view.ip_mode, capture_scratch_);
+  }
   StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_};
-  run_pipeline<kTimed>(ctx, burst_, runtime_, &since);
-  if (t.capture_drops) [[unlikely]] capture_drops(t);
-  runtime_.count<kTimed>(kTxNode, transmit(t), &since);
+  if (traced) [[unlikely]] forward<kTimed, true>(ctx, &since);
+  else forward<kTimed, false>(ctx, &since);
   if (a.xsk) xsk_rx_release(*a.xsk, xsk_rx_addrs_, taken);
   else memif_rx_release(*a.ring, uint16_t(taken));
   return true;
+}
+
+template <bool kTimed, bool kTraced>
+void Worker::forward(StageContext& ctx, uint64_t* since) {
+  if constexpr (kTraced && kTimed) *since = __rdtsc();  // the trace's rx records are not the first stage's cycles
+  run_pipeline<kTimed, kTraced>(ctx, burst_, runtime_, since, &trace_);
+  if (ctx.topology.capture_drops) [[unlikely]] capture_drops(ctx.topology);
+  runtime_.count<kTimed>(kTxNode, transmit<kTraced>(ctx.topology), since);
 }
 
 // One held packet at a time: the slow path of a next hop's first seconds.
@@ -146,19 +156,21 @@ void Worker::release_held(const Topology& t, uint32_t now_s) {
       continue;
     }
     neighbor(ctx, burst_);
-    transmit(t);
+    transmit<false>(t);
   }
 }
 
+// A traced burst has every batch's transmit drops listed, for the trace's tx records.
+template <bool kTraced>
 uint32_t Worker::transmit(const Topology& t) {
   uint32_t planned = 0;
   for (uint32_t k = 0; k < egress_.size(); ++k) {
     const Batch& b = egress_[k];
     planned += b.n;
     const PortView& out = t.ports[b.port];
-    if (out.capture & kCaptureTx) [[unlikely]] capture(t, b.port, kCaptureTx, b.pkt, b.n);
+    if (out.watch & kCaptureTx) [[unlikely]] capture(t, b.port, kCaptureTx, b.pkt, b.n);
     TxDrops* drops = nullptr;
-    if (out.capture & kCaptureDrops) [[unlikely]] {
+    if (kTraced || (out.watch & kCaptureDrops)) [[unlikely]] {
       drops = &tx_drops_;
       drops->n = 0;
     }
@@ -166,7 +178,8 @@ uint32_t Worker::transmit(const Topology& t) {
       memif_tx(*out.session, index_, burst_, b, counters_[b.port], memif_tx_, drops);
     else
       xsk_tx(*out.xdp, index_, burst_, b, counters_[b.port], drops);
-    if (drops && drops->n) capture(t, b.port, kCaptureDrops, drops->pkt, drops->n, drops->why);
+    if constexpr (kTraced) trace_.sent(burst_, b, *drops);
+    if (drops && drops->n && (out.watch & kCaptureDrops)) capture(t, b.port, kCaptureDrops, drops->pkt, drops->n, drops->why);
   }
   egress_.clear();
   return planned;
@@ -192,16 +205,19 @@ void Worker::capture(const Topology& t, uint32_t port, uint8_t point, const uint
 }
 
 // Frames refused at receive have no bytes we may read: records of their length and reason.
-void Worker::capture_refused(const Topology& t, uint32_t port, const RxDrops& refused) {
+void Worker::watch_refused(const Topology& t, uint32_t port, const RxDrops& refused) {
+  const PortView& view = t.ports[port];
+  if (view.watch & kWatchTrace) trace_.refused(t.traces, port, view.ip_mode, refused);
+  if (!(view.watch & kCaptureDrops)) return;
   const uint64_t ns = realtime_ns();
   for (Capture* c : t.captures)
     if ((c->spec().points & kCaptureDrops) && c->covers(port))
-      for (uint32_t i = 0; i < refused.n; ++i) c->offer_refused(index_, ns, port, t.ports[port].ip_mode, refused.claimed[i], refused.why[i]);
+      for (uint32_t i = 0; i < refused.n; ++i) c->offer_refused(index_, ns, port, view.ip_mode, refused.claimed[i], refused.why[i]);
 }
 
 // The stages count every drop against the ingress port.
 void Worker::capture_drops(const Topology& t) {
-  if (!(t.ports[burst_.in_port].capture & kCaptureDrops)) return;
+  if (!(t.ports[burst_.in_port].watch & kCaptureDrops)) return;
   uint16_t dropped[kSlots];
   uint32_t n = 0;
   for (uint32_t k = 0; k < burst_.n; ++k)

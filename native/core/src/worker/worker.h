@@ -14,8 +14,10 @@
 #include "packet/egress.h"
 #include "pipeline/l3.h"
 #include "pipeline/neighbor_table.h"
+#include "pipeline/pipeline.h"
 #include "stats/counters.h"
 #include "stats/runtime.h"
+#include "stats/trace.h"
 
 namespace memswitch::detail {
 
@@ -54,10 +56,13 @@ class Worker {
   bool poll_queue(const Topology& t, const RxAssignment& a, uint32_t now_s);
   template <bool kTimed>
   bool poll_burst(const Topology& t, const RxAssignment& a, uint32_t now_s);
+  template <bool kTimed, bool kTraced>
+  void forward(StageContext& ctx, uint64_t* since);  // the pipeline, then transmit
+  template <bool kTraced>
   uint32_t transmit(const Topology& t);  // the frames it planned, for the runtime
   void capture(const Topology& t, uint32_t port, uint8_t point, const uint16_t* pkts, uint32_t n, const DropReason* why = nullptr);
   void capture_drops(const Topology& t);
-  void capture_refused(const Topology& t, uint32_t port, const RxDrops& refused);
+  void watch_refused(const Topology& t, uint32_t port, const RxDrops& refused);
   void release_held(const Topology& t, uint32_t now_s);  // packets whose next hop answered
   bool sleep_until_traffic(const Topology& t);  // true: woke by timeout, nothing arrived
   void idle_wait(int timeout_ms);
@@ -81,7 +86,8 @@ class Worker {
   uint64_t held_generation_ = 0;  // the neighbour table's, when the hold queue was last checked
   uint32_t held_checked_s_ = 0;
   uint64_t xsk_rx_addrs_[kBurst];
-  uint8_t capture_scratch_[kMaxFrameSize];  // a frame made contiguous for a capture filter
+  BurstTrace trace_;
+  uint8_t capture_scratch_[kMaxFrameSize];  // a frame made contiguous for a capture or trace filter
 };
 
 }  // namespace memswitch::detail

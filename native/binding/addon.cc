@@ -565,6 +565,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       }
       s.Set("drop", t.drop);
       s.Set("bytes", Napi::Buffer<char>::Copy(env, t.bytes.data(), t.bytes.size()));
+      s.Set("ethernet", t.ethernet);
       steps.Set(uint32_t(i), s);
     }
     Napi::Object o = Napi::Object::New(env);

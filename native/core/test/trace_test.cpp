@@ -239,3 +239,37 @@ TEST_F(RoutedTrace, EveryInterfaceWhenNoneIsNamed) {
   EXPECT_EQ(step(packets.at(1), "rx").interface, ib);
   EXPECT_EQ(step(packets.at(1), "tx").interface, ia);
 }
+
+// memif ip mode: the steps say whether their bytes start with Ethernet or with IP.
+TEST_F(RoutedTrace, IpModeStepsSayWhereTheirBytesStart) {
+  const uint32_t net4 = *sw.dp->add_network("ipnet");
+  const uint32_t icnf = *sw.dp->add_memif(ip_mode_memif(sock, net4));
+  add_rif("r-ip", net4, {"10.4.0.1/24"});
+  Host<Ip4> cnf = connect_ip_mode(*parse_ip4("10.4.0.2"));
+  ASSERT_TRUE(eventually([&] { return sw.info(icnf).connected; }));
+  TraceConfig cfg;
+  cfg.filter = "udp";  // compiled for raw IP frames too
+  cfg.packets = 2;
+  auto id = sw.dp->start_trace(cfg);
+  ASSERT_TRUE(id) << id.error().message;
+  const Bytes in = ipv4({cnf.ip, kIpB}, udp(7, 9, 40));
+  cnf.send(in);
+  ASSERT_EQ(b.receive(1).size(), 1u);
+  const Bytes back = ipv4({kIpB, cnf.ip}, udp(9, 7, 40));
+  b.send(eth(gw_mac2, kMacB, kEtherTypeIp4, back));
+  auto got = cnf.receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  const auto packets = by_packet(run_out(*sw.dp, *id, 2));
+  ASSERT_EQ(packets.size(), 2u);
+  const auto& from_cnf = packets.at(0);
+  EXPECT_FALSE(step(from_cnf, "rx").ethernet);
+  EXPECT_EQ(bytes_of(step(from_cnf, "rx")), first(in, 96));
+  EXPECT_TRUE(step(from_cnf, "l3_input").ethernet);
+  EXPECT_TRUE(step(from_cnf, "tx").ethernet);
+  const auto& to_cnf = packets.at(1);
+  EXPECT_TRUE(step(to_cnf, "rx").ethernet);
+  EXPECT_TRUE(step(to_cnf, "ip4_lookup").ethernet);
+  EXPECT_FALSE(step(to_cnf, "neighbor").ethernet);
+  EXPECT_FALSE(step(to_cnf, "tx").ethernet);
+  EXPECT_EQ(bytes_of(step(to_cnf, "tx")), first(got[0], 96));
+}

@@ -175,6 +175,7 @@ struct TraceStep {
   std::string next_hop;
   std::string drop;     // the reason it was dropped here or before; empty: not dropped
   std::string bytes;    // its first bytes as they are after this node
+  bool ethernet;        // they start with Ethernet; else with IP (memif ip mode)
 };
 
 struct TraceChunk {

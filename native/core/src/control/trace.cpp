@@ -47,6 +47,7 @@ TraceChunk drain(Trace& tr, size_t max_steps, double tsc_hz) {
       s.out_rif = rec.out_rif;
       if (rec.routed) s.next_hop = format_ip(rec.next_hop);
       if (rec.drop != DropReason::kCount) s.drop = kDropReasons[size_t(rec.drop)].name;
+      s.ethernet = !rec.raw;
       s.bytes.assign(reinterpret_cast<const char*>(bytes), rec.cap_len);
       return true;
     });

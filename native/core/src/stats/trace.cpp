@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "memswitch/ethernet.h"
 #include "stats/runtime.h"
 
 namespace memswitch::detail {
@@ -51,9 +52,9 @@ bool BurstTrace::start(const std::vector<Trace*>& traces, const Burst& b, bool i
       if (!t->filter().matches(ip_mode, PacketFilter::view(b, k, p.len, scratch), p.len, p.len)) continue;
       uint32_t number;
       if (!t->take(&number)) continue;
-      m = {t, number, 0, false, kNoStage, DropReason::kCount, 0, 0, now_ns, now_tsc};
+      m = {t, number, 0, false, ip_mode, kNoStage, DropReason::kCount, 0, 0, 0, now_ns, now_tsc};
       traced_[n_traced_++] = uint16_t(k);
-      record(b, k, uint8_t(kRxNode), b.in_port, nullptr, 0, DropReason::kCount);
+      record(b, k, uint8_t(kRxNode), b.in_port, nullptr, 0, DropReason::kCount, ip_mode);
       break;
     }
   }
@@ -87,7 +88,7 @@ void BurstTrace::after_stage(Stage s, const Burst& b, const EgressPlan& plan, ui
       const Mark& o = marks_[traced_[i]];
       if (o.trace == origin.trace && o.packet == origin.packet) made = std::max(made, o.frame);
     }
-    m = {origin.trace, origin.packet, uint8_t(made + 1), false, kNoStage, DropReason::kCount, 0, 0, origin.start_ns, origin.start_tsc};
+    m = {origin.trace, origin.packet, uint8_t(made + 1), false, false, kNoStage, DropReason::kCount, 0, 0, 0, origin.start_ns, origin.start_tsc};
     traced_[n_traced_++] = uint16_t(j);
   }
   const uint8_t stage = uint8_t(s);
@@ -107,22 +108,25 @@ void BurstTrace::after_stage(Stage s, const Burst& b, const EgressPlan& plan, ui
     // that they changed (a frame made during the stage is new to it).
     const bool concerned = (s == Stage::l2_bridge && m.drop == DropReason::kCount) || m.next == stage || k >= n_before || stage_for(p.next) != m.next ||
                            p.drop != m.drop || n_egress != m.n_egress || p.header_len != m.header_len;
-    if (concerned) record(b, k, uint8_t(node_of(s)), b.in_port, egress, n_egress, p.drop);
+    // An ip-mode frame has Ethernet once l3_input made its private header, and loses it
+    // again in the neighbor stage when it leaves by an ip-mode interface.
+    const bool raw = (m.in_ip_mode && p.header_len == 0) || (s == Stage::neighbor && p.len + kEthHeaderSize == m.len);
+    if (concerned) record(b, k, uint8_t(node_of(s)), b.in_port, egress, n_egress, p.drop, raw);
   }
 }
 
-void BurstTrace::sent(const Burst& b, const Batch& out, const TxDrops& drops) {
+void BurstTrace::sent(const Burst& b, const Batch& out, bool out_ip_mode, const TxDrops& drops) {
   for (uint32_t i = 0; i < n_traced_; ++i) {
     const uint32_t k = traced_[i];
     if (std::find(out.pkt, out.pkt + out.n, k) == out.pkt + out.n) continue;
     DropReason why = DropReason::kCount;
     for (uint32_t d = 0; d < drops.n; ++d)
       if (drops.pkt[d] == k) why = drops.why[d];
-    record(b, k, uint8_t(kTxNode), out.port, &out.port, 1, why);
+    record(b, k, uint8_t(kTxNode), out.port, &out.port, 1, why, out_ip_mode);
   }
 }
 
-void BurstTrace::record(const Burst& b, uint32_t k, uint8_t node, uint32_t port, const uint32_t* egress, uint16_t n_egress, DropReason drop) {
+void BurstTrace::record(const Burst& b, uint32_t k, uint8_t node, uint32_t port, const uint32_t* egress, uint16_t n_egress, DropReason drop, bool raw) {
   Mark& m = marks_[k];
   const PacketMeta& p = b.pkts[k];
   const uint8_t next = stage_for(p.next);
@@ -133,11 +137,11 @@ void BurstTrace::record(const Burst& b, uint32_t k, uint8_t node, uint32_t port,
   rec.cap_len = std::min(p.len, kTraceBytes);
   for (uint16_t e = 0; e < std::min<uint16_t>(n_egress, kTraceEgress); ++e) rec.egress[e] = egress[e];
   rec.n_egress = n_egress;
-  rec.node = node, rec.worker = uint8_t(worker_), rec.frame = m.frame, rec.next = next, rec.drop = drop;
+  rec.node = node, rec.worker = uint8_t(worker_), rec.frame = m.frame, rec.next = next, rec.drop = drop, rec.raw = raw;
   if (m.routed) rec.routed = true, rec.out_rif = b.out_rif[k], rec.next_hop = b.next_hop[k];
   FrameReader(b, k).read(bytes_, rec.cap_len);
   m.trace->ring(worker_).push(rec, bytes_);
-  m.next = next, m.drop = p.drop, m.n_egress = n_egress, m.header_len = p.header_len;
+  m.next = next, m.drop = p.drop, m.n_egress = n_egress, m.header_len = p.header_len, m.len = p.len;
 }
 
 }  // namespace memswitch::detail

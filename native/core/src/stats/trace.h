@@ -45,7 +45,8 @@ struct TraceRecord {
   uint8_t next;        // the Stage it is for next, or kNoStage
   DropReason drop;     // kCount: not dropped
   bool routed;         // a lookup chose out_rif and next_hop
-  uint8_t pad[6];
+  bool raw;            // the bytes start at the IP header (memif ip mode), not Ethernet
+  uint8_t pad[5];
 };
 static_assert(sizeof(TraceRecord) == 88);
 
@@ -111,7 +112,7 @@ class BurstTrace {
   // frame it had something to do with (it was for the stage, or the stage changed it).
   void after_stage(Stage s, const Burst& b, const EgressPlan& plan, uint32_t n_before);
   // Transmit of batch `out`: a record per traced frame in it, sent or dropped (`drops`).
-  void sent(const Burst& b, const Batch& out, const TxDrops& drops);
+  void sent(const Burst& b, const Batch& out, bool out_ip_mode, const TxDrops& drops);
 
  private:
   struct Mark {
@@ -119,14 +120,16 @@ class BurstTrace {
     uint32_t packet;
     uint8_t frame;
     bool routed;
+    bool in_ip_mode;  // it came without an Ethernet header
     // What the last record said, to tell whether a stage changed anything.
     uint8_t next;
     DropReason drop;
     uint16_t n_egress;
     uint16_t header_len;
+    uint32_t len;
     uint64_t start_ns, start_tsc;
   };
-  void record(const Burst& b, uint32_t k, uint8_t node, uint32_t port, const uint32_t* egress, uint16_t n_egress, DropReason drop);
+  void record(const Burst& b, uint32_t k, uint8_t node, uint32_t port, const uint32_t* egress, uint16_t n_egress, DropReason drop, bool raw);
   uint32_t worker_;
   Mark marks_[kSlots];
   uint16_t traced_[kSlots];  // the frames with a mark, in slot order

@@ -178,7 +178,7 @@ uint32_t Worker::transmit(const Topology& t) {
       memif_tx(*out.session, index_, burst_, b, counters_[b.port], memif_tx_, drops);
     else
       xsk_tx(*out.xdp, index_, burst_, b, counters_[b.port], drops);
-    if constexpr (kTraced) trace_.sent(burst_, b, *drops);
+    if constexpr (kTraced) trace_.sent(burst_, b, out.ip_mode, *drops);
     if (drops && drops->n && (out.watch & kCaptureDrops)) capture(t, b.port, kCaptureDrops, drops->pkt, drops->n, drops->why);
   }
   egress_.clear();

@@ -3,6 +3,7 @@
 // Keep in step with protos/memswitch/v1/*.proto. Requests are Partial: proto3 fills
 // every missing field with its zero value.
 import type { CaptureChunk, CaptureRequest as DomainCaptureRequest } from '../domain/capture.js';
+import type { TracedPacket, TraceRequest as DomainTraceRequest } from '../domain/trace.js';
 import type { WireEventKind } from '../domain/events.js';
 
 export type Source = 'SOURCE_UNSPECIFIED' | 'SOURCE_CONFIG' | 'SOURCE_API' | 'SOURCE_CNI';
@@ -225,6 +226,7 @@ export interface GetDaemonInfoResponse {
   networks: number;
   interfaces: number;
   captures: number;
+  traces: number;
 }
 
 export type AttachmentKind = 'ATTACHMENT_KIND_UNSPECIFIED' | 'ATTACHMENT_KIND_MEMIF' | 'ATTACHMENT_KIND_VETH';
@@ -397,3 +399,8 @@ export interface ListNeighborsResponse { neighbors: Neighbor[] }
 // The domain's shapes: proto3 fills every field, and bytes arrive as a Buffer.
 export type CaptureRequest = Required<DomainCaptureRequest> & { pod: string };
 export type CaptureResponse = CaptureChunk;
+export type TraceRequest = DomainTraceRequest & { pod: string };
+export interface TraceResponse {
+  packet: TracedPacket;
+  stepsLost: number;
+}

@@ -104,33 +104,45 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
       });
     };
 
-  // Capture: pcapng chunks as the workers record them; ends on cancel or max_frames.
-  const capture: grpc.handleServerStreamingCall<m.CaptureRequest, m.CaptureResponse> = (call) => {
-    const started = process.hrtime.bigint();
-    const req = call.request;
-    const none = !req.rx && !req.tx && !req.drops;
-    const done = (err?: Error): void => {
-      const st = err ? toStatus(err, log) : { code: grpc.status.OK };
-      finish('Capture', started, st.code);
-      if (err) call.emit('error', st);
-      else call.end();
+  // A stream the domain ends itself (capture, trace): written while the call lasts,
+  // ended with the domain's error or OK, stopped (its rings freed) when the client goes.
+  const finite =
+    <Req, Res>(method: string, open: (req: Req, write: (res: Res) => void, end: (err?: Error) => void) => () => void): grpc.handleServerStreamingCall<Req, Res> =>
+    (call) => {
+      const started = process.hrtime.bigint();
+      const done = (err?: Error): void => {
+        const st = err ? toStatus(err, log) : { code: grpc.status.OK };
+        finish(method, started, st.code);
+        if (err) call.emit('error', st);
+        else call.end();
+      };
+      try {
+        const stop = open(
+          call.request,
+          (res) => {
+            if (!call.cancelled) call.write(res);
+          },
+          done,
+        );
+        call.on('cancelled', () => {
+          stop();
+          finish(method, started, grpc.status.CANCELLED);
+        });
+      } catch (err) {
+        done(err as Error);
+      }
     };
-    try {
-      const stop = sw.capture(
-        { ...req, interfaces: [...(req.interfaces ?? []), ...(req.pod ? att.interfacesOfPod(req.pod) : [])], rx: none || req.rx, tx: none || req.tx },
-        (c) => {
-          if (!call.cancelled) call.write(c);
-        },
-        done,
-      );
-      call.on('cancelled', () => {
-        stop(); // frees the rings
-        finish('Capture', started, grpc.status.CANCELLED);
-      });
-    } catch (err) {
-      done(err as Error);
-    }
-  };
+  const podInterfaces = (req: { interfaces?: string[]; pod: string }): string[] => [...(req.interfaces ?? []), ...(req.pod ? att.interfacesOfPod(req.pod) : [])];
+
+  // Capture: pcapng chunks as the workers record them; ends on cancel or max_frames.
+  const capture = finite<m.CaptureRequest, m.CaptureResponse>('Capture', (req, write, end) => {
+    const none = !req.rx && !req.tx && !req.drops;
+    return sw.capture({ ...req, interfaces: podInterfaces(req), rx: none || req.rx, tx: none || req.tx }, write, end);
+  });
+  // Trace: a packet at a time once its steps are in; ends when all were taken, or on cancel.
+  const trace = finite<m.TraceRequest, m.TraceResponse>('Trace', (req, write, end) =>
+    sw.trace({ interfaces: podInterfaces(req), filter: req.filter, packets: req.packets }, (packet, stepsLost) => write({ packet, stepsLost }), end),
+  );
 
   // StreamRoutes: each batch is committed as it arrives (synchronously, so batches never
   // interleave with each other or with other calls); the first error ends the call.
@@ -212,6 +224,7 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
       FlushMacTable: unary<m.FlushMacTableRequest, m.FlushMacTableResponse>('FlushMacTable', (req) => ({ flushed: sw.flushMacTable(req.network) })),
     },
     CaptureService: { Capture: capture },
+    TraceService: { Trace: trace },
     StatsService: {
       GetStats: unary<m.GetStatsRequest, m.GetStatsResponse>('GetStats', () => ({ snapshot: toSnapshot(sw.stats()) })),
       WatchStats: stream<m.WatchStatsRequest, m.WatchStatsResponse>('WatchStats', (req, write) => {

@@ -19,6 +19,7 @@ import { parseIntArg, table, type Globals } from './common.js';
 import { addRoutingCommands } from './routing.js';
 import { addCaptureCommand } from './capture.js';
 import { addRuntimeCommand } from './runtime.js';
+import { addTraceCommand } from './trace.js';
 import { runDoctor } from './doctor.js';
 
 const nonZero = (counts: Record<string, number>): string =>
@@ -349,6 +350,7 @@ export async function main(argv: string[]): Promise<number> {
   addRoutingCommands({ show, create, del }, { run, emit, api });
   addRuntimeCommand(show, { run, emit, api });
   addCaptureCommand(program, { run, emit, api });
+  addTraceCommand(program, { run, emit, api });
 
   program
     .command('set')

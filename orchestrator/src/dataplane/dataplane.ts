@@ -16,6 +16,8 @@ import {
   type NativeInterfaceInfo,
   type NativeRoute,
   type NativeRouterInterfaceInfo,
+  type NativeTraceChunk,
+  type NativeTraceStep,
   type TakeoverSummary,
 } from './native.js';
 
@@ -42,6 +44,16 @@ export interface NeighborStatus {
   static: boolean;
   state: 'reachable' | 'incomplete';
   ageSeconds: number;
+}
+
+/** A trace step with names where the addon has indexes. */
+export interface TraceStepNamed extends Omit<NativeTraceStep, 'interface' | 'egress' | 'routerInterface'> {
+  interface: string;
+  egress: string[];
+  routerInterface?: string;
+}
+export interface TraceChunk extends Omit<NativeTraceChunk, 'steps'> {
+  steps: TraceStepNamed[];
 }
 
 // Routes cross into the addon this many per call, so that no single call converts (and
@@ -222,11 +234,7 @@ export class Dataplane {
    * later). Field-named errors: `filter` carries libpcap's message.
    */
   startCapture(cfg: Omit<NativeCaptureConfig, 'interfaces'> & { interfaces?: string[] }): number {
-    const indexes = (cfg.interfaces ?? []).map((name) => {
-      const entry = this.interfaces.get(name);
-      if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
-      return entry.index;
-    });
+    const indexes = (cfg.interfaces ?? []).map((name) => this.interfaceIndex(name));
     return mapped('filter', () => this.native.startCapture({ ...cfg, interfaces: indexes }));
   }
 
@@ -237,6 +245,44 @@ export class Dataplane {
 
   stopCapture(id: number): void {
     mapped('capture', () => this.native.stopCapture(id));
+  }
+
+  /** Starts a packet trace of frames entering the named interfaces (none: any). Field-named errors. */
+  startTrace(cfg: { interfaces?: string[]; filter: string; packets: number }): number {
+    const indexes = (cfg.interfaces ?? []).map((name) => this.interfaceIndex(name));
+    return mapped('filter', () => this.native.startTrace({ ...cfg, interfaces: indexes }));
+  }
+
+  /** Steps the workers recorded since the last read, with interface and router interface names. */
+  readTrace(id: number, maxSteps: number): TraceChunk {
+    return this.namedSteps(mapped('trace', () => this.native.readTrace(id, maxSteps)));
+  }
+
+  /** Frees the trace; returns every step not read yet. */
+  stopTrace(id: number): TraceChunk {
+    return this.namedSteps(mapped('trace', () => this.native.stopTrace(id)));
+  }
+
+  private namedSteps(c: NativeTraceChunk): TraceChunk {
+    // An interface removed during the trace keeps a name that says what it was.
+    const names = new Map([...this.interfaces].map(([name, e]) => [e.index, name]));
+    const nameOf = (index: number): string => names.get(index) ?? `interface-${index}`;
+    const rifNames = new Map([...this.routerInterfaces].map(([name, e]) => [e.id, name]));
+    return {
+      ...c,
+      steps: c.steps.map(({ interface: index, egress, routerInterface, ...rest }) => ({
+        ...rest,
+        interface: nameOf(index),
+        egress: egress.map(nameOf),
+        ...(routerInterface === undefined ? {} : { routerInterface: rifNames.get(routerInterface) ?? `router-interface-${routerInterface}` }),
+      })),
+    };
+  }
+
+  private interfaceIndex(name: string): number {
+    const entry = this.interfaces.get(name);
+    if (!entry) throw new NotFoundError(`no interface ${name}`, 'interfaces.name');
+    return entry.index;
   }
 
   listInterfaces(): InterfaceStatus[] {

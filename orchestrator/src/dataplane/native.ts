@@ -195,6 +195,59 @@ export interface NativeDataplane {
   /** Drains the workers' rings: pcapng blocks (the first read starts with the section header), at most maxFrames frames. */
   readCapture(id: number, maxBytes: number, maxFrames?: number): NativeCaptureChunk;
   stopCapture(id: number): void;
+  /** EINVAL with libpcap's message for a bad filter, or a packet count outside 1..100000; ENOENT for an unknown interface. */
+  startTrace(cfg: NativeTraceConfig): number;
+  /** Drains the workers' rings: at most maxSteps steps. */
+  readTrace(id: number, maxSteps: number): NativeTraceChunk;
+  /** Frees the trace; returns the steps not read yet (no worker writes one after it). */
+  stopTrace(id: number): NativeTraceChunk;
+}
+
+export interface NativeTraceConfig {
+  /** Interface indexes where frames enter; none: every interface. */
+  interfaces?: number[];
+  /** pcap-filter(7); empty: every frame. */
+  filter?: string;
+  /** Frames to take, 1 to 100000. */
+  packets?: number;
+}
+
+/** One node a traced frame passed (rx, a pipeline stage, tx), and what it decided. */
+export interface NativeTraceStep {
+  /** The trace's packet number, from 0 in the order frames were taken. */
+  packet: number;
+  /** 0: the frame received; 1, 2...: frames the router made for it (a reply, an error, a fragment, a question about its next hop). */
+  frame: number;
+  worker: number;
+  node: string;
+  /** CLOCK_REALTIME in ns when the packet was taken at rx. */
+  startNs: bigint;
+  elapsedNs: number;
+  /** rx and stages: where the packet came in; tx: where this frame went out. */
+  interface: number;
+  length: number;
+  /** The stage it is for next; empty: none. */
+  next: string;
+  /** Interfaces it is planned to leave by so far (at most 4 named, of egressCount). */
+  egress: number[];
+  egressCount: number;
+  /** Where a lookup chose a route: the router interface out and the next hop. */
+  routerInterface?: number;
+  nextHop?: string;
+  /** Why it was dropped, here or before; empty: it was not. */
+  drop: string;
+  /** Its first bytes (up to 96) after this node. */
+  bytes: Buffer;
+  /** The bytes start with Ethernet; else with IP (memif ip mode). */
+  ethernet: boolean;
+}
+
+export interface NativeTraceChunk {
+  steps: NativeTraceStep[];
+  /** Packets the trace has taken so far. */
+  taken: number;
+  /** Steps a full ring lost. */
+  lost: number;
 }
 
 export interface NativeCaptureConfig {

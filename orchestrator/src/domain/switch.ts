@@ -13,6 +13,7 @@ import type { NativeNodeRuntime } from '../dataplane/native.js';
 import type { Logger } from '../log.js';
 import type { Store, StoredStaticMac } from '../store/store.js';
 import { openCapture, type CaptureChunk, type CaptureRequest } from './capture.js';
+import { openTrace, type TracedPacket, type TraceRequest } from './trace.js';
 import { AlreadyExistsError, FailedPreconditionError, InvalidConfigError, NotFoundError } from './errors.js';
 import type { SwitchEventKind } from './events.js';
 import { WorkerWatch } from './worker-watch.js';
@@ -103,6 +104,7 @@ export class Switch {
   private readonly staticMacs = new Map<string, StoredStaticMac>();
   private readonly listeners = new Set<(e: SwitchEvent) => void>();
   private readonly captures = new Set<() => void>(); // running: what stops each
+  private readonly traces = new Set<() => void>();
   private readonly networkGuards: ((network: string) => string | undefined)[] = [];
   private readonly log: Logger;
   private readonly watch: WorkerWatch;
@@ -405,17 +407,27 @@ export class Switch {
 
   /** A packet capture streamed to `write` until the returned function is called (or `end`). */
   capture(req: CaptureRequest, write: (c: CaptureChunk) => void, end: (err?: Error) => void): () => void {
-    let ended = false; // end() may come before openCapture returns (a failed first read)
+    return this.running(this.captures, (done) => openCapture(this.dp, req, write, done), end);
+  }
+
+  /** A packet trace: each packet to `write` until all were taken, or the returned function is called. */
+  trace(req: TraceRequest, write: (p: TracedPacket, stepsLost: number) => void, end: (err?: Error) => void): () => void {
+    return this.running(this.traces, (done) => openTrace(this.dp, req, write, done), end);
+  }
+
+  // Keeps a capture or trace in `set` (what counts() reports) while it runs.
+  private running(set: Set<() => void>, open: (end: (err?: Error) => void) => () => void, end: (err?: Error) => void): () => void {
+    let ended = false; // end() may come before open returns (a failed first read)
     let stop: (() => void) | undefined;
-    stop = openCapture(this.dp, req, write, (err) => {
+    stop = open((err) => {
       ended = true;
-      if (stop) this.captures.delete(stop);
+      if (stop) set.delete(stop);
       end(err);
     });
     const running = stop;
-    if (!ended) this.captures.add(running);
+    if (!ended) set.add(running);
     return () => {
-      this.captures.delete(running);
+      set.delete(running);
       running();
     };
   }
@@ -432,8 +444,8 @@ export class Switch {
     };
   }
 
-  counts(): { networks: number; interfaces: number; captures: number } {
-    return { networks: this.networks.size, interfaces: this.interfaces.size, captures: this.captures.size };
+  counts(): { networks: number; interfaces: number; captures: number; traces: number } {
+    return { networks: this.networks.size, interfaces: this.interfaces.size, captures: this.captures.size, traces: this.traces.size };
   }
 
   // ---- internals ----

@@ -119,6 +119,14 @@ export function createMetrics(sw: Switch, routing: Routing, version: string): Me
       this.set(sw.counts().captures);
     },
   });
+  new Gauge({
+    name: 'memswitch_traces',
+    help: 'Packet traces running (memswitch trace); each holds a ring per worker.',
+    registers: [registry],
+    collect() {
+      this.set(sw.counts().traces);
+    },
+  });
   new Gauge({ name: 'memswitch_build_info', help: 'Always 1; the labels carry the build.', labelNames: ['version', 'node'], registers: [registry] }).set(
     { version, node: process.versions.node },
     1,

@@ -84,6 +84,7 @@ export class MemswitchClient {
       AttachmentService: new services.AttachmentService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       RouterService: new services.RouterService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       CaptureService: new services.CaptureService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      TraceService: new services.TraceService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
     };
   }
 
@@ -128,6 +129,7 @@ export class MemswitchClient {
   watchEvents = (req: m.WatchEventsRequest = {}): Watch<m.Event> => this.stream('EventService', 'WatchEvents', req, (r: m.WatchEventsResponse) => r.event);
   /** pcapng chunks; concatenated they are one file. Ends at max_frames, or cancel(). */
   capture = (req: Partial<m.CaptureRequest>): Watch<m.CaptureResponse> => this.stream('CaptureService', 'Capture', req, (r: m.CaptureResponse) => r);
+  trace = (req: Partial<m.TraceRequest>): Watch<m.TraceResponse> => this.stream('TraceService', 'Trace', req, (r: m.TraceResponse) => r);
   getDaemonInfo = (req: m.GetDaemonInfoRequest = {}): Promise<m.GetDaemonInfoResponse> => this.unary('DaemonService', 'GetDaemonInfo', req);
 
   // CNI attachments

@@ -41,7 +41,7 @@ bool Trace::covers(uint32_t port) const { return ports_.empty() || std::find(por
 
 bool BurstTrace::start(const std::vector<Trace*>& traces, const Burst& b, bool ip_mode, uint8_t* scratch) {
   n_traced_ = 0;
-  const uint64_t now_ns = realtime_ns(), now_tsc = __rdtsc();
+  const uint64_t now_ns = realtime_ns();
   for (uint32_t k = 0; k < b.n; ++k) {
     Mark& m = marks_[k];
     m.trace = nullptr;
@@ -52,7 +52,8 @@ bool BurstTrace::start(const std::vector<Trace*>& traces, const Burst& b, bool i
       if (!t->filter().matches(ip_mode, PacketFilter::view(b, k, p.len, scratch), p.len, p.len)) continue;
       uint32_t number;
       if (!t->take(&number)) continue;
-      m = {t, number, 0, false, ip_mode, kNoStage, DropReason::kCount, 0, 0, 0, now_ns, now_tsc};
+      // Elapsed times count from here: filtering the frame was the trace's own work.
+      m = {t, number, 0, false, ip_mode, kNoStage, DropReason::kCount, 0, 0, 0, now_ns, __rdtsc()};
       traced_[n_traced_++] = uint16_t(k);
       record(b, k, uint8_t(kRxNode), b.in_port, nullptr, 0, DropReason::kCount, ip_mode);
       break;

@@ -90,7 +90,7 @@ describe('AttachmentService', () => {
     expect(net.exec(a.name, ['cat', '/proc/net/unix'])).not.toContain('@memswitch/memif-net1');
   });
 
-  it("captures a pod's attachments by pod name", async () => {
+  it("captures and traces a pod's attachments by pod name", async () => {
     daemon = await Daemon.start(config(), env());
     const c = (client = await connect(daemon.apiSocket));
     const ns = net.add('attcap');
@@ -109,6 +109,14 @@ describe('AttachmentService', () => {
       const stream = c.capture({ pod: ref });
       await expect(stream[Symbol.asyncIterator]().next()).rejects.toBeInstanceOf(NotFoundError);
     }
+    // A trace has nothing to say before a packet comes: it runs until cancelled.
+    const trace = c.trace({ pod: 'shop/web-0', packets: 5 });
+    const pending = trace[Symbol.asyncIterator]().next().catch(() => undefined);
+    await expect.poll(async () => (await c.getDaemonInfo()).traces).toBe(1);
+    trace.cancel();
+    await pending;
+    await expect.poll(async () => (await c.getDaemonInfo()).traces).toBe(0);
+    await expect(c.trace({ pod: 'shop/web-1', packets: 5 })[Symbol.asyncIterator]().next()).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('survives a restart; drops attachments whose netns vanished; GC touches one CNI network only', async () => {

@@ -129,11 +129,13 @@ class BurstTrace {
     uint32_t len;
     uint64_t start_ns, start_tsc;
   };
-  void record(const Burst& b, uint32_t k, uint8_t node, uint32_t port, const uint32_t* egress, uint16_t n_egress, DropReason drop, bool raw);
+  // `tsc`: when the node was done with the frame, less the trace's own time so far.
+  void record(const Burst& b, uint32_t k, uint8_t node, uint32_t port, const uint32_t* egress, uint16_t n_egress, DropReason drop, bool raw, uint64_t tsc);
   uint32_t worker_;
   Mark marks_[kSlots];
   uint16_t traced_[kSlots];  // the frames with a mark, in slot order
   uint32_t n_traced_ = 0;
+  uint64_t overhead_ = 0;  // TSC ticks the trace itself spent on this burst so far
   uint8_t bytes_[kTraceBytes];
 };
 

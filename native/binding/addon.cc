@@ -493,10 +493,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     Napi::Env env = info.Env();
     Napi::Object o = object_arg(info, 0, "startCapture(config)");
     CaptureConfig cfg;
-    if (o.Has("interfaces")) {
-      Napi::Array list = o.Get("interfaces").As<Napi::Array>();
-      for (uint32_t i = 0; i < list.Length(); ++i) cfg.interfaces.push_back(list.Get(i).As<Napi::Number>().Uint32Value());
-    }
+    cfg.interfaces = get_u32_list(o, "interfaces");
     cfg.rx = get_bool(o, "rx", cfg.rx);
     cfg.tx = get_bool(o, "tx", cfg.tx);
     cfg.drops = get_bool(o, "drops", cfg.drops);
@@ -530,10 +527,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     Napi::Env env = info.Env();
     Napi::Object o = object_arg(info, 0, "startTrace(config)");
     TraceConfig cfg;
-    if (o.Has("interfaces")) {
-      Napi::Array list = o.Get("interfaces").As<Napi::Array>();
-      for (uint32_t i = 0; i < list.Length(); ++i) cfg.interfaces.push_back(list.Get(i).As<Napi::Number>().Uint32Value());
-    }
+    cfg.interfaces = get_u32_list(o, "interfaces");
     cfg.filter = get_string(o, "filter");
     cfg.packets = uint32_t(get_number(o, "packets", cfg.packets));
     Result<uint32_t> r = dp(env).start_trace(cfg);

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "memswitch/ethernet.h"
 #include "memswitch/result.h"
@@ -28,6 +29,15 @@ inline double get_number(const Napi::Object& o, const char* key, double def = 0)
 inline bool get_bool(const Napi::Object& o, const char* key, bool def = false) {
   Napi::Value v = o.Get(key);
   return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+}
+// An array of numbers (interface indexes); none when absent.
+inline std::vector<uint32_t> get_u32_list(const Napi::Object& o, const char* key) {
+  std::vector<uint32_t> out;
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) return out;
+  Napi::Array list = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); ++i) out.push_back(list.Get(i).As<Napi::Number>().Uint32Value());
+  return out;
 }
 inline Mac get_mac(Napi::Env env, const Napi::Object& o, const char* key) {
   const std::string s = get_string(o, key);

@@ -48,10 +48,8 @@ TEST(Runtime, ListsEveryNodeInPipelineOrder) {
 
 TEST(Runtime, BridgedBurstsCountOnlyRxBridgeAndTx) {
   Switch sw;
-  const std::string sock = unique_socket("runtime-l2");
-  const uint32_t ia = sw.add("a", sock, 0), ib = sw.add("b", sock, 1);
-  auto a = connect_client(sock, 0), b = connect_client(sock, 1);
-  ASSERT_TRUE(eventually([&] { return sw.info(ia).connected && sw.info(ib).connected; }));
+  auto [ia, ib, a, b] = connect_pair(sw, "runtime-l2");
+  ASSERT_TRUE(a && b);
   const Bytes frame = eth(kMacB, kMacA, 0x88B5, Bytes(46, 0x5A));
   constexpr int kFrames = 130;
   one_by_one(

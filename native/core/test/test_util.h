@@ -76,4 +76,16 @@ inline std::unique_ptr<MemifClient> connect_client(const std::string& socket, ui
   return r ? std::move(*r) : nullptr;
 }
 
+// Interfaces a (id 0) and b (id 1) on the switch's network, each with a client connected.
+struct ConnectedPair {
+  uint32_t ia = 0, ib = 0;
+  std::unique_ptr<MemifClient> a, b;
+};
+inline ConnectedPair connect_pair(Switch& sw, const std::string& tag) {
+  const std::string sock = unique_socket(tag);
+  ConnectedPair p{sw.add("a", sock, 0), sw.add("b", sock, 1), connect_client(sock, 0), connect_client(sock, 1)};
+  EXPECT_TRUE(eventually([&] { return sw.info(p.ia).connected && sw.info(p.ib).connected; }));
+  return p;
+}
+
 }  // namespace memswitch::test

@@ -68,10 +68,8 @@ struct RoutedTrace : TwoRoutedNetworks<Ip4> {
 
 TEST(Trace, BridgedFramesTheFilterSelectsAndNoMore) {
   Switch sw;
-  const std::string sock = unique_socket("trace-l2");
-  const uint32_t ia = sw.add("a", sock, 0), ib = sw.add("b", sock, 1);
-  auto a = connect_client(sock, 0), b = connect_client(sock, 1);
-  ASSERT_TRUE(eventually([&] { return sw.info(ia).connected && sw.info(ib).connected; }));
+  auto [ia, ib, a, b] = connect_pair(sw, "trace-l2");
+  ASSERT_TRUE(a && b);
   // b speaks first, so the bridge knows where kMacB is.
   const Bytes hello = eth(kMacA, kMacB, 0x88B5, Bytes(46, 1));
   TxFrame h{hello.data(), uint32_t(hello.size())};
@@ -272,4 +270,49 @@ TEST_F(RoutedTrace, IpModeStepsSayWhereTheirBytesStart) {
   EXPECT_FALSE(step(to_cnf, "neighbor").ethernet);
   EXPECT_FALSE(step(to_cnf, "tx").ethernet);
   EXPECT_EQ(bytes_of(step(to_cnf, "tx")), first(got[0], 96));
+}
+
+// A trace or capture naming an interface keeps its index from being reused while it runs:
+// it must not start following whatever interface comes next.
+TEST(Trace, RemovedInterfacesIndexIsNotReusedWhileWatched) {
+  Switch sw;
+  const std::string sock = unique_socket("trace-reuse");
+  sw.add("a", sock, 0);  // stays: the index to watch is not the lowest one
+  uint32_t id = 1;
+  // Starts watching a new interface by its index, removes the interface, and returns the
+  // index and what stops the watch.
+  const auto watch_removed = [&](auto start, auto stop) {
+    const uint32_t index = sw.add("w" + std::to_string(id), sock, id);
+    ++id;
+    auto running = start(index);
+    EXPECT_TRUE(running);
+    EXPECT_TRUE(sw.dp->remove_interface(index));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // no worker holds it any more
+    const uint32_t next = sw.add("n" + std::to_string(id), sock, id);
+    ++id;
+    EXPECT_NE(next, index) << "a new interface took the index a watch still names";
+    EXPECT_TRUE(sw.dp->remove_interface(next));
+    stop(*running);
+    // Once nothing names it, the index is free again.
+    EXPECT_TRUE(eventually([&] {
+      const uint32_t again = sw.add("x" + std::to_string(id), sock, id);
+      EXPECT_TRUE(sw.dp->remove_interface(again));
+      return again == index;
+    }));
+    ++id;
+  };
+  watch_removed(
+      [&](uint32_t index) {
+        TraceConfig t;
+        t.interfaces = {index};
+        return sw.dp->start_trace(t);
+      },
+      [&](uint32_t trace) { EXPECT_TRUE(sw.dp->stop_trace(trace)); });
+  watch_removed(
+      [&](uint32_t index) {
+        CaptureConfig c;
+        c.interfaces = {index};
+        return sw.dp->start_capture(c);
+      },
+      [&](uint32_t capture) { EXPECT_TRUE(sw.dp->stop_capture(capture)); });
 }

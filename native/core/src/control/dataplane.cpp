@@ -391,10 +391,19 @@ Status DataplaneImpl::check_new_interface(const InterfaceCommon& cfg) {
   return Status::ok();
 }
 
-// The lowest index neither in use nor still reachable by a worker in its last burst.
+// The lowest index neither in use, nor still reachable by a worker in its last burst, nor
+// named by a running capture or trace (which would otherwise follow a new interface that
+// took a removed one's index).
 Result<uint32_t> DataplaneImpl::free_index() {
+  const auto watched = [&](uint32_t index) {
+    for (const auto& [id, c] : captures_)
+      if (c.capture->names(index)) return true;
+    for (const auto& [id, t] : traces_)
+      if (t.trace->names(index)) return true;
+    return false;
+  };
   for (uint32_t index = 0; index < kMaxInterfaces; ++index)
-    if (!ifaces_.count(index) && !retired_ports_.count(index)) return index;
+    if (!ifaces_.count(index) && !retired_ports_.count(index) && !watched(index)) return index;
   return make_error(Errc::kResourceExhausted, "interface limit reached");
 }
 

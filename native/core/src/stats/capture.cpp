@@ -24,9 +24,9 @@ Result<std::unique_ptr<Capture>> Capture::create(const std::string& filter, cons
   return c;
 }
 
-bool Capture::covers(uint32_t port) const {
-  return spec_.ports.empty() || std::find(spec_.ports.begin(), spec_.ports.end(), port) != spec_.ports.end();
-}
+bool Capture::covers(uint32_t port) const { return spec_.ports.empty() || names(port); }
+
+bool Capture::names(uint32_t port) const { return std::find(spec_.ports.begin(), spec_.ports.end(), port) != spec_.ports.end(); }
 
 void Capture::offer_refused(uint32_t worker, uint64_t ts_ns, uint32_t port, bool ip_mode, uint32_t claimed, DropReason why) {
   static const uint8_t kNothing[1] = {};

@@ -54,6 +54,7 @@ class Capture {
 
   const CaptureSpec& spec() const { return spec_; }
   bool covers(uint32_t port) const;
+  bool names(uint32_t port) const;  // among the ports it was started on (not "every port")
 
   // Worker side: offers frame k of the burst (bytes as they are now: the private header
   // if any, then the source), seen at `point` of `port`. `scratch` holds kMaxFrameSize.

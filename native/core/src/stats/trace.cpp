@@ -37,7 +37,8 @@ Result<std::unique_ptr<Trace>> Trace::create(const std::string& filter, std::vec
   return t;
 }
 
-bool Trace::covers(uint32_t port) const { return ports_.empty() || std::find(ports_.begin(), ports_.end(), port) != ports_.end(); }
+bool Trace::covers(uint32_t port) const { return ports_.empty() || names(port); }
+bool Trace::names(uint32_t port) const { return std::find(ports_.begin(), ports_.end(), port) != ports_.end(); }
 
 bool BurstTrace::start(const std::vector<Trace*>& traces, const Burst& b, bool ip_mode, uint8_t* scratch) {
   n_traced_ = 0;

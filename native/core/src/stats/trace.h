@@ -74,6 +74,7 @@ class Trace {
   static Result<std::unique_ptr<Trace>> create(const std::string& filter, std::vector<uint32_t> ports, uint32_t packets, uint32_t workers, bool raw_too);
 
   bool covers(uint32_t port) const;
+  bool names(uint32_t port) const;  // among the ports it was started on (not "every port")
   bool done() const { return taken_.load(std::memory_order_relaxed) >= packets_; }
   // Worker side: the next packet number, or false once all were taken. Several workers
   // may race past the end; the counter only grows, by at most one a worker.

@@ -38,7 +38,7 @@ describe('show runtime', () => {
   it('counts each frame at the nodes it passed, with cycles per frame, in CLI and metrics', async () => {
     mkdirSync(dir, { recursive: true });
     daemon = await Daemon.start(memifPairConfig(sock));
-    const nodes = ['rx', 'l2_bridge', 'l3_input', 'ip4_lookup', 'ip6_lookup', 'neighbor', 'tx'];
+    const nodes = ['rx', 'acl_in', 'l2_bridge', 'l3_input', 'ip4_lookup', 'ip6_lookup', 'neighbor', 'acl_out', 'tx'];
     let rt = runtime();
     expect([...rt.keys()]).toEqual(nodes); // one worker: one row per node, in pipeline order
     for (const r of rt.values()) expect(r.vectors, r.node).toBe(0);
@@ -65,7 +65,7 @@ describe('show runtime', () => {
       expect(r.cyclesPerPacket, node).toBeGreaterThan(0);
       expect(r.nsPerPacket, node).toBeGreaterThan(0);
     }
-    for (const node of ['l3_input', 'ip4_lookup', 'ip6_lookup', 'neighbor']) expect(rt.get(node)!.calls, node).toBe(0); // bridged frames only
+    for (const node of ['acl_in', 'l3_input', 'ip4_lookup', 'ip6_lookup', 'neighbor', 'acl_out']) expect(rt.get(node)!.calls, node).toBe(0); // bridged frames only, no ACL
 
     const text = cliOut('show', 'runtime');
     expect(text.split('\n')[0]).toMatch(/^WORKER\s+NODE\s+CALLS\s+VECTORS\s+VECTORS\/CALL\s+CYCLES\/PKT\s+NS\/PKT$/);

@@ -40,7 +40,7 @@ TEST(Runtime, ListsEveryNodeInPipelineOrder) {
   std::vector<std::string> names;
   const auto workers = sw.dp->workers();
   for (const NodeRuntime& n : workers.at(0).runtime) names.push_back(n.node);
-  EXPECT_EQ(names, (std::vector<std::string>{"rx", "l2_bridge", "l3_input", "ip4_lookup", "ip6_lookup", "neighbor", "tx"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"rx", "acl_in", "l2_bridge", "l3_input", "ip4_lookup", "ip6_lookup", "neighbor", "acl_out", "tx"}));
   const double hz = sw.dp->tsc_hz();
   EXPECT_GT(hz, 1e8);  // no x86-64 machine this runs on counts slower than 100 MHz...
   EXPECT_LT(hz, 2e10);  // ...or faster than 20 GHz

@@ -49,6 +49,7 @@ function decision(s: TraceStepNamed, before: TraceStepNamed | undefined): string
   if (!before) said.push(`made for this packet by ${s.node}`);
   if (s.nextHop && s.next === 'neighbor') said.push(`route out ${s.routerInterface} via ${s.nextHop}`);
   const planned = s.egressCount - (before?.egressCount ?? 0);
+  if (planned < 0) said.push(`denied towards ${-planned} of the interfaces planned`);
   if (planned > 0) {
     const named = s.egress.slice(before?.egress.length ?? 0);
     const list = `${named.join(', ')}${s.egressCount > s.egress.length ? ', ...' : ''}`;
@@ -57,7 +58,7 @@ function decision(s: TraceStepNamed, before: TraceStepNamed | undefined): string
   if (s.next) said.push(`for ${s.next}`);
   if (said.length === 0 || (said.length === 1 && !before)) {
     // Nothing planned and nowhere next, not dropped.
-    said.push(s.node === 'neighbor' ? `held until ${s.nextHop} answers` : 'taken by the router (it answers or replaces the frame)');
+    said.push(s.node === 'neighbor' ? `held until ${s.nextHop} answers` : s.node.startsWith('acl_') ? 'permitted' : 'taken by the router (it answers or replaces the frame)');
   }
   return said.join('; ');
 }

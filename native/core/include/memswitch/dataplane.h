@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "memswitch/afxdp.h"
+#include "memswitch/acl.h"
 #include "memswitch/drop_reason.h"
 #include "memswitch/ethernet.h"
 #include "memswitch/fib.h"
@@ -268,6 +269,17 @@ class Dataplane {
   virtual Result<uint32_t> start_trace(const TraceConfig& cfg) = 0;
   virtual Result<TraceChunk> read_trace(uint32_t id, size_t max_steps) = 0;
   virtual Result<TraceChunk> stop_trace(uint32_t id) = 0;
+
+  // Ordered ACLs (acl.h). Rules are checked whole before anything changes; replacing them
+  // swaps the table workers read at once (a packet meets the old rules or the new ones,
+  // never neither) and restarts the hit counters. kAlreadyExists for a name in use;
+  // kBusy to remove one still bound. An interface has at most one ACL per direction
+  // (acl 0 unbinds); binding one turns its stage on, for that interface only.
+  virtual Result<uint32_t> add_acl(const std::string& name, std::vector<AclRule> rules) = 0;
+  virtual Status set_acl_rules(uint32_t acl, std::vector<AclRule> rules) = 0;
+  virtual Status remove_acl(uint32_t acl) = 0;
+  virtual Status bind_acl(uint32_t interface, AclDirection d, uint32_t acl) = 0;
+  virtual Result<AclStats> acl_stats(uint32_t acl) = 0;
 
   // Planned restarts that keep memif peers connected (DPDK's net_memif never reconnects).
   // The running process serves takeover requests on `path` (a filesystem socket, 0600).

@@ -35,7 +35,8 @@ namespace memswitch {
   X(mtu_exceeded, "larger than the outgoing interface's MTU: IPv4 with DF (ICMP fragmentation needed sent) or IPv6 (ICMPv6 packet too big sent)") \
   X(local_unsupported, "addressed to the router itself, but not an echo request")      \
   X(neighbor_queue_full, "next hop unresolved and its queue of held packets was full")  \
-  X(neighbor_unresolved, "next hop did not answer ARP or neighbour solicitation in time")
+  X(neighbor_unresolved, "next hop did not answer ARP or neighbour solicitation in time") \
+  X(acl_denied, "denied by an ACL: a deny rule matched, or no rule did")
 
 enum class DropReason : uint8_t {
 #define X(name, help) name,

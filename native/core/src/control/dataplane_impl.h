@@ -52,6 +52,7 @@ struct Interface {
   std::string peer_name, peer_if_name;
   uint64_t connects = 0;
   uint64_t errors[kNumProtocolErrors] = {};
+  uint32_t acl_in = 0, acl_out = 0;  // bound ACLs (control/acl.cpp); 0: none
 };
 
 struct Network {
@@ -111,6 +112,7 @@ struct Retired {
   std::vector<uint16_t> removed_rifs;   // neighbours flushed, id free again
   std::vector<std::unique_ptr<Capture>> captures;  // stopped
   std::vector<std::unique_ptr<Trace>> traces;      // stopped
+  std::vector<std::unique_ptr<AclTable>> acl_tables;  // replaced or removed
 };
 
 class DataplaneImpl final : public Dataplane {
@@ -154,6 +156,11 @@ class DataplaneImpl final : public Dataplane {
   Result<uint32_t> start_trace(const TraceConfig& cfg) override;
   Result<TraceChunk> read_trace(uint32_t id, size_t max_steps) override;
   Result<TraceChunk> stop_trace(uint32_t id) override;
+  Result<uint32_t> add_acl(const std::string& name, std::vector<AclRule> rules) override;
+  Status set_acl_rules(uint32_t acl, std::vector<AclRule> rules) override;
+  Status remove_acl(uint32_t acl) override;
+  Status bind_acl(uint32_t interface, AclDirection d, uint32_t acl) override;
+  Result<AclStats> acl_stats(uint32_t acl) override;
   Status listen_for_handover(const std::string& path) override;
   Result<TakeoverSummary> take_over(const std::string& path, std::chrono::milliseconds timeout) override;
   uint32_t finish_takeover() override;
@@ -281,6 +288,13 @@ class DataplaneImpl final : public Dataplane {
   };
   std::map<uint32_t, TraceState> traces_;
   uint32_t next_trace_ = 1;
+  // control/acl.cpp: ACLs by id (from 1), each with the table workers read.
+  struct AclState {
+    std::string name;
+    std::unique_ptr<AclTable> table;
+  };
+  std::map<uint32_t, AclState> acls_;
+  uint32_t next_acl_ = 1;
   // Gathered by the changes of one call, handed to the next publish().
   Retired retiring_;
   std::deque<Retired> retired_;            // oldest first

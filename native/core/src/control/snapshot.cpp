@@ -34,6 +34,8 @@ uint64_t DataplaneImpl::publish() {
     v.segment = i.segment;
     v.vlan = i.cfg.vlan;
     v.ip_mode = i.cfg.ip_mode;
+    if (i.acl_in) v.acl_in = acls_.at(i.acl_in).table.get(), t->stages |= stage_bit(Stage::acl_in);
+    if (i.acl_out) v.acl_out = acls_.at(i.acl_out).table.get(), t->stages |= stage_bit(Stage::acl_out);
     Session* session = keep_sessions ? i.session.get() : nullptr;
     if (!i.admin_up || !(session || i.xdp)) continue;
     v.session = session;
@@ -97,6 +99,7 @@ void DataplaneImpl::reclaim(bool workers_stopped) {
     r.fibs.clear();
     r.captures.clear();  // their rings
     r.traces.clear();
+    r.acl_tables.clear();
     free_targets_.insert(free_targets_.end(), r.freed_targets.begin(), r.freed_targets.end());
     for (uint16_t rif : r.removed_rifs) {
       neighbors_.flush_interface(rif);  // again: a worker's last burst may have learned one

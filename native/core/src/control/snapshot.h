@@ -7,6 +7,7 @@
 
 #include "memif/session.h"
 #include "memswitch/afxdp.h"
+#include "pipeline/acl.h"
 #include "pipeline/l3.h"
 #include "pipeline/stages.h"
 #include "stats/capture.h"
@@ -29,6 +30,8 @@ struct PortView {
   uint16_t rif = 0;  // the router interface on this port's segment, if any
   bool ip_mode = false;  // memif ip mode: frames carry no Ethernet header
   uint8_t watch = 0;     // CapturePoint bits some capture watches here, and kWatchTrace
+  AclTable* acl_in = nullptr;   // on what it receives (acl_in stage); its hit counters are written
+  AclTable* acl_out = nullptr;  // on what is sent to it (acl_out stage)
   bool up() const { return session || xdp; }
 };
 

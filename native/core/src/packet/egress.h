@@ -29,6 +29,7 @@ class EgressPlan {
   }
   uint32_t size() const { return n_batches_; }
   const Batch& operator[](uint32_t b) const { return batches_[b]; }
+  Batch& at(uint32_t b) { return batches_[b]; }  // a stage taking frames out of a batch (acl_out)
   void clear() {
     for (uint32_t b = 0; b < n_batches_; ++b) batch_of_port_[batches_[b].port] = kNoBatch;
     n_batches_ = 0;

@@ -26,6 +26,7 @@ struct StageContext {
   uint32_t now_s;
   NeighborTable& neighbors;
   L3State& l3;
+  uint32_t worker;
 
   void drop(PacketMeta& p, uint32_t port, DropReason r) {
     p.drop = r;

@@ -8,11 +8,13 @@
 namespace memswitch::detail {
 
 #define MEMSWITCH_STAGES(X)                                                                     \
+  X(acl_in, "ordered ACL on what an interface receives (its private header copy)")                 \
   X(l2_bridge, "parse Ethernet, learn source MACs, look up destinations, flood within the segment") \
   X(l3_input, "frames for a router: answer and learn ARP and ND, check IPv4 and IPv6 headers")    \
   X(ip4_lookup, "IPv4 longest-prefix match, ECMP, TTL and MTU; echo replies and ICMP errors")       \
   X(ip6_lookup, "IPv6 longest-prefix match, ECMP, hop limit and MTU; echo replies and ICMPv6 errors") \
-  X(neighbor, "next hop MAC (ARP or ND resolution, held packets), Ethernet rewrite, egress port")
+  X(neighbor, "next hop MAC (ARP or ND resolution, held packets), Ethernet rewrite, egress port") \
+  X(acl_out, "ordered ACL on what the plan sends to an interface, per interface")
 
 enum class Stage : uint8_t {
 #define X(name, help) name,

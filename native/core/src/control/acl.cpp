@@ -1,0 +1,59 @@
+// ACLs: a registry of named rule lists, each compiled into the table workers read, and
+// their bindings to interfaces. A change builds a new table and publishes it; the old
+// one is freed after the grace period.
+#include "control/dataplane_impl.h"
+
+namespace memswitch::detail {
+
+Result<uint32_t> DataplaneImpl::add_acl(const std::string& name, std::vector<AclRule> rules) {
+  std::lock_guard lock(mu_);
+  if (name.empty()) return make_error(Errc::kInvalidArgument, "name: an ACL needs a name");
+  for (const auto& [id, a] : acls_)
+    if (a.name == name) return make_error(Errc::kAlreadyExists, "an ACL named " + name + " exists");
+  if (Status s = check_acl_rules(rules); !s) return s.error();
+  const uint32_t id = next_acl_++;
+  acls_[id] = {name, std::make_unique<AclTable>(std::move(rules), uint32_t(workers_.size()))};
+  return id;  // bound nowhere yet: nothing to publish
+}
+
+Status DataplaneImpl::set_acl_rules(uint32_t acl, std::vector<AclRule> rules) {
+  std::lock_guard lock(mu_);
+  auto it = acls_.find(acl);
+  if (it == acls_.end()) return make_error(Errc::kNotFound, "no ACL " + std::to_string(acl));
+  if (Status s = check_acl_rules(rules); !s) return s;
+  retiring_.acl_tables.push_back(std::exchange(it->second.table, std::make_unique<AclTable>(std::move(rules), uint32_t(workers_.size()))));
+  publish();
+  return Status::ok();
+}
+
+Status DataplaneImpl::remove_acl(uint32_t acl) {
+  std::lock_guard lock(mu_);
+  auto it = acls_.find(acl);
+  if (it == acls_.end()) return make_error(Errc::kNotFound, "no ACL " + std::to_string(acl));
+  for (const auto& [idx, i] : ifaces_)
+    if (i.acl_in == acl || i.acl_out == acl) return make_error(Errc::kBusy, "ACL " + it->second.name + " is bound to " + i.cfg.name);
+  // A snapshot from before its last unbinding may still be in a worker's hands.
+  retiring_.acl_tables.push_back(std::move(it->second.table));
+  acls_.erase(it);
+  publish();
+  return Status::ok();
+}
+
+Status DataplaneImpl::bind_acl(uint32_t interface, AclDirection d, uint32_t acl) {
+  std::lock_guard lock(mu_);
+  auto it = ifaces_.find(interface);
+  if (it == ifaces_.end()) return make_error(Errc::kNotFound, "no interface " + std::to_string(interface));
+  if (acl != 0 && !acls_.count(acl)) return make_error(Errc::kNotFound, "no ACL " + std::to_string(acl));
+  (d == AclDirection::in ? it->second.acl_in : it->second.acl_out) = acl;
+  publish();
+  return Status::ok();
+}
+
+Result<AclStats> DataplaneImpl::acl_stats(uint32_t acl) {
+  std::lock_guard lock(mu_);
+  auto it = acls_.find(acl);
+  if (it == acls_.end()) return make_error(Errc::kNotFound, "no ACL " + std::to_string(acl));
+  return it->second.table->stats();
+}
+
+}  // namespace memswitch::detail

@@ -1,0 +1,203 @@
+#include "pipeline/acl.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "packet/ip.h"
+#include "pipeline/pipeline.h"
+
+namespace memswitch {
+
+Status check_acl_rules(const std::vector<AclRule>& rules) {
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const AclRule& r = rules[i];
+    const auto bad = [&](const std::string& what) { return make_error(Errc::kInvalidArgument, "rules[" + std::to_string(i) + "]: " + what); };
+    for (const auto& p : {r.src, r.dst})
+      if (p && (p->len > p->max_len() || !p->host_bits_clear())) return bad("prefix " + format_ip_prefix(*p) + " has bits set past its length");
+    if (r.src && r.dst && r.src->is4() != r.dst->is4()) return bad("src and dst are of different families");
+    const bool ports = r.src_port_min != 0 || r.src_port_max != 65535 || r.dst_port_min != 0 || r.dst_port_max != 65535;
+    if (ports && r.proto != detail::kProtoTcp && r.proto != detail::kProtoUdp && r.proto != detail::kProtoSctp)
+      return bad("ports need protocol 6 (TCP), 17 (UDP) or 132 (SCTP)");
+    if (r.src_port_min > r.src_port_max || r.dst_port_min > r.dst_port_max) return bad("a port range ends before it starts");
+    if (r.icmp_type < -1 || r.icmp_type > 255 || r.icmp_code < -1 || r.icmp_code > 255) return bad("ICMP type and code are 0-255 (or -1: any)");
+    if (r.icmp_code >= 0 && r.icmp_type < 0) return bad("an ICMP code needs its type");
+    if (r.icmp_type >= 0) {
+      if (r.proto != detail::kProtoIcmp && r.proto != detail::kProtoIcmp6) return bad("an ICMP type needs protocol 1 (ICMP) or 58 (ICMPv6)");
+      const std::optional<IpPrefix>& any = r.src ? r.src : r.dst;
+      if (any && any->is4() != (r.proto == detail::kProtoIcmp)) return bad("ICMP goes with IPv4 prefixes, ICMPv6 with IPv6 ones");
+    }
+  }
+  return Status::ok();
+}
+
+namespace detail {
+
+AclTable::AclTable(std::vector<AclRule> rules, uint32_t workers)
+    : rules_(std::move(rules)), workers_(workers), hits_(std::make_unique<std::atomic<uint64_t>[]>(size_t(workers) * (rules_.size() + 1))) {}
+
+uint32_t AclTable::classify(const AclKey& k) const {
+  for (uint32_t i = 0; i < rules_.size(); ++i) {
+    const AclRule& r = rules_[i];
+    if (r.src && !r.src->contains(k.src)) continue;
+    if (r.dst && !r.dst->contains(k.dst)) continue;
+    if (r.proto && r.proto != k.proto) continue;
+    if (r.src_port_min != 0 || r.src_port_max != 65535 || r.dst_port_min != 0 || r.dst_port_max != 65535) {
+      if (!k.has_ports || k.sport < r.src_port_min || k.sport > r.src_port_max || k.dport < r.dst_port_min || k.dport > r.dst_port_max) continue;
+    }
+    if (r.icmp_type >= 0 && (!k.has_icmp || k.sport != r.icmp_type || (r.icmp_code >= 0 && k.dport != r.icmp_code))) continue;
+    return i;
+  }
+  return uint32_t(rules_.size());
+}
+
+AclStats AclTable::stats() const {
+  AclStats s{std::vector<uint64_t>(rules_.size()), 0};
+  for (uint32_t w = 0; w < workers_; ++w)
+    for (size_t i = 0; i <= rules_.size(); ++i) {
+      const uint64_t n = hits_[w * (rules_.size() + 1) + i].load(std::memory_order_relaxed);
+      (i < rules_.size() ? s.hits[i] : s.default_denied) += n;
+    }
+  return s;
+}
+
+namespace {
+
+enum class Parsed : uint8_t { not_ip, ip, malformed };
+
+// The transport header at `l4` of the private header: ports, or ICMP type and code.
+void transport(const uint8_t* h, uint32_t have, uint32_t l4, AclKey& k) {
+  if (has_ports(k.proto) && l4 + 4 <= have) {
+    k.has_ports = true, k.sport = load16(h + l4), k.dport = load16(h + l4 + 2);
+  } else if ((k.proto == kProtoIcmp || k.proto == kProtoIcmp6) && l4 + 2 <= have) {
+    k.has_icmp = true, k.sport = h[l4], k.dport = h[l4 + 1];
+  }
+}
+
+Parsed parse_ip4(const uint8_t* h, uint32_t have, uint32_t l3, AclKey& k) {
+  if (l3 + kIp4MinHeader > have || (h[l3] >> 4) != 4 || (h[l3] & 0xF) < 5) return Parsed::malformed;
+  const uint8_t* ip = h + l3;
+  k.src = Ip4(load32(ip + ip4::kSrc)), k.dst = Ip4(load32(ip + ip4::kDst)), k.proto = ip[ip4::kProto];
+  if ((load16(ip + ip4::kFrag) & kIp4OffsetMask) == 0) transport(h, have, l3 + (ip[0] & 0xF) * 4u, k);
+  return Parsed::ip;
+}
+
+// IPv6 past its extension headers (as far as the private header holds them). Neighbour
+// discovery and router solicitations and advertisements are not the ACL's: without them
+// no IPv6 host reaches anything.
+Parsed parse_ip6(const uint8_t* h, uint32_t have, uint32_t l3, AclKey& k) {
+  if (l3 + kIp6Header > have || (h[l3] >> 4) != 6) return Parsed::malformed;
+  k.src = load_ip6(h + l3 + ip6::kSrc), k.dst = load_ip6(h + l3 + ip6::kDst);
+  uint8_t next = h[l3 + ip6::kNext];
+  uint32_t at = l3 + kIp6Header;
+  bool later_fragment = false;
+  for (;;) {
+    constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragment = 44, kDestOptions = 60;
+    if (next != kHopByHop && next != kRouting && next != kFragment && next != kDestOptions) break;
+    if (at + 8 > have) {  // the rest is past what was copied: no transport header to judge
+      k.proto = next;
+      return Parsed::ip;
+    }
+    if (next == kFragment) later_fragment |= (load16(h + at + 2) & 0xFFF8) != 0;
+    const uint32_t len = next == kFragment ? 8 : (h[at + 1] + 1) * 8u;
+    next = h[at];
+    at += len;
+  }
+  k.proto = next;
+  if (!later_fragment) transport(h, have, at, k);
+  if (k.proto == kProtoIcmp6 && k.has_icmp && k.sport >= 133 && k.sport <= 137) return Parsed::not_ip;
+  return Parsed::ip;
+}
+
+// Ethernet, up to two VLAN tags (a tag must not hide a packet from the rules), then IP.
+Parsed parse(const uint8_t* h, uint32_t have, uint32_t at, bool ip_mode, AclKey& k) {
+  if (ip_mode) {
+    if (at >= have) return Parsed::malformed;
+    return (h[at] >> 4) == 6 ? parse_ip6(h, have, at, k) : parse_ip4(h, have, at, k);
+  }
+  if (have < kEthHeaderSize) return Parsed::malformed;
+  uint32_t type_at = 12;
+  uint16_t type = load16(h + type_at);
+  for (int tags = 0; tags < 2 && (type == kEtherTypeVlan || type == kEtherTypeQinQ) && type_at + 6 <= have; ++tags) {
+    type_at += 4;
+    type = load16(h + type_at);
+  }
+  if (type == kEtherTypeIp4) return parse_ip4(h, have, type_at + 2, k);
+  if (type == kEtherTypeIp6) return parse_ip6(h, have, type_at + 2, k);
+  return type == kEtherTypeVlan || type == kEtherTypeQinQ ? Parsed::malformed : Parsed::not_ip;
+}
+
+}  // namespace
+
+AclVerdict acl_judge(AclTable& acl, uint32_t worker, const Burst& b, uint32_t k, uint32_t at, bool ip_mode) {
+  AclKey key;
+  const Parsed what = parse(b.header[k], b.pkts[k].header_len, at, ip_mode, key);
+  if (what == Parsed::not_ip) return AclVerdict::not_ip;
+  // A frame that says IP but is not is no frame to let through a filter.
+  const uint32_t rule = what == Parsed::ip ? acl.classify(key) : uint32_t(acl.rules().size());
+  acl.count(worker, rule);
+  return rule < acl.rules().size() && acl.rules()[rule].action == AclAction::permit ? AclVerdict::permit : AclVerdict::deny;
+}
+
+uint32_t acl_in(StageContext& ctx, Burst& b) {
+  const PortView& in = ctx.topology.ports[b.in_port];
+  if (!in.acl_in) return 0;
+  // An ip-mode frame gets room for the Ethernet header l3_input writes (zero MACs until
+  // then, and its ethertype now, so a trace reads it right).
+  const uint32_t room = in.ip_mode ? kEthHeaderSize : 0;
+  for (uint32_t k = 0; k < b.n; ++k) {
+    if (b.pkts[k].drop != DropReason::kCount) continue;
+    uint8_t* h = b.privatize_header(k, room);
+    if (room) {
+      std::memset(h, 0, 12);
+      store16(h + 12, b.pkts[k].header_len > room && (h[room] >> 4) == 6 ? kEtherTypeIp6 : kEtherTypeIp4);
+    }
+  }
+  for (uint32_t k = 0; k < b.n; ++k) {
+    PacketMeta& p = b.pkts[k];
+    if (p.drop != DropReason::kCount) continue;
+    if (acl_judge(*in.acl_in, ctx.worker, b, k, room, in.ip_mode) == AclVerdict::deny) ctx.drop(p, b.in_port, DropReason::acl_denied);
+  }
+  return b.n;
+}
+
+// Per egress interface: a frame flooded to several may be denied on some and sent on the
+// others. One denied everywhere it was planned is dropped (for capture and trace; each
+// denial is counted on its egress interface).
+uint32_t acl_out(StageContext& ctx, Burst& b) {
+  const Topology& t = ctx.topology;
+  uint32_t judged = 0;
+  bool was_denied[kSlots] = {};
+  uint16_t denied[kSlots];
+  uint32_t n_denied = 0;
+  for (uint32_t x = 0; x < ctx.egress.size(); ++x) {
+    Batch& batch = ctx.egress.at(x);
+    const PortView& out = t.ports[batch.port];
+    if (!out.acl_out) continue;
+    uint16_t kept = 0;
+    for (uint16_t i = 0; i < batch.n; ++i) {
+      const uint16_t k = batch.pkt[i];
+      b.privatize_header(k);
+      ++judged;
+      if (acl_judge(*out.acl_out, ctx.worker, b, k, 0, out.ip_mode) != AclVerdict::deny) {
+        batch.pkt[kept++] = k;
+        continue;
+      }
+      ctx.counters[batch.port].count_drop(DropReason::acl_denied);
+      if (!was_denied[k]) was_denied[k] = true, denied[n_denied++] = k;
+    }
+    batch.n = kept;
+  }
+  for (uint32_t d = 0; d < n_denied; ++d) {
+    bool planned = false;
+    for (uint32_t x = 0; x < ctx.egress.size() && !planned; ++x) {
+      const Batch& batch = ctx.egress[x];
+      planned = std::find(batch.pkt, batch.pkt + batch.n, denied[d]) != batch.pkt + batch.n;
+    }
+    if (!planned) b.pkts[denied[d]].drop = DropReason::acl_denied;
+  }
+  return judged;
+}
+
+}  // namespace detail
+}  // namespace memswitch

@@ -1,0 +1,51 @@
+// The ACL stages: acl_in (first, on what an interface receives) and acl_out (last, on
+// what the plan sends to an interface). Each classifies a worker-private copy of the
+// header (pipeline.md §2): transmit sends that copy, so a peer rewriting its buffer after
+// rx cannot change what was judged.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "memswitch/acl.h"
+#include "packet/burst.h"
+#include "stats/counters.h"
+
+namespace memswitch::detail {
+
+// What a rule can see of a packet.
+struct AclKey {
+  IpAddress src, dst;
+  uint8_t proto = 0;
+  bool has_ports = false;  // TCP/UDP/SCTP with its ports here (not a later fragment, not truncated)
+  bool has_icmp = false;   // ICMP/ICMPv6 with its type and code here
+  uint16_t sport = 0, dport = 0;  // ports, or ICMP type and code
+};
+
+// What acl_in and acl_out make of a frame.
+enum class AclVerdict : uint8_t { not_ip, permit, deny };
+
+// One ACL's rules, as workers read them (immutable once published), and its hit counters:
+// one row per worker, each written by that worker only.
+class AclTable {
+ public:
+  AclTable(std::vector<AclRule> rules, uint32_t workers);
+  // The rule a key matches first, or rules().size() when none does (denied).
+  uint32_t classify(const AclKey& k) const;
+  const std::vector<AclRule>& rules() const { return rules_; }
+  void count(uint32_t worker, uint32_t rule) { bump(hits_[worker * (rules_.size() + 1) + rule]); }
+  AclStats stats() const;
+
+ private:
+  std::vector<AclRule> rules_;
+  uint32_t workers_;
+  std::unique_ptr<std::atomic<uint64_t>[]> hits_;
+};
+
+// The ACL's verdict on frame k, whose header the caller has made private: `ip_mode` says
+// it starts at the IP header (`at` bytes in: room left for an Ethernet header). Counts the
+// rule that decided.
+AclVerdict acl_judge(AclTable& acl, uint32_t worker, const Burst& b, uint32_t k, uint32_t at, bool ip_mode);
+
+}  // namespace memswitch::detail

@@ -80,7 +80,12 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod<&DataplaneWrap::StopCapture>("stopCapture"),
                         InstanceMethod<&DataplaneWrap::StartTrace>("startTrace"),
                         InstanceMethod<&DataplaneWrap::ReadTrace>("readTrace"),
-                        InstanceMethod<&DataplaneWrap::StopTrace>("stopTrace")});
+                        InstanceMethod<&DataplaneWrap::StopTrace>("stopTrace"),
+                        InstanceMethod<&DataplaneWrap::AddAcl>("addAcl"),
+                        InstanceMethod<&DataplaneWrap::SetAclRules>("setAclRules"),
+                        InstanceMethod<&DataplaneWrap::RemoveAcl>("removeAcl"),
+                        InstanceMethod<&DataplaneWrap::BindAcl>("bindAcl"),
+                        InstanceMethod<&DataplaneWrap::AclStats>("aclStats")});
   }
 
   DataplaneWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataplaneWrap>(info) {
@@ -578,6 +583,74 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     Result<TraceChunk> r = dp(info.Env()).stop_trace(u32_arg(info, 0, "stopTrace(id)"));
     if (!r) throw core_error(info.Env(), r.error());
     return trace_chunk_js(info.Env(), *r);
+  }
+
+  // [{ action: 'permit'|'deny', src?, dst?: prefix, proto, srcPorts: [min, max],
+  // dstPorts: [min, max], icmpType, icmpCode (-1: any) }]; the wrapper validated the
+  // shape, check_acl_rules the meaning (EINVAL "rules[i]: ...").
+  static std::vector<AclRule> to_acl_rules(Napi::Env env, Napi::Value v) {
+    if (!v.IsArray()) throw Napi::TypeError::New(env, "rules: an array");
+    Napi::Array list = v.As<Napi::Array>();
+    std::vector<AclRule> rules(list.Length());
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      if (!list.Get(i).IsObject()) throw Napi::TypeError::New(env, "rules[" + std::to_string(i) + "]: an object");
+      Napi::Object o = list.Get(i).As<Napi::Object>();
+      AclRule& r = rules[i];
+      for (auto [key, field] : {std::pair{"src", &r.src}, std::pair{"dst", &r.dst}}) {
+        const std::string text = get_string(o, key);
+        if (text.empty()) continue;
+        *field = parse_ip_prefix(text, /*host_bits_ok=*/true);
+        if (!*field) throw core_error(env, Error{Errc::kInvalidArgument, "rules[" + std::to_string(i) + "]: " + key + ": not a prefix: " + text});
+      }
+      r.proto = uint8_t(get_number(o, "proto"));
+      const auto range = [&](const char* key, uint16_t* lo, uint16_t* hi) {
+        const std::vector<uint32_t> v = get_u32_list(o, key);
+        if (v.size() == 2) *lo = uint16_t(v[0]), *hi = uint16_t(v[1]);
+      };
+      range("srcPorts", &r.src_port_min, &r.src_port_max);
+      range("dstPorts", &r.dst_port_min, &r.dst_port_max);
+      r.icmp_type = int16_t(get_number(o, "icmpType", -1));
+      r.icmp_code = int16_t(get_number(o, "icmpCode", -1));
+      r.action = get_string(o, "action") == "permit" ? AclAction::permit : AclAction::deny;
+    }
+    return rules;
+  }
+  Napi::Value AddAcl(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsString()) throw Napi::TypeError::New(env, "addAcl(name, rules)");
+    Result<uint32_t> r = dp(env).add_acl(info[0].As<Napi::String>().Utf8Value(), to_acl_rules(env, info[1]));
+    if (!r) throw core_error(env, r.error());
+    return Napi::Number::New(env, *r);
+  }
+  Napi::Value SetAclRules(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (Status s = dp(env).set_acl_rules(u32_arg(info, 0, "setAclRules(id, rules)"), to_acl_rules(env, info[1])); !s) throw core_error(env, s.error());
+    return env.Undefined();
+  }
+  Napi::Value RemoveAcl(const Napi::CallbackInfo& info) {
+    if (Status s = dp(info.Env()).remove_acl(u32_arg(info, 0, "removeAcl(id)")); !s) throw core_error(info.Env(), s.error());
+    return info.Env().Undefined();
+  }
+  // bindAcl(interface, 'in' | 'out', acl): acl 0 unbinds.
+  Napi::Value BindAcl(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* sig = "bindAcl(interface, direction, acl)";
+    if (info.Length() < 3 || !info[1].IsString()) throw Napi::TypeError::New(env, sig);
+    const AclDirection d = info[1].As<Napi::String>().Utf8Value() == "out" ? AclDirection::out : AclDirection::in;
+    if (Status s = dp(env).bind_acl(u32_arg(info, 0, sig), d, u32_arg(info, 2, sig)); !s) throw core_error(env, s.error());
+    return env.Undefined();
+  }
+  // { hits: number[] (per rule), defaultDenied }
+  Napi::Value AclStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Result<memswitch::AclStats> r = dp(env).acl_stats(u32_arg(info, 0, "aclStats(id)"));
+    if (!r) throw core_error(env, r.error());
+    Napi::Array hits = Napi::Array::New(env, r->hits.size());
+    for (size_t i = 0; i < r->hits.size(); ++i) hits.Set(uint32_t(i), double(r->hits[i]));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("hits", hits);
+    o.Set("defaultDenied", double(r->default_denied));
+    return o;
   }
 
   Napi::Value TscHz(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), dp(info.Env()).tsc_hz()); }

@@ -11,6 +11,7 @@ import { Dataplane, type InterfaceStatus } from './dataplane/dataplane.js';
 import { loadAddon } from './dataplane/native.js';
 import { startDockerPlugin, type DockerPluginServer } from './api/docker-plugin.js';
 import { startApiServer, type ApiServer } from './api/server.js';
+import { Acls } from './domain/acls.js';
 import { Attachments } from './domain/attachments.js';
 import { DockerNetworks } from './domain/docker.js';
 import { NetworkGateways } from './domain/routed-networks.js';
@@ -130,6 +131,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
   let attachments: Attachments;
   let routing: Routing;
   let docker: DockerNetworks;
+  let acls: Acls;
   const handoverSocket = handoverSocketPath(config);
   try {
     // Before anything binds or opens a file in them: after a reboot /run is empty.
@@ -154,6 +156,8 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     docker = new DockerNetworks(sw, att, store, log);
     docker.restore(); // Docker's networks and endpoints, whose attachments are back now
     routing.restore(config); // routers on the networks just restored; routes and neighbours before forwarding starts
+    acls = new Acls(sw, dp, store.acls, (name) => sw.hasInterface(name), log.child({ component: 'acl' }));
+    acls.restore(); // on the interfaces just restored, before forwarding starts
     const orphans = taken ? dp.finishTakeover() : 0;
     if (orphans > 0) log.warn({ sessions: orphans }, 'disconnected taken-over sessions whose interface is no longer configured');
     dp.listenForHandover(handoverSocket);
@@ -162,12 +166,12 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     return fatal('cannot start the dataplane', err);
   }
 
-  const metrics = createMetrics(sw, routing, version);
+  const metrics = createMetrics(sw, routing, acls, version);
   let api: ApiServer;
   let metricsServer: MetricsServer | undefined;
   let dockerPlugin: DockerPluginServer | undefined;
   try {
-    api = await startApiServer(sw, attachments, routing, {
+    api = await startApiServer(sw, attachments, routing, acls, {
       socket: config.api.socket,
       tcp: config.api.tcp,
       version,
@@ -184,7 +188,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
   }
 
   const memory = loadAddon().memoryCounters();
-  const counts = { ...sw.counts(), ...routing.counts(), ...docker.counts() };
+  const counts = { ...sw.counts(), ...routing.counts(), ...docker.counts(), ...acls.counts() };
   log.info(
     {
       version,

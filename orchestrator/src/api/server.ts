@@ -7,6 +7,7 @@ import { ReflectionService } from '@grpc/reflection';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { InvalidConfigError } from '../domain/errors.js';
+import type { Acls } from '../domain/acls.js';
 import type { Attachments } from '../domain/attachments.js';
 import type { Routing } from '../domain/routing.js';
 import type { Switch } from '../domain/switch.js';
@@ -30,6 +31,7 @@ import {
   toSnapshot,
   toWorker,
 } from './convert.js';
+import { aclHandlers } from './acl-handlers.js';
 import type * as m from './messages.js';
 import { LOADER_OPTIONS, loadProtos, SERVICE_NAMES, type ServiceName } from './proto.js';
 import { toStatus } from './status.js';
@@ -57,7 +59,7 @@ const STREAM_MAX_MS = 60_000;
 
 type Handlers = Record<string, grpc.UntypedHandleCall>;
 
-function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServerOptions): Record<ServiceName, Handlers> {
+function handlers(sw: Switch, att: Attachments, routing: Routing, acls: Acls, opts: ApiServerOptions): Record<ServiceName, Handlers> {
   const log = opts.log;
   const finish = (method: string, started: bigint, code: number): void =>
     opts.observe?.(method, codeName(code), Number(process.hrtime.bigint() - started) / 1e9);
@@ -225,6 +227,7 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, opts: ApiServe
     },
     CaptureService: { Capture: capture },
     TraceService: { Trace: trace },
+    AclService: aclHandlers(acls, unary),
     StatsService: {
       GetStats: unary<m.GetStatsRequest, m.GetStatsResponse>('GetStats', () => ({ snapshot: toSnapshot(sw.stats()) })),
       WatchStats: stream<m.WatchStatsRequest, m.WatchStatsResponse>('WatchStats', (req, write) => {
@@ -340,10 +343,10 @@ function bind(server: grpc.Server, target: string): Promise<number> {
   );
 }
 
-export async function startApiServer(sw: Switch, att: Attachments, routing: Routing, opts: ApiServerOptions): Promise<ApiServer> {
+export async function startApiServer(sw: Switch, att: Attachments, routing: Routing, acls: Acls, opts: ApiServerOptions): Promise<ApiServer> {
   const { definition, services } = loadProtos();
   const server = new grpc.Server();
-  const impl = handlers(sw, att, routing, opts);
+  const impl = handlers(sw, att, routing, acls, opts);
   for (const name of SERVICE_NAMES) server.addService(services[name].service, impl[name]);
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(SERVICE_NAMES.map((n) => [`memswitch.v1.${n}`, 'SERVING' as const])) });
   health.addToServer(server);

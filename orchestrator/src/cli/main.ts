@@ -16,6 +16,7 @@ import {
   type StatsSnapshot,
 } from '../sdk/index.js';
 import { parseIntArg, table, type Globals } from './common.js';
+import { addAclCommands } from './acl.js';
 import { addRoutingCommands } from './routing.js';
 import { addCaptureCommand } from './capture.js';
 import { addRuntimeCommand } from './runtime.js';
@@ -348,6 +349,7 @@ export async function main(argv: string[]): Promise<number> {
     );
 
   addRoutingCommands({ show, create, del }, { run, emit, api });
+  addAclCommands({ show, create, del, program }, { run, emit, api });
   addRuntimeCommand(show, { run, emit, api });
   addCaptureCommand(program, { run, emit, api });
   addTraceCommand(program, { run, emit, api });

@@ -8,6 +8,7 @@ import {
   type DropCounts,
   type MemoryCounters,
   type NativeAddon,
+  type NativeAclRule,
   type NativeCaptureChunk,
   type NativeCaptureConfig,
   type NativeDataplane,
@@ -79,6 +80,7 @@ export class Dataplane {
   private readonly interfaces = new Map<string, { index: number; network: string; kind: InterfaceStatus['kind'] }>();
   private readonly routers = new Map<string, number>();
   private readonly routerInterfaces = new Map<string, { id: number; router: string; network: string }>();
+  private readonly acls = new Map<string, number>();
 
   private constructor(private readonly native: NativeDataplane) {}
 
@@ -277,6 +279,36 @@ export class Dataplane {
         ...(routerInterface === undefined ? {} : { routerInterface: rifNames.get(routerInterface) ?? `router-interface-${routerInterface}` }),
       })),
     };
+  }
+
+  /** Field-named errors: `rules` says which rule ("rules[3]: ..."), `name` a name in use. */
+  addAcl(name: string, rules: NativeAclRule[]): void {
+    this.acls.set(name, mapped('rules', () => this.native.addAcl(name, rules)));
+  }
+
+  setAclRules(name: string, rules: NativeAclRule[]): void {
+    mapped('rules', () => this.native.setAclRules(this.aclId(name), rules));
+  }
+
+  removeAcl(name: string): void {
+    mapped('name', () => this.native.removeAcl(this.aclId(name)));
+    this.acls.delete(name);
+  }
+
+  /** `acl` undefined: unbinds. */
+  bindAcl(interfaceName: string, direction: 'in' | 'out', acl: string | undefined): void {
+    const index = this.interfaceIndex(interfaceName);
+    mapped('acl', () => this.native.bindAcl(index, direction, acl === undefined ? 0 : this.aclId(acl)));
+  }
+
+  aclStats(name: string): { hits: number[]; defaultDenied: number } {
+    return mapped('name', () => this.native.aclStats(this.aclId(name)));
+  }
+
+  private aclId(name: string): number {
+    const id = this.acls.get(name);
+    if (id === undefined) throw new NotFoundError(`no ACL ${name}`, 'acl');
+    return id;
   }
 
   private interfaceIndex(name: string): number {

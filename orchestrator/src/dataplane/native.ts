@@ -201,6 +201,31 @@ export interface NativeDataplane {
   readTrace(id: number, maxSteps: number): NativeTraceChunk;
   /** Frees the trace; returns the steps not read yet (no worker writes one after it). */
   stopTrace(id: number): NativeTraceChunk;
+  /** EEXIST for a name in use; EINVAL "rules[i]: ..." for a rule that can match nothing as written. */
+  addAcl(name: string, rules: NativeAclRule[]): number;
+  /** Swaps the table workers read (old rules or new, never neither); hit counters restart. */
+  setAclRules(id: number, rules: NativeAclRule[]): void;
+  /** EBUSY while bound to an interface. */
+  removeAcl(id: number): void;
+  /** acl 0 unbinds. */
+  bindAcl(interfaceIndex: number, direction: 'in' | 'out', acl: number): void;
+  aclStats(id: number): { hits: number[]; defaultDenied: number };
+}
+
+/** One rule of an ordered ACL, as the core takes it. */
+export interface NativeAclRule {
+  action: 'permit' | 'deny';
+  /** Prefixes; absent: any address. */
+  src?: string;
+  dst?: string;
+  /** IP protocol; 0: any. */
+  proto: number;
+  /** Inclusive; absent: any. */
+  srcPorts?: [number, number];
+  dstPorts?: [number, number];
+  /** -1: any. */
+  icmpType: number;
+  icmpCode: number;
 }
 
 export interface NativeTraceConfig {

@@ -306,6 +306,10 @@ export class Switch {
     return ids;
   }
 
+  hasInterface(name: string): boolean {
+    return this.interfaces.has(name);
+  }
+
   getInterface(name: string): InterfaceView {
     validate(nameSchema, name, 'name');
     const e = this.interfaces.get(name);

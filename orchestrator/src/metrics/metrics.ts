@@ -3,6 +3,7 @@
 // forwarding, and every series of one scrape comes from the same instant.
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Acls } from '../domain/acls.js';
 import type { Routing } from '../domain/routing.js';
 import type { StatsView, Switch } from '../domain/switch.js';
 
@@ -13,7 +14,7 @@ export interface Metrics {
   scrape(): Promise<string>;
 }
 
-export function createMetrics(sw: Switch, routing: Routing, version: string): Metrics {
+export function createMetrics(sw: Switch, routing: Routing, acls: Acls, version: string): Metrics {
   const registry = new Registry();
   let snapshot: StatsView | undefined;
   const stats = (): StatsView => (snapshot ??= sw.stats());
@@ -98,7 +99,7 @@ export function createMetrics(sw: Switch, routing: Routing, version: string): Me
   );
   new Gauge({
     name: 'memswitch_objects',
-    help: 'Networks, interfaces, routers, router interfaces and static routes in the desired state.',
+    help: 'Networks, interfaces, routers, router interfaces, static routes, ACLs and their bindings in the desired state.',
     labelNames: ['kind'],
     registers: [registry],
     collect() {
@@ -109,6 +110,23 @@ export function createMetrics(sw: Switch, routing: Routing, version: string): Me
       this.set({ kind: 'router' }, r.routers);
       this.set({ kind: 'router_interface' }, r.routerInterfaces);
       this.set({ kind: 'route' }, r.routes);
+      const a = acls.counts();
+      this.set({ kind: 'acl' }, a.acls);
+      this.set({ kind: 'acl_binding' }, a.aclBindings);
+    },
+  });
+  // Per rule: the rules are the operator's, so their number is bounded by what they wrote.
+  new Counter({
+    name: 'memswitch_acl_rule_hits_total',
+    help: 'Packets each ACL rule decided (rule: its index; "default": no rule matched, denied), since the rules were last set.',
+    labelNames: ['acl', 'rule', 'action'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const a of acls.list()) {
+        a.rules.forEach((r, i) => this.inc({ acl: a.name, rule: String(i), action: r.action }, a.hits[i] ?? 0));
+        this.inc({ acl: a.name, rule: 'default', action: 'deny' }, a.defaultDenied);
+      }
     },
   });
   new Gauge({

@@ -8,6 +8,7 @@
 //   for await (const r of c.routes({ router: 'core' })) console.log(r.prefix);
 import * as grpc from '@grpc/grpc-js';
 import { grpcTarget, loadProtos, type ServiceName } from '../api/proto.js';
+import type * as a from '../api/acl-handlers.js';
 import type * as m from '../api/messages.js';
 
 export type * from '../api/messages.js';
@@ -85,6 +86,7 @@ export class MemswitchClient {
       RouterService: new services.RouterService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       CaptureService: new services.CaptureService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       TraceService: new services.TraceService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      AclService: new services.AclService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
     };
   }
 
@@ -131,6 +133,15 @@ export class MemswitchClient {
   capture = (req: Partial<m.CaptureRequest>): Watch<m.CaptureResponse> => this.stream('CaptureService', 'Capture', req, (r: m.CaptureResponse) => r);
   trace = (req: Partial<m.TraceRequest>): Watch<m.TraceResponse> => this.stream('TraceService', 'Trace', req, (r: m.TraceResponse) => r);
   getDaemonInfo = (req: m.GetDaemonInfoRequest = {}): Promise<m.GetDaemonInfoResponse> => this.unary('DaemonService', 'GetDaemonInfo', req);
+
+  // ACLs
+  createAcl = (req: { acl: a.Acl }): Promise<{ acl: a.AclStatus; created: boolean }> => this.unary('AclService', 'CreateAcl', req);
+  replaceAclRules = (req: { acl: a.Acl }): Promise<{ acl: a.AclStatus }> => this.unary('AclService', 'ReplaceAclRules', req);
+  getAcl = (req: { name: string }): Promise<{ acl: a.AclStatus }> => this.unary('AclService', 'GetAcl', req);
+  listAcls = (req: Record<string, never> = {}): Promise<{ acls: a.AclStatus[] }> => this.unary('AclService', 'ListAcls', req);
+  deleteAcl = (req: { name: string }): Promise<Record<string, never>> => this.unary('AclService', 'DeleteAcl', req);
+  bindAcl = (req: { binding: a.AclBinding }): Promise<{ binding: a.AclBinding; created: boolean }> => this.unary('AclService', 'BindAcl', req);
+  unbindAcl = (req: { interface: string; direction: a.AclBinding['direction'] }): Promise<Record<string, never>> => this.unary('AclService', 'UnbindAcl', req);
 
   // CNI attachments
   attach = (req: m.AttachRequest): Promise<m.AttachResponse> => this.unary('AttachmentService', 'Attach', req);

@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { interfaceSchema, type InterfaceConfig } from '../config/schema.js';
+import { ACL_DDL, AclStore } from './acl-store.js';
 import { ROUTING_DDL, RoutingStore } from './routing-store.js';
 
 export interface StoredStaticMac {
@@ -60,12 +61,15 @@ CREATE TABLE IF NOT EXISTS docker_objects (
 export class Store {
   /** Routers, their interfaces, static routes and neighbours, in this same database. */
   readonly routing: RoutingStore;
+  /** ACLs and their bindings. */
+  readonly acls: AclStore;
 
   private constructor(
     private readonly db: Database.Database,
     readonly path: string,
   ) {
     this.routing = new RoutingStore(db, path);
+    this.acls = new AclStore(db);
   }
 
   static open(file: string): Store {
@@ -82,8 +86,8 @@ export class Store {
       db.pragma('busy_timeout = 5000');
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) throw new Error(`${file}: state database schema ${version} is newer than this memswitchd (${SCHEMA_VERSION})`);
-      // The routing tables came later, also without a schema bump.
-      db.exec(DDL + ROUTING_DDL);
+      // The routing and ACL tables came later, also without a schema bump.
+      db.exec(DDL + ROUTING_DDL + ACL_DDL);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (err) {
       db.close();

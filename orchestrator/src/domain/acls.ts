@@ -1,0 +1,172 @@
+// Ordered ACLs programmed directly (VPP style): named rule lists, each bound to
+// interfaces per direction (in: what the switch receives from the interface; out: what
+// it sends to it). Stored before applied, restored on start once the interfaces are back;
+// a binding goes with its interface. Rules are replaced whole: the dataplane swaps them
+// at once, so a packet meets the old rules or the new ones, never neither.
+import { z } from 'zod';
+import { name as nameSchema } from '../config/schema.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { Logger } from '../log.js';
+import type { AclStore, StoredAclBinding } from '../store/acl-store.js';
+import { aclSchema, toNativeRule, type AclRuleSpec, type AclSpec } from './acl-rules.js';
+import { AlreadyExistsError, BusyError, NotFoundError } from './errors.js';
+import { validate } from './routing-rules.js';
+import type { Switch } from './switch.js';
+
+export type AclDirection = 'in' | 'out';
+
+export interface AclView {
+  name: string;
+  rules: AclRuleSpec[];
+  /** Per rule, since the rules were last set (summed over workers). */
+  hits: number[];
+  /** Packets no rule matched. */
+  defaultDenied: number;
+  bindings: { interface: string; direction: AclDirection }[];
+}
+
+const bindingSchema = z.object({ interface: nameSchema, direction: z.enum(['in', 'out']), acl: nameSchema }).strict();
+const unbindSchema = bindingSchema.omit({ acl: true });
+const keyOf = (iface: string, direction: AclDirection): string => `${iface}\u0000${direction}`;
+const sameRules = (a: AclRuleSpec[], b: AclRuleSpec[]): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+export class Acls {
+  private readonly specs = new Map<string, AclSpec>();
+  private readonly bindings = new Map<string, StoredAclBinding>();
+
+  constructor(
+    sw: Switch,
+    private readonly dp: Dataplane,
+    private readonly store: AclStore,
+    private readonly hasInterface: (name: string) => boolean,
+    private readonly log: Logger,
+  ) {
+    // The dataplane unbinds a removed interface itself; the desired state follows.
+    sw.subscribe((e) => {
+      if (e.kind !== 'interface_deleted' || !e.interface) return;
+      for (const direction of ['in', 'out'] as const) {
+        if (!this.bindings.delete(keyOf(e.interface, direction))) continue;
+        this.store.deleteBinding(e.interface, direction);
+      }
+    });
+  }
+
+  /** The stored ACLs, then their bindings to interfaces that are back; what no longer fits is dropped, said in the log. */
+  restore(): void {
+    for (const row of this.store.acls()) {
+      try {
+        const spec = validate(aclSchema, { name: row.name, rules: JSON.parse(row.rules) });
+        this.dp.addAcl(spec.name, spec.rules.map(toNativeRule));
+        this.specs.set(spec.name, spec);
+      } catch (err) {
+        this.log.warn({ acl: row.name, reason: (err as Error).message }, 'dropping a stored ACL');
+        this.store.deleteAcl(row.name);
+      }
+    }
+    for (const b of this.store.bindings()) {
+      const why = !this.specs.has(b.acl) ? `ACL ${b.acl} no longer exists` : !this.hasInterface(b.interface) ? `interface ${b.interface} no longer exists` : undefined;
+      if (why) {
+        this.log.warn({ interface: b.interface, direction: b.direction, acl: b.acl, reason: why }, 'dropping a stored ACL binding');
+        this.store.deleteBinding(b.interface, b.direction);
+        continue;
+      }
+      this.dp.bindAcl(b.interface, b.direction, b.acl);
+      this.bindings.set(keyOf(b.interface, b.direction), b);
+    }
+  }
+
+  /** Idempotent: the same rules again answer created false; other rules under the name are ALREADY_EXISTS. */
+  create(input: unknown): { acl: AclView; created: boolean } {
+    const spec = validate(aclSchema, input);
+    const existing = this.specs.get(spec.name);
+    if (existing) {
+      if (sameRules(existing.rules, spec.rules)) return { acl: this.view(spec.name), created: false };
+      throw new AlreadyExistsError(`ACL ${spec.name} exists with other rules (replace its rules instead)`, 'name');
+    }
+    this.store.putAcl(spec.name, spec.rules);
+    try {
+      this.dp.addAcl(spec.name, spec.rules.map(toNativeRule));
+    } catch (err) {
+      this.store.deleteAcl(spec.name);
+      throw err;
+    }
+    this.specs.set(spec.name, spec);
+    return { acl: this.view(spec.name), created: true };
+  }
+
+  /** All rules at once; the hit counters restart. */
+  replaceRules(input: unknown): AclView {
+    const spec = validate(aclSchema, input);
+    const existing = this.specs.get(spec.name);
+    if (!existing) throw new NotFoundError(`no ACL ${spec.name}`, 'name');
+    if (sameRules(existing.rules, spec.rules)) return this.view(spec.name);
+    this.store.putAcl(spec.name, spec.rules);
+    try {
+      this.dp.setAclRules(spec.name, spec.rules.map(toNativeRule));
+    } catch (err) {
+      this.store.putAcl(spec.name, existing.rules);
+      throw err;
+    }
+    this.specs.set(spec.name, spec);
+    return this.view(spec.name);
+  }
+
+  delete(name: string): void {
+    this.get(name);
+    const bound = [...this.bindings.values()].find((b) => b.acl === name);
+    if (bound) throw new BusyError(`ACL ${name} is bound to ${bound.interface} (${bound.direction}); unbind it first`, 'name');
+    this.store.deleteAcl(name);
+    this.dp.removeAcl(name);
+    this.specs.delete(name);
+  }
+
+  /** One ACL per interface and direction: binding another replaces it. */
+  bind(input: unknown): { binding: StoredAclBinding; created: boolean } {
+    const req = validate(bindingSchema, input);
+    this.get(req.acl);
+    if (!this.hasInterface(req.interface)) throw new NotFoundError(`no interface ${req.interface}`, 'interface');
+    const key = keyOf(req.interface, req.direction);
+    const previous = this.bindings.get(key);
+    if (previous?.acl === req.acl) return { binding: previous, created: false };
+    this.store.putBinding(req);
+    try {
+      this.dp.bindAcl(req.interface, req.direction, req.acl);
+    } catch (err) {
+      if (previous) this.store.putBinding(previous);
+      else this.store.deleteBinding(req.interface, req.direction);
+      throw err;
+    }
+    this.bindings.set(key, req);
+    return { binding: req, created: true };
+  }
+
+  unbind(input: unknown): void {
+    const req = validate(unbindSchema, input);
+    const key = keyOf(req.interface, req.direction);
+    if (!this.bindings.has(key)) throw new NotFoundError(`no ACL bound to ${req.interface} (${req.direction})`, 'interface');
+    this.store.deleteBinding(req.interface, req.direction);
+    this.dp.bindAcl(req.interface, req.direction, undefined);
+    this.bindings.delete(key);
+  }
+
+  get(name: string): AclView {
+    validate(nameSchema, name, 'name');
+    if (!this.specs.has(name)) throw new NotFoundError(`no ACL ${name}`, 'name');
+    return this.view(name);
+  }
+
+  list(): AclView[] {
+    return [...this.specs.keys()].map((n) => this.view(n));
+  }
+
+  counts(): { acls: number; aclBindings: number } {
+    return { acls: this.specs.size, aclBindings: this.bindings.size };
+  }
+
+  private view(name: string): AclView {
+    const spec = this.specs.get(name)!;
+    const stats = this.dp.aclStats(name);
+    const bindings = [...this.bindings.values()].filter((b) => b.acl === name).map(({ interface: i, direction }) => ({ interface: i, direction }));
+    return { name, rules: spec.rules, hits: stats.hits, defaultDenied: stats.defaultDenied, bindings };
+  }
+}

@@ -34,8 +34,11 @@ uint64_t DataplaneImpl::publish() {
     v.segment = i.segment;
     v.vlan = i.cfg.vlan;
     v.ip_mode = i.cfg.ip_mode;
-    if (i.acl_in) v.acl_in = acls_.at(i.acl_in).table.get(), t->stages |= stage_bit(Stage::acl_in);
-    if (i.acl_out) v.acl_out = acls_.at(i.acl_out).table.get(), t->stages |= stage_bit(Stage::acl_out);
+    if (i.acl_in || i.acl_out) {
+      t->acls.resize(t->ports.size());
+      if (i.acl_in) t->acls[idx].in = acls_.at(i.acl_in).table.get(), t->stages |= stage_bit(Stage::acl_in);
+      if (i.acl_out) t->acls[idx].out = acls_.at(i.acl_out).table.get(), t->stages |= stage_bit(Stage::acl_out);
+    }
     Session* session = keep_sessions ? i.session.get() : nullptr;
     if (!i.admin_up || !(session || i.xdp)) continue;
     v.session = session;

@@ -30,8 +30,6 @@ struct PortView {
   uint16_t rif = 0;  // the router interface on this port's segment, if any
   bool ip_mode = false;  // memif ip mode: frames carry no Ethernet header
   uint8_t watch = 0;     // CapturePoint bits some capture watches here, and kWatchTrace
-  AclTable* acl_in = nullptr;   // on what it receives (acl_in stage); its hit counters are written
-  AclTable* acl_out = nullptr;  // on what is sent to it (acl_out stage)
   bool up() const { return session || xdp; }
 };
 
@@ -50,6 +48,14 @@ struct Topology {
   std::vector<Capture*> captures;
   bool capture_drops = false;  // a capture watches some port's drops
   std::vector<Trace*> traces;
+  // By port, beside `ports` so that PortView, which every burst reads, stays small: the
+  // ACL on what the port receives (acl_in) and on what is sent to it (acl_out), or null.
+  // Workers write their hit counters.
+  struct PortAcls {
+    AclTable* in = nullptr;
+    AclTable* out = nullptr;
+  };
+  std::vector<PortAcls> acls;  // empty while no interface has an ACL
 };
 
 }  // namespace memswitch::detail

@@ -140,8 +140,10 @@ AclVerdict acl_judge(AclTable& acl, uint32_t worker, const Burst& b, uint32_t k,
 }
 
 uint32_t acl_in(StageContext& ctx, Burst& b) {
-  const PortView& in = ctx.topology.ports[b.in_port];
-  if (!in.acl_in) return 0;
+  const Topology& t = ctx.topology;
+  AclTable* acl = t.acls[b.in_port].in;  // the stage runs only when some port has an ACL: acls is filled
+  if (!acl) return 0;
+  const PortView& in = t.ports[b.in_port];
   // An ip-mode frame gets room for the Ethernet header l3_input writes (zero MACs until
   // then, and its ethertype now, so a trace reads it right).
   const uint32_t room = in.ip_mode ? kEthHeaderSize : 0;
@@ -156,7 +158,7 @@ uint32_t acl_in(StageContext& ctx, Burst& b) {
   for (uint32_t k = 0; k < b.n; ++k) {
     PacketMeta& p = b.pkts[k];
     if (p.drop != DropReason::kCount) continue;
-    if (acl_judge(*in.acl_in, ctx.worker, b, k, room, in.ip_mode) == AclVerdict::deny) ctx.drop(p, b.in_port, DropReason::acl_denied);
+    if (acl_judge(*acl, ctx.worker, b, k, room, in.ip_mode) == AclVerdict::deny) ctx.drop(p, b.in_port, DropReason::acl_denied);
   }
   return b.n;
 }
@@ -172,14 +174,15 @@ uint32_t acl_out(StageContext& ctx, Burst& b) {
   uint32_t n_denied = 0;
   for (uint32_t x = 0; x < ctx.egress.size(); ++x) {
     Batch& batch = ctx.egress.at(x);
+    AclTable* acl = t.acls[batch.port].out;
+    if (!acl) continue;
     const PortView& out = t.ports[batch.port];
-    if (!out.acl_out) continue;
     uint16_t kept = 0;
     for (uint16_t i = 0; i < batch.n; ++i) {
       const uint16_t k = batch.pkt[i];
       b.privatize_header(k);
       ++judged;
-      if (acl_judge(*out.acl_out, ctx.worker, b, k, 0, out.ip_mode) != AclVerdict::deny) {
+      if (acl_judge(*acl, ctx.worker, b, k, 0, out.ip_mode) != AclVerdict::deny) {
         batch.pkt[kept++] = k;
         continue;
       }

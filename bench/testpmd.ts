@@ -300,7 +300,7 @@ export class Testpmd {
   /** Synchronous last resort for process exit: no waiting, just make sure nothing keeps polling. */
   killNow(): void {
     if (this.exitInfo === null) this.child.kill('SIGKILL');
-    this.removeSockets();
+    this.removeLeftovers();
   }
 
   private async doStop(stopTimeoutMs: number): Promise<TestpmdExit> {
@@ -317,14 +317,16 @@ export class Testpmd {
       }
     }
     const result = await this.closed;
-    this.removeSockets();
+    this.removeLeftovers();
     await new Promise<void>((resolve) => this.logStream.end(resolve));
     return result;
   }
 
-  private removeSockets(): void {
-    // A crashed or killed server leaves its socket file behind.
+  private removeLeftovers(): void {
+    // A crashed or killed server leaves its socket file behind; every testpmd leaves its
+    // EAL runtime directory (/run/dpdk/<file prefix>), and a killed one its files in it.
     for (const path of this.serverSockets) rmSync(path, { force: true });
+    if (this.exitInfo !== null) rmSync(join('/run/dpdk', this.filePrefix), { recursive: true, force: true });
   }
 
   private portStats(port: number): PortStats {

@@ -70,10 +70,29 @@ class Build {
   }
 }
 
+// A run killed while one build was parked leaves that worker frozen: its process cannot
+// die and keeps its memory (hugepages among it) until the cgroup is thawed.
+function thawLeftovers(): void {
+  for (const dir of readdirSync(FREEZER).filter((d) => d.startsWith('msw-bench-'))) {
+    const pid = Number(dir.split('-')[2]);
+    if (pid === process.pid || (existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== '')) continue;
+    const cgroup = `${FREEZER}/${dir}`;
+    writeFileSync(`${cgroup}/freezer.state`, 'THAWED');
+    for (const t of readFileSync(`${cgroup}/tasks`, 'utf8').split('\n').filter(Boolean)) writeFileSync(`${FREEZER}/tasks`, t);
+    try {
+      rmdirSync(cgroup);
+    } catch {
+      // its last task is still leaving; the next run removes it
+    }
+    console.error(`  before/after: thawed ${dir}, left frozen by a run that was killed`);
+  }
+}
+
 export async function runBeforeAfter(
   baseline: NativeAddon,
   opts: { frameSizes: number[]; pairs: number; sutCpu: number; trafficCpu: number },
 ): Promise<{ rows: BeforeAfter[]; table: string }> {
+  thawLeftovers();
   const rows: BeforeAfter[] = [];
   for (const frameSize of opts.frameSizes) {
     const socks = [`@msw-bench-ba-${process.pid}-${frameSize}-after`, `@msw-bench-ba-${process.pid}-${frameSize}-before`];

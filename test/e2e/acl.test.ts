@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
 import { Daemon, repoRoot } from '../helpers/daemon.js';
+import { scrape, value } from '../helpers/metrics.js';
 import { Netns } from '../helpers/netns.js';
 
 const cliBin = path.join(repoRoot, 'bin/memswitch');
@@ -50,10 +51,7 @@ function rules(name: string, yaml: string): string {
   return file;
 }
 async function metric(name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${daemon!.metricsPort}/metrics`)).text();
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && want.every((w) => l.includes(w)));
-  return line ? Number(line.split(' ').at(-1)) : 0;
+  return value(await scrape(daemon!.metricsPort!), name, labels) ?? 0;
 }
 
 describe('ACLs', () => {

@@ -1,11 +1,11 @@
 // /metrics of a real memswitchd, parsed with a Prometheus text-format parser: counters
 // rise with real traffic, and a memif disconnect shows in the connection gauge.
 import { mkdirSync, rmSync } from 'node:fs';
-import parsePrometheus, { type PromMetricFamily } from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NativeMemifClient } from '../../bench/testing-addon.js';
 import type { MemswitchClient } from '../../orchestrator/src/sdk/index.js';
 import { connect } from '../helpers/api.js';
+import { scrape, value } from '../helpers/metrics.js';
 import { Daemon, memifPairConfig } from '../helpers/daemon.js';
 import { mac, runUntil, testing } from '../helpers/switch.js';
 
@@ -22,18 +22,6 @@ afterEach(async () => {
   await daemon?.stop('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function scrape(port: number): Promise<Map<string, PromMetricFamily>> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-  expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-  return new Map(parsePrometheus(await res.text()).map((f) => [f.name, f]));
-}
-
-function value(families: Map<string, PromMetricFamily>, name: string, labels: Record<string, string> = {}): number | undefined {
-  const sample = families.get(name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
-  return sample?.value === undefined ? undefined : Number(sample.value);
-}
 
 describe('Prometheus metrics', () => {
   it('reads the dataplane counters at scrape time', async () => {

@@ -3,19 +3,14 @@
 #include <x86intrin.h>
 
 #include <algorithm>
-#include <ctime>
 
+#include "base/clock.h"
 #include "memswitch/ethernet.h"
 #include "stats/runtime.h"
 
 namespace memswitch::detail {
 
 namespace {
-uint64_t realtime_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
-}
 // Records per packet are few (rx, four stages, a tx or a few): a ring that holds this
 // many per packet it may trace is drained long before it fills, and a flood to many ports
 // that outruns it loses records, counted.

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "base/clock.h"
 #include "base/cpu.h"
 #include "xdp/afxdp_rings.h"
 #include "xdp/xsk_port.h"
@@ -184,15 +185,6 @@ uint32_t Worker::transmit(const Topology& t) {
   egress_.clear();
   return planned;
 }
-
-namespace {
-// Capture timestamps: wall-clock time, as pcapng readers show it.
-uint64_t realtime_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
-}
-}  // namespace
 
 // Offers frames of the burst (pkts[0..n), or the first n when pkts is null) to every
 // capture watching `point` of `port`; a drop's reason is why[i], or the frame's own.

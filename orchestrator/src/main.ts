@@ -46,6 +46,7 @@ function createDataplane(config: Config, version: string): Dataplane {
     poll: config.dataplane.poll,
     idleBeforeSleepUs: config.dataplane.idleBeforeSleepUs,
     neighborAgeS: config.dataplane.neighborAgeSeconds,
+    conntrack: config.dataplane.conntrack,
     appName: `memswitch ${version}`,
   });
 }

@@ -12,14 +12,16 @@ describe('ACL rules', () => {
         { action: 'permit', protocol: 'tcp', src: '10.1.0.0/16', dstPorts: '8000-8080' },
         { action: 'deny', protocol: 'icmpv6', icmp: '128/0', dst: 'fd00::/8', src: '' },
         { action: 'permit', protocol: '47', srcPorts: '' },
+        { action: 'permit+reflect', protocol: 'udp' },
       ],
     });
     expect(rules.map(toNativeRule)).toEqual([
       { action: 'permit', src: '10.1.0.0/16', dst: undefined, proto: 6, srcPorts: undefined, dstPorts: [8000, 8080], icmpType: -1, icmpCode: -1 },
       { action: 'deny', src: undefined, dst: 'fd00::/8', proto: 58, srcPorts: undefined, dstPorts: undefined, icmpType: 128, icmpCode: 0 },
       { action: 'permit', src: undefined, dst: undefined, proto: 47, srcPorts: undefined, dstPorts: undefined, icmpType: -1, icmpCode: -1 },
+      { action: 'permit+reflect', src: undefined, dst: undefined, proto: 17, srcPorts: undefined, dstPorts: undefined, icmpType: -1, icmpCode: -1 },
     ]);
-    expect(rules.map(formatRule)).toEqual(['permit tcp from 10.1.0.0/16 to any port 8000-8080', 'deny icmpv6 from any to fd00::/8 icmp 128/0', 'permit 47 from any to any']);
+    expect(rules.map(formatRule)).toEqual(['permit tcp from 10.1.0.0/16 to any port 8000-8080', 'deny icmpv6 from any to fd00::/8 icmp 128/0', 'permit 47 from any to any', 'permit+reflect udp from any to any']);
   });
 
   it('names the field of a rule it cannot read', () => {

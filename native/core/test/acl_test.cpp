@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "pipeline/acl.h"
-#include "router_fixture.h"
+#include "bridged_fixture.h"
 
 using namespace memswitch;
 using namespace memswitch::test;
@@ -33,54 +33,6 @@ AclKey key4(const std::string& src, const std::string& dst, uint8_t proto, uint1
   return k;
 }
 
-Bytes udp_frame(Mac dst, Mac src, uint16_t dport) {
-  return eth(dst, src, kEtherTypeIp4, ipv4({0x0A000001, 0x0A000002}, udp(1000, dport, 32)));
-}
-
-// a, b and c on one network; what arrives at each.
-struct Bridged : ::testing::Test {
-  Switch sw;
-  std::string sock = unique_socket("acl");
-  uint32_t ia = sw.add("a", sock, 0), ib = sw.add("b", sock, 1), ic = sw.add("c", sock, 2);
-  std::unique_ptr<MemifClient> a = connect_client(sock, 0), b = connect_client(sock, 1, big_ring()), c = connect_client(sock, 2);
-
-  // b's ring outholds all a's ring can hand the switch while the test thread is away.
-  static MemifClientConfig big_ring() {
-    MemifClientConfig cfg;
-    cfg.log2_ring_size = 13;
-    return cfg;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(eventually([&] { return sw.info(ia).connected && sw.info(ib).connected && sw.info(ic).connected; }));
-    // b and c speak first: the bridge knows where their MACs are.
-    send(*b, eth(kMacA, kMacB, 0x88B5, Bytes(46, 0)));
-    send(*c, eth(kMacA, kMacC, 0x88B5, Bytes(46, 0)));
-    ASSERT_EQ(receive(*a, 2), 2u);
-    ASSERT_EQ(receive(*b, 1), 1u);  // c's, flooded
-    ASSERT_EQ(receive(*c, 1), 1u);  // b's
-  }
-  static void send(MemifClient& from, const Bytes& f) {
-    TxFrame t{f.data(), uint32_t(f.size())};
-    ASSERT_EQ(from.tx_burst(0, &t, 1), 1u);
-  }
-  // Frames arriving within `ms` (all of them: waits the whole time unless `want` came).
-  static size_t receive(MemifClient& at, size_t want, int ms = 300) {
-    size_t got = 0;
-    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    while (got < want && std::chrono::steady_clock::now() < end) {
-      at.wait_rx(0, 5);
-      got += at.rx_burst(0, 64, [](const uint8_t*, uint32_t) {});
-    }
-    return got;
-  }
-  uint32_t acl(const std::string& name, std::vector<AclRule> rules) {
-    auto r = sw.dp->add_acl(name, std::move(rules));
-    EXPECT_TRUE(r) << (r ? "" : r.error().message);
-    return r ? *r : 0;
-  }
-  uint64_t denied(uint32_t iface) { return drops(sw.info(iface), DropReason::acl_denied); }
-};
 
 }  // namespace
 
@@ -234,4 +186,45 @@ TEST_F(Routed6Acl, NeighbourDiscoveryPassesWhatWouldCarryIsDenied) {
   a.send(eth(gw_mac1, kMacA, kEtherTypeIp6, ipv6({kIpA, kIpB, kProtoIcmp6}, icmp6_echo(1, 1, 8))));
   EXPECT_TRUE(b.receive(1, 300).empty());
   EXPECT_TRUE(eventually([&] { return drops(ia, DropReason::acl_denied) == 1; }));
+}
+
+// pipeline.md §2: an ACL judges a private copy of the header, and transmit sends that
+// copy. a's peer keeps flipping the destination port of its tx buffers between 53 (which
+// a's ACL permits) and 54 (which it denies) while the switch works on them: some frames
+// are judged as 54 and denied, the rest pass, and none reaches b as 54. (If transmit
+// re-read a's buffers, frames judged as 53 would leave as 54.)
+TEST_F(Bridged, APeerRewritingPortsAfterRxCannotPassADenyRule) {
+  ASSERT_TRUE(sw.dp->bind_acl(ia, AclDirection::in, acl("dns-only", {permit_udp_to(53)})));
+  const Bytes f = udp_frame(kMacB, kMacA, 53);
+  constexpr uint32_t kPortAt = 14 + 20 + 2;
+  const uint8_t port53[2] = {0, 53}, port54[2] = {0, 54};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> scribbles{0};
+  std::thread hostile([&] {
+    for (; !stop.load(); ++scribbles) {
+      a->inject_scribble_tx_buffers(0, kPortAt, port54, 2);
+      a->inject_scribble_tx_buffers(0, kPortAt, port53, 2);
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return scribbles.load() > 0; }));
+  std::vector<TxFrame> burst(32, TxFrame{f.data(), uint32_t(f.size())});
+  uint64_t sent = 0, got = 0, as_54 = 0;
+  const auto drain = [&] {
+    got += b->rx_burst(0, 256, [&](const uint8_t* p, uint32_t) { as_54 += load16(p + kPortAt) != 53; });
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (sent < 32000 || ((denied(ia) == 0 || got == 0) && std::chrono::steady_clock::now() < deadline)) {
+    sent += a->tx_burst(0, burst.data(), 32);
+    drain();
+  }
+  stop = true;
+  hostile.join();
+  eventually([&] {
+    drain();
+    return got + denied(ia) >= sent;
+  });
+  EXPECT_EQ(as_54, 0u) << "of " << got << " frames at b";
+  // Both ways happened: the peer's writes landed before and after the switch looked.
+  EXPECT_GT(got, 0u);
+  EXPECT_GT(denied(ia), 0u);
 }

@@ -1,5 +1,6 @@
 // Frames for tests, built byte by byte the way a host's stack would send them.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -68,6 +69,27 @@ inline Bytes udp(uint16_t sport, uint16_t dport, size_t payload_len) {
   detail::store16(&u[4], uint16_t(u.size()));
   for (size_t i = 8; i < u.size(); ++i) u[i] = uint8_t(i * 7);
   return u;  // checksum 0: none, as IPv4 allows
+}
+
+// A TCP segment with no options (checksum 0: the switch does not check it).
+inline Bytes tcp(uint16_t sport, uint16_t dport, uint8_t flags, size_t payload_len = 0) {
+  Bytes t(20 + payload_len);
+  detail::store16(&t[0], sport);
+  detail::store16(&t[2], dport);
+  t[12] = 5 << 4;
+  t[13] = flags;
+  detail::store16(&t[14], 65535);
+  return t;
+}
+
+// An ICMP error (type, code) quoting `packet`'s IP header and first 8 payload bytes.
+inline Bytes icmp_error(uint8_t type, uint8_t code, const Bytes& packet) {
+  const size_t quoted = std::min<size_t>(packet.size(), (packet[0] & 0xF) * 4u + 8);
+  Bytes m(8 + quoted);
+  m[0] = type, m[1] = code;
+  std::copy(packet.begin(), packet.begin() + long(quoted), m.begin() + 8);
+  detail::store16(&m[2], detail::csum_fold(detail::csum_add(0, m.data(), uint32_t(m.size()))));
+  return m;
 }
 
 inline Bytes icmp_echo(uint16_t id, uint16_t seq, size_t payload_len) {

@@ -1,10 +1,11 @@
 // The ACL commands over AclService: show acl, create acl and replace acl (rules from a
 // YAML or JSON file: a list of rules with the API's field names), delete acl, bind acl
-// and unbind acl.
+// and unbind acl; show conntrack and flush conntrack.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import type { Acl, AclRule, AclStatus } from '../api/acl-handlers.js';
+import { actionOf, wireAction, type Acl, type AclRule, type AclStatus, type ConntrackSummary } from '../api/acl-handlers.js';
+import type { ConntrackFlow } from '../domain/conntrack.js';
 import { formatRule } from '../domain/acl-rules.js';
 import { table, type Cli } from './common.js';
 
@@ -16,25 +17,73 @@ function direction(d: string): (typeof DIRECTIONS)[keyof typeof DIRECTIONS] {
   return DIRECTIONS[d];
 }
 
-/** A file of rules: `- { action: permit, protocol: udp, dstPorts: "53" }`; action as permit or deny. */
+/** A file of rules: `- { action: permit, protocol: udp, dstPorts: "53" }`; action as permit, deny or permit+reflect. */
 function rulesFile(file: string): AclRule[] {
   const list: unknown = parseYaml(readFileSync(file, 'utf8'));
   if (!Array.isArray(list)) throw new Error(`${file}: a list of rules`);
-  return list.map((r: Record<string, unknown>) => ({
-    ...r,
-    action: r.action === 'permit' ? 'ACL_ACTION_PERMIT' : r.action === 'deny' ? 'ACL_ACTION_DENY' : (r.action as AclRule['action']),
-  })) as AclRule[];
+  return list.map((r: Record<string, unknown>) => ({ ...r, action: wireAction(String(r.action ?? '')) })) as AclRule[];
 }
 
 function aclText(a: AclStatus): string {
   const bound = a.bindings.map((b) => `${b.interface} ${lower(b.direction, 'ACL_DIRECTION_')}`).join(', ') || 'nowhere';
-  const rows: (string | number)[][] = a.acl.rules.map((r, i) => [i, formatRule({ ...r, action: r.action === 'ACL_ACTION_PERMIT' ? 'permit' : 'deny', src: r.src || undefined, dst: r.dst || undefined, protocol: r.protocol || undefined, srcPorts: r.srcPorts || undefined, dstPorts: r.dstPorts || undefined, icmp: r.icmp || undefined }), a.hits[i] ?? 0]);
+  const rows: (string | number)[][] = a.acl.rules.map((r, i) => [i, formatRule({ ...r, action: actionOf(r.action), src: r.src || undefined, dst: r.dst || undefined, protocol: r.protocol || undefined, srcPorts: r.srcPorts || undefined, dstPorts: r.dstPorts || undefined, icmp: r.icmp || undefined }), a.hits[i] ?? 0]);
   rows.push(['-', 'deny (no rule matched)', a.defaultDenied]);
   return `ACL ${a.acl.name}, bound to ${bound}\n${table(['RULE', 'MATCH', 'HITS'], rows)}`;
 }
 
-export function addAclCommands(cmds: { show: Command; create: Command; del: Command; program: Command }, { run, emit, api }: Cli): void {
-  const { show, create, del, program } = cmds;
+function flowsText(flows: ConntrackFlow[]): string {
+  const rows = flows.map((f) => [
+    f.router ? `router ${f.router}` : `${f.network}${f.vlan ? `.${f.vlan}` : ''}`,
+    f.protocol,
+    `${f.src}${f.srcPort || f.protocol === 'tcp' || f.protocol === 'udp' ? ` ${f.srcPort}` : ''}`,
+    `${f.dst}${f.dstPort || f.protocol === 'tcp' || f.protocol === 'udp' ? ` ${f.dstPort}` : ''}`,
+    f.state + (f.replied ? '' : ' (unreplied)'),
+    f.ageSeconds,
+    f.idleSeconds,
+    f.expiresInSeconds,
+  ]);
+  return table(['ZONE', 'PROTO', 'FROM', 'TO', 'STATE', 'AGE s', 'IDLE s', 'EXPIRES s'], rows);
+}
+
+function summaryText(s: ConntrackSummary): string {
+  const t = s.timeouts;
+  return (
+    `${s.flows} of ${s.capacity} flows tracked; ${s.created} opened since start, ${s.full} refused (table full)\n` +
+    `timeouts: tcp established ${t.tcpEstablishedSeconds} s, tcp opening/closing ${t.tcpTransitorySeconds} s, udp ${t.udpSeconds} s, icmp ${t.icmpSeconds} s\n`
+  );
+}
+
+export function addAclCommands(cmds: { show: Command; create: Command; del: Command; flush: Command; program: Command }, { run, emit, api }: Cli): void {
+  const { show, create, del, flush, program } = cmds;
+  show
+    .command('conntrack')
+    .description('flows permit+reflect rules opened: their replies pass every ACL')
+    .option('--address <ip>', 'only flows with this address at either end')
+    .option('--protocol <name>', 'only flows of this protocol (tcp, udp, icmp, ... or a number)')
+    .option('--summary', 'the table\'s figures and timeouts only')
+    .action(
+      run(async (g, o: { address?: string; protocol?: string; summary?: boolean }) => {
+        const summary = await api(g).getConntrackSummary();
+        if (o.summary) return emit(g, summary, () => summaryText(summary));
+        const flows: ConntrackFlow[] = [];
+        let pageToken = '';
+        do {
+          const page = await api(g).listConntrack({ pageSize: 10_000, pageToken, address: o.address ?? '', protocol: o.protocol ?? '' });
+          flows.push(...page.flows);
+          pageToken = page.nextPageToken;
+        } while (pageToken);
+        emit(g, flows, () => `${summaryText(summary)}${flowsText(flows)}`);
+      }),
+    );
+  flush
+    .command('conntrack')
+    .description('forget every tracked flow: their next packets are judged by the rules again')
+    .action(
+      run(async (g) => {
+        const r = await api(g).clearConntrack();
+        emit(g, r, () => `${r.flows} flows forgotten\n`);
+      }),
+    );
   show
     .command('acl')
     .description('ACLs: their rules with the packets each decided, and where they are bound')

@@ -349,7 +349,8 @@ export async function main(argv: string[]): Promise<number> {
     );
 
   addRoutingCommands({ show, create, del }, { run, emit, api });
-  addAclCommands({ show, create, del, program }, { run, emit, api });
+  const flush = program.command('flush').description('clear state');
+  addAclCommands({ show, create, del, flush, program }, { run, emit, api });
   addRuntimeCommand(show, { run, emit, api });
   addCaptureCommand(program, { run, emit, api });
   addTraceCommand(program, { run, emit, api });
@@ -368,9 +369,7 @@ export async function main(argv: string[]): Promise<number> {
         emit(g, r.interface, () => interfacesTable([r.interface]));
       }),
     );
-  program
-    .command('flush')
-    .description('clear state')
+  flush
     .command('fib')
     .description('flush the learned MAC entries of a network (static ones stay)')
     .argument('<network>')

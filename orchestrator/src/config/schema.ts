@@ -408,6 +408,23 @@ export const configSchema = z
         idleBeforeSleepUs: z.number().int().min(10).max(10_000_000).default(1000),
         // Resolved (ARP) neighbours of the routers not heard from this long are forgotten.
         neighborAgeSeconds: z.number().int().min(1).max(86400).default(300),
+        // Connection tracking for permit+reflect ACL rules: flows tracked at once (64-byte
+        // slots for 1.5-3 times as many are reserved, committed as used) and idle timeouts.
+        conntrack: z
+          .object({
+            maxFlows: z.number().int().min(16).max(16_777_216).default(262_144),
+            timeouts: z
+              .object({
+                tcpEstablishedS: z.number().int().min(1).max(2_000_000).default(86_400),
+                tcpTransitoryS: z.number().int().min(1).max(86_400).default(120),
+                udpS: z.number().int().min(1).max(86_400).default(120),
+                icmpS: z.number().int().min(1).max(86_400).default(30),
+              })
+              .strict()
+              .default({}),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

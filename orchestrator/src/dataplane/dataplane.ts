@@ -5,6 +5,7 @@ import type { AfxdpInterface, InterfaceConfig, MemifInterface, RouteConfig, Rout
 import { createVeth, deleteVeth } from '../domain/veth.js';
 import {
   loadAddon,
+  type ConntrackStats,
   type DropCounts,
   type MemoryCounters,
   type NativeAddon,
@@ -303,6 +304,24 @@ export class Dataplane {
 
   aclStats(name: string): { hits: number[]; defaultDenied: number } {
     return mapped('name', () => this.native.aclStats(this.aclId(name)));
+  }
+
+  conntrackFlows(cursor: number, limit: number): ReturnType<NativeDataplane['conntrackFlows']> {
+    return this.native.conntrackFlows(cursor, limit);
+  }
+
+  conntrackStats(): ConntrackStats {
+    return this.native.conntrackStats();
+  }
+
+  clearConntrack(): void {
+    this.native.clearConntrack();
+  }
+
+  /** A tracked flow's zone by name: its router, or its network (router ''). */
+  zoneNames(router: number, network: number): { router: string; network: string } {
+    const nameOf = (m: Map<string, number>, id: number): string => [...m].find(([, v]) => v === id)?.[0] ?? String(id);
+    return router ? { router: nameOf(this.routers, router), network: '' } : { router: '', network: nameOf(this.networks, network) };
   }
 
   private aclId(name: string): number {

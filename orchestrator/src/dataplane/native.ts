@@ -80,6 +80,46 @@ export interface NativeDataplaneOptions {
   idleBeforeSleepUs?: number;
   /** Dynamic neighbour entries (ARP, IPv6 neighbour discovery) not refreshed for this long are removed (default 300). */
   neighborAgeS?: number;
+  conntrack?: { maxFlows: number; timeouts: ConntrackTimeouts };
+}
+
+/** Idle timeouts of tracked flows, by state. */
+export interface ConntrackTimeouts {
+  tcpEstablishedS: number;
+  /** TCP opening (SYN sent) or closing (FIN seen). */
+  tcpTransitoryS: number;
+  /** UDP, SCTP and other protocols. */
+  udpS: number;
+  /** ICMP echo. */
+  icmpS: number;
+}
+
+/** One tracked flow, as its first packet had it. */
+export interface NativeConntrackFlow {
+  /** Router id (a flow on a routed network), or 0 and the network id and VLAN. */
+  router: number;
+  network: number;
+  vlan: number;
+  proto: number;
+  src: string;
+  dst: string;
+  /** ICMP echo: the identifier, both. */
+  sport: number;
+  dport: number;
+  state: 'syn-sent' | 'established' | 'closing' | 'udp' | 'icmp' | 'other';
+  replied: boolean;
+  ageS: number;
+  idleS: number;
+  expiresInS: number;
+}
+
+export interface ConntrackStats {
+  flows: number;
+  capacity: number;
+  created: number;
+  /** New flows refused for want of room (dropped as conntrack_full). */
+  full: number;
+  timeouts: ConntrackTimeouts;
 }
 
 export interface NativeMemifConfig {
@@ -210,11 +250,17 @@ export interface NativeDataplane {
   /** acl 0 unbinds. */
   bindAcl(interfaceIndex: number, direction: 'in' | 'out', acl: number): void;
   aclStats(id: number): { hits: number[]; defaultDenied: number };
+  /** Tracked flows from `cursor` (0: the start); next 0: that was the last page. */
+  conntrackFlows(cursor: number, limit: number): { flows: NativeConntrackFlow[]; next: number };
+  conntrackStats(): ConntrackStats;
+  /** Forgets every tracked flow: their next packets are judged by the rules again. */
+  clearConntrack(): void;
 }
 
 /** One rule of an ordered ACL, as the core takes it. */
 export interface NativeAclRule {
-  action: 'permit' | 'deny';
+  /** permit+reflect: permit, and track the flow so that its replies pass every ACL. */
+  action: 'permit' | 'deny' | 'permit+reflect';
   /** Prefixes; absent: any address. */
   src?: string;
   dst?: string;

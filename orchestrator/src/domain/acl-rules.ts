@@ -23,7 +23,7 @@ const icmp = z
 
 export const aclRuleSchema = z
   .object({
-    action: z.enum(['permit', 'deny']),
+    action: z.enum(['permit', 'deny', 'permit+reflect']),
     src: optional(ipPrefix),
     dst: optional(ipPrefix),
     protocol: optional(protocol),
@@ -38,6 +38,9 @@ export type AclRuleSpec = z.infer<typeof aclRuleSchema>;
 export const MAX_ACL_RULES = 65_536;
 export const aclSchema = z.object({ name: nameSchema, rules: z.array(aclRuleSchema).max(MAX_ACL_RULES) }).strict();
 export type AclSpec = z.infer<typeof aclSchema>;
+
+/** A protocol number by the name rules use for it, or the number. */
+export const protocolName = (proto: number): string => Object.keys(PROTOCOLS).find((k) => PROTOCOLS[k] === proto) ?? String(proto);
 
 const range = (s: string | undefined): [number, number] | undefined => {
   if (s === undefined) return undefined;

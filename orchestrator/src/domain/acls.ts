@@ -8,6 +8,7 @@ import { name as nameSchema } from '../config/schema.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { Logger } from '../log.js';
 import type { AclStore, StoredAclBinding } from '../store/acl-store.js';
+import { Conntrack } from './conntrack.js';
 import { aclSchema, toNativeRule, type AclRuleSpec, type AclSpec } from './acl-rules.js';
 import { AlreadyExistsError, BusyError, NotFoundError } from './errors.js';
 import { validate } from './routing-rules.js';
@@ -33,6 +34,8 @@ const sameRules = (a: AclRuleSpec[], b: AclRuleSpec[]): boolean => JSON.stringif
 export class Acls {
   private readonly specs = new Map<string, AclSpec>();
   private readonly bindings = new Map<string, StoredAclBinding>();
+  /** The flows permit+reflect rules opened. */
+  readonly conntrack: Conntrack;
 
   constructor(
     sw: Switch,
@@ -41,6 +44,7 @@ export class Acls {
     private readonly hasInterface: (name: string) => boolean,
     private readonly log: Logger,
   ) {
+    this.conntrack = new Conntrack(dp);
     // The dataplane unbinds a removed interface itself; the desired state follows.
     sw.subscribe((e) => {
       if (e.kind !== 'interface_deleted' || !e.interface) return;

@@ -130,6 +130,31 @@ export function createMetrics(sw: Switch, routing: Routing, acls: Acls, version:
     },
   });
   new Gauge({
+    name: 'memswitch_conntrack_flows',
+    help: 'Flows connection tracking holds (opened by permit+reflect ACL rules); one past its timeout counts until swept, a few seconds.',
+    registers: [registry],
+    collect() {
+      this.set(acls.conntrack.stats().flows);
+    },
+  });
+  new Gauge({
+    name: 'memswitch_conntrack_capacity',
+    help: 'Flows connection tracking holds at most (dataplane.conntrack.maxFlows).',
+    registers: [registry],
+    collect() {
+      this.set(acls.conntrack.stats().capacity);
+    },
+  });
+  new Counter({
+    name: 'memswitch_conntrack_flows_created_total',
+    help: 'Flows connection tracking opened since start.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(acls.conntrack.stats().created);
+    },
+  });
+  new Gauge({
     name: 'memswitch_captures',
     help: 'Packet captures running (memswitch capture); each holds a ring per worker.',
     registers: [registry],

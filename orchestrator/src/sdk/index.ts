@@ -9,6 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { grpcTarget, loadProtos, type ServiceName } from '../api/proto.js';
 import type * as a from '../api/acl-handlers.js';
+import type { ConntrackFlow } from '../domain/conntrack.js';
 import type * as m from '../api/messages.js';
 
 export type * from '../api/messages.js';
@@ -141,6 +142,9 @@ export class MemswitchClient {
   listAcls = (req: Record<string, never> = {}): Promise<{ acls: a.AclStatus[] }> => this.unary('AclService', 'ListAcls', req);
   deleteAcl = (req: { name: string }): Promise<Record<string, never>> => this.unary('AclService', 'DeleteAcl', req);
   bindAcl = (req: { binding: a.AclBinding }): Promise<{ binding: a.AclBinding; created: boolean }> => this.unary('AclService', 'BindAcl', req);
+  listConntrack = (req: a.ListConntrackRequest = {}): Promise<{ flows: ConntrackFlow[]; nextPageToken: string }> => this.unary('AclService', 'ListConntrack', req);
+  getConntrackSummary = (req: Record<string, never> = {}): Promise<a.ConntrackSummary> => this.unary('AclService', 'GetConntrackSummary', req);
+  clearConntrack = (req: Record<string, never> = {}): Promise<{ flows: number }> => this.unary('AclService', 'ClearConntrack', req);
   unbindAcl = (req: { interface: string; direction: a.AclBinding['direction'] }): Promise<Record<string, never>> => this.unary('AclService', 'UnbindAcl', req);
 
   // CNI attachments

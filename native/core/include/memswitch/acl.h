@@ -13,7 +13,9 @@
 
 namespace memswitch {
 
-enum class AclAction : uint8_t { deny, permit };
+// permit_reflect (VPP's permit+reflect): permit, and track the flow the packet opens, so
+// that its replies, and ICMP errors about it, pass every ACL (memswitch/conntrack.h).
+enum class AclAction : uint8_t { deny, permit, permit_reflect };
 
 struct AclRule {
   std::optional<IpPrefix> src, dst;  // none: any address, of either family

@@ -12,6 +12,7 @@
 
 #include "memswitch/afxdp.h"
 #include "memswitch/acl.h"
+#include "memswitch/conntrack.h"
 #include "memswitch/drop_reason.h"
 #include "memswitch/ethernet.h"
 #include "memswitch/fib.h"
@@ -33,6 +34,7 @@ struct DataplaneOptions {
   bool adaptive_polling = true;
   uint32_t idle_before_sleep_us = 1000;
   std::string app_name = "memswitch";
+  ConntrackOptions conntrack;
 };
 
 struct MemifInterfaceConfig : InterfaceCommon {
@@ -280,6 +282,12 @@ class Dataplane {
   virtual Status remove_acl(uint32_t acl) = 0;
   virtual Status bind_acl(uint32_t interface, AclDirection d, uint32_t acl) = 0;
   virtual Result<AclStats> acl_stats(uint32_t acl) = 0;
+  // Connection tracking (conntrack.h): the tracked flows a page at a time (from cursor 0,
+  // on while next is not 0), the table's figures, and forgetting every flow (their next
+  // packets are judged by the rules again).
+  virtual ConntrackPage conntrack_flows(uint64_t cursor, uint32_t limit) = 0;
+  virtual ConntrackStats conntrack_stats() = 0;
+  virtual void clear_conntrack() = 0;
 
   // Planned restarts that keep memif peers connected (DPDK's net_memif never reconnects).
   // The running process serves takeover requests on `path` (a filesystem socket, 0600).

@@ -36,7 +36,8 @@ namespace memswitch {
   X(local_unsupported, "addressed to the router itself, but not an echo request")      \
   X(neighbor_queue_full, "next hop unresolved and its queue of held packets was full")  \
   X(neighbor_unresolved, "next hop did not answer ARP or neighbour solicitation in time") \
-  X(acl_denied, "denied by an ACL: a deny rule matched, or no rule did")
+  X(acl_denied, "denied by an ACL: a deny rule matched, or no rule did")                \
+  X(conntrack_full, "a permit+reflect rule passed the first packet of a flow, but the connection tracking table had no room for it")
 
 enum class DropReason : uint8_t {
 #define X(name, help) name,

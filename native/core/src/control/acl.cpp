@@ -1,5 +1,6 @@
 // ACLs: a registry of named rule lists, each compiled into the table workers read, and
-// their bindings to interfaces. A change builds a new table and publishes it; the old
+// their bindings to interfaces; and the connection tracking table their permit+reflect
+// rules fill. A change builds a new table and publishes it; the old
 // one is freed after the grace period.
 #include "control/dataplane_impl.h"
 
@@ -54,6 +55,32 @@ Result<AclStats> DataplaneImpl::acl_stats(uint32_t acl) {
   auto it = acls_.find(acl);
   if (it == acls_.end()) return make_error(Errc::kNotFound, "no ACL " + std::to_string(acl));
   return it->second.table->stats();
+}
+
+ConntrackPage DataplaneImpl::conntrack_flows(uint64_t cursor, uint32_t limit) {
+  std::lock_guard lock(mu_);
+  ConntrackPage page = conntrack_->list(cursor, limit, now_s_.load(std::memory_order_relaxed));
+  for (ConntrackFlow& f : page.flows) {  // the zone, named
+    const uint32_t zone = f.router;
+    f.router = 0;
+    if (zone & kZoneRouter) {
+      f.router = zone & ~kZoneRouter;
+      continue;
+    }
+    for (const auto& [key, seg] : segments_)
+      if (seg.id == zone) f.network = key.first, f.vlan = key.second;
+  }
+  return page;
+}
+
+ConntrackStats DataplaneImpl::conntrack_stats() {
+  std::lock_guard lock(mu_);
+  return conntrack_->stats();
+}
+
+void DataplaneImpl::clear_conntrack() {
+  std::lock_guard lock(mu_);
+  conntrack_->clear();
 }
 
 }  // namespace memswitch::detail

@@ -71,6 +71,8 @@ void DataplaneImpl::on_tick(uint32_t now_s) {
     // An unanswered request is forgotten after a few seconds, so the next packet asks again.
     neighbors_.age(now_s, opts_.neighbor_age_s, /*incomplete_s=*/3);
   }
+  // Every bucket once in 5 s: expired flows stop counting soon after their timeout.
+  conntrack_->sweep(now_s, std::max(1u, conntrack_->buckets() / (5000 / kTickMs)));
   const auto now = Clock::now();
   std::vector<std::pair<int64_t, ProtocolError>> doomed;
   for (auto& [id, c] : conns_) {

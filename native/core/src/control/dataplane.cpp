@@ -12,7 +12,8 @@
 namespace memswitch {
 namespace detail {
 
-DataplaneImpl::DataplaneImpl(const DataplaneOptions& o) : created_tsc_(__rdtsc()), created_(Clock::now()), opts_(o), fib_(o.fib_capacity), neighbors_(o.neighbor_capacity), qsbr_(o.workers) {
+DataplaneImpl::DataplaneImpl(const DataplaneOptions& o)
+    : created_tsc_(__rdtsc()), created_(Clock::now()), opts_(o), fib_(o.fib_capacity), neighbors_(o.neighbor_capacity), qsbr_(o.workers), conntrack_(std::make_unique<Conntrack>(o.conntrack, o.workers)) {
   topology_.store(new Topology{kL2Stages, {}, {{}}, std::vector<std::vector<RxAssignment>>(o.workers)});
   for (uint32_t w = 0; w < o.workers; ++w) {
     const int cpu = o.cpus.empty() ? -1 : o.cpus[w % o.cpus.size()];

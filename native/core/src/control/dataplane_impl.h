@@ -161,6 +161,9 @@ class DataplaneImpl final : public Dataplane {
   Status remove_acl(uint32_t acl) override;
   Status bind_acl(uint32_t interface, AclDirection d, uint32_t acl) override;
   Result<AclStats> acl_stats(uint32_t acl) override;
+  ConntrackPage conntrack_flows(uint64_t cursor, uint32_t limit) override;
+  ConntrackStats conntrack_stats() override;
+  void clear_conntrack() override;
   Status listen_for_handover(const std::string& path) override;
   Result<TakeoverSummary> take_over(const std::string& path, std::chrono::milliseconds timeout) override;
   uint32_t finish_takeover() override;
@@ -295,6 +298,7 @@ class DataplaneImpl final : public Dataplane {
   };
   std::map<uint32_t, AclState> acls_;
   uint32_t next_acl_ = 1;
+  std::unique_ptr<Conntrack> conntrack_;  // swept a slice per tick
   // Gathered by the changes of one call, handed to the next publish().
   Retired retiring_;
   std::deque<Retired> retired_;            // oldest first

@@ -37,7 +37,10 @@ uint64_t DataplaneImpl::publish() {
     if (i.acl_in || i.acl_out) {
       t->acls.resize(t->ports.size());
       if (i.acl_in) t->acls[idx].in = acls_.at(i.acl_in).table.get(), t->stages |= stage_bit(Stage::acl_in);
-      if (i.acl_out) t->acls[idx].out = acls_.at(i.acl_out).table.get(), t->stages |= stage_bit(Stage::acl_out);
+      if (i.acl_out) t->acls[idx].out = acls_.at(i.acl_out).table.get();
+      // acl_out also opens the flows permit+reflect rules of acl_in passed.
+      t->stages |= stage_bit(Stage::acl_out);
+      t->conntrack = conntrack_.get();
     }
     Session* session = keep_sessions ? i.session.get() : nullptr;
     if (!i.admin_up || !(session || i.xdp)) continue;

@@ -56,6 +56,7 @@ struct Topology {
     AclTable* out = nullptr;
   };
   std::vector<PortAcls> acls;  // empty while no interface has an ACL
+  Conntrack* conntrack = nullptr;  // while any interface has an ACL
 };
 
 }  // namespace memswitch::detail

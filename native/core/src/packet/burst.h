@@ -59,6 +59,15 @@ struct PacketMeta {
   uint16_t src_off;
   DropReason drop;  // kCount while the frame is still going somewhere
   Next next;
+  uint8_t ct;  // CtMark bits: what the ACL stages learned of its tracked flow
+};
+
+// PacketMeta::ct. A frame a stage makes for another (a reply, an error, a fragment)
+// inherits its origin's: what the origin was permitted, so is the answer to it.
+enum CtMark : uint8_t {
+  kCtLooked = 1,       // its flow was looked up
+  kCtEstablished = 2,  // it belongs to a tracked flow: no ACL judges it
+  kCtOpen = 4,         // a permit+reflect rule passed it: its flow opens once no ACL denies it
 };
 
 struct Burst {
@@ -86,7 +95,7 @@ struct Burst {
     n_ip6 = 0;
   }
   void add(uint32_t first_seg, uint32_t n_segs, uint32_t len) {
-    pkts[n++] = {uint16_t(first_seg), uint16_t(n_segs), len, 0, 0, DropReason::kCount, Next::kNone};
+    pkts[n++] = {uint16_t(first_seg), uint16_t(n_segs), len, 0, 0, DropReason::kCount, Next::kNone, 0};
   }
   // A new frame of `len` bytes (<= kHeaderScratch), made for frame `origin` (a reply,
   // an error, a fragment, a question about its next hop), built in header[*k]; nullptr
@@ -95,7 +104,7 @@ struct Burst {
     if (n == kSlots) return nullptr;
     *k = n;
     made_for[n] = uint16_t(origin);
-    pkts[n++] = {0, 0, len, uint16_t(len), 0, DropReason::kCount, Next::kNone};
+    pkts[n++] = {0, 0, len, uint16_t(len), 0, DropReason::kCount, Next::kNone, pkts[origin].ct};
     return header[*k];
   }
   // Copies the frame's first bytes (up to kHeaderScratch) into worker-local memory; from

@@ -65,12 +65,31 @@ namespace {
 
 enum class Parsed : uint8_t { not_ip, ip, malformed };
 
-// The transport header at `l4` of the private header: ports, or ICMP type and code.
+IcmpKind icmp_kind(uint8_t proto, uint8_t type) {
+  if (proto == kProtoIcmp) {
+    if (type == 8) return IcmpKind::echo_request;
+    if (type == 0) return IcmpKind::echo_reply;
+    // unreachable, source quench, redirect, time exceeded, parameter problem
+    return type == 3 || type == 4 || type == 5 || type == 11 || type == 12 ? IcmpKind::error : IcmpKind::other;
+  }
+  if (type == 128) return IcmpKind::echo_request;
+  if (type == 129) return IcmpKind::echo_reply;
+  return type >= 1 && type <= 4 ? IcmpKind::error : IcmpKind::other;
+}
+
+// The transport header at `l4` of the private header: ports and TCP flags, or ICMP type,
+// code and what connection tracking reads of it.
 void transport(const uint8_t* h, uint32_t have, uint32_t l4, AclKey& k) {
   if (has_ports(k.proto) && l4 + 4 <= have) {
     k.has_ports = true, k.sport = load16(h + l4), k.dport = load16(h + l4 + 2);
+    if (k.proto == kProtoTcp && l4 + 14 <= have) k.tcp_flags = h[l4 + 13];
   } else if ((k.proto == kProtoIcmp || k.proto == kProtoIcmp6) && l4 + 2 <= have) {
     k.has_icmp = true, k.sport = h[l4], k.dport = h[l4 + 1];
+    if (l4 + 8 <= have) {
+      k.icmp = icmp_kind(k.proto, h[l4]);
+      k.echo_id = load16(h + l4 + 4);
+      k.inner_at = uint16_t(l4 + 8);
+    }
   }
 }
 
@@ -78,7 +97,8 @@ Parsed parse_ip4(const uint8_t* h, uint32_t have, uint32_t l3, AclKey& k) {
   if (l3 + kIp4MinHeader > have || (h[l3] >> 4) != 4 || (h[l3] & 0xF) < 5) return Parsed::malformed;
   const uint8_t* ip = h + l3;
   k.src = Ip4(load32(ip + ip4::kSrc)), k.dst = Ip4(load32(ip + ip4::kDst)), k.proto = ip[ip4::kProto];
-  if ((load16(ip + ip4::kFrag) & kIp4OffsetMask) == 0) transport(h, have, l3 + (ip[0] & 0xF) * 4u, k);
+  k.later_fragment = (load16(ip + ip4::kFrag) & kIp4OffsetMask) != 0;
+  if (!k.later_fragment) transport(h, have, l3 + (ip[0] & 0xF) * 4u, k);
   return Parsed::ip;
 }
 
@@ -90,7 +110,6 @@ Parsed parse_ip6(const uint8_t* h, uint32_t have, uint32_t l3, AclKey& k) {
   k.src = load_ip6(h + l3 + ip6::kSrc), k.dst = load_ip6(h + l3 + ip6::kDst);
   uint8_t next = h[l3 + ip6::kNext];
   uint32_t at = l3 + kIp6Header;
-  bool later_fragment = false;
   for (;;) {
     constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragment = 44, kDestOptions = 60;
     if (next != kHopByHop && next != kRouting && next != kFragment && next != kDestOptions) break;
@@ -98,13 +117,13 @@ Parsed parse_ip6(const uint8_t* h, uint32_t have, uint32_t l3, AclKey& k) {
       k.proto = next;
       return Parsed::ip;
     }
-    if (next == kFragment) later_fragment |= (load16(h + at + 2) & 0xFFF8) != 0;
+    if (next == kFragment) k.later_fragment |= (load16(h + at + 2) & 0xFFF8) != 0;
     const uint32_t len = next == kFragment ? 8 : (h[at + 1] + 1) * 8u;
     next = h[at];
     at += len;
   }
   k.proto = next;
-  if (!later_fragment) transport(h, have, at, k);
+  if (!k.later_fragment) transport(h, have, at, k);
   if (k.proto == kProtoIcmp6 && k.has_icmp && k.sport >= 133 && k.sport <= 137) return Parsed::not_ip;
   return Parsed::ip;
 }
@@ -127,16 +146,62 @@ Parsed parse(const uint8_t* h, uint32_t have, uint32_t at, bool ip_mode, AclKey&
   return type == kEtherTypeVlan || type == kEtherTypeQinQ ? Parsed::malformed : Parsed::not_ip;
 }
 
+// The flow connection tracking files a packet under: TCP, UDP and SCTP by ports, ICMP
+// echo by its identifier, other protocols by addresses alone. False for what has no flow
+// of its own: a later fragment, a truncated header, an ICMP error or other ICMP message.
+bool flow_of(const AclKey& k, uint32_t zone, FlowPacket* f) {
+  if (k.later_fragment) return false;
+  if (k.has_ports) {
+    *f = flow_packet(zone, k.proto, k.src, k.sport, k.dst, k.dport, k.tcp_flags);
+  } else if (k.icmp == IcmpKind::echo_request || k.icmp == IcmpKind::echo_reply) {
+    *f = flow_packet(zone, k.proto, k.src, k.echo_id, k.dst, k.echo_id, 0);
+  } else if (!has_ports(k.proto) && k.proto != kProtoIcmp && k.proto != kProtoIcmp6) {
+    *f = flow_packet(zone, k.proto, k.src, 0, k.dst, 0, 0);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Whether frame k belongs to a tracked flow (noting it there), or is an ICMP error about
+// one: the header it quotes is that flow's.
+bool tracked(Conntrack& ct, const uint8_t* h, uint32_t have, const AclKey& k, uint32_t zone, uint32_t now_s, uint32_t worker) {
+  FlowPacket f;
+  if (flow_of(k, zone, &f)) return ct.track(f, now_s, worker);
+  if (k.icmp != IcmpKind::error) return false;
+  AclKey quoted;
+  const Parsed q = k.src.is4() ? parse_ip4(h, have, k.inner_at, quoted) : parse_ip6(h, have, k.inner_at, quoted);
+  return q == Parsed::ip && flow_of(quoted, zone, &f) && ct.known(f.key, now_s);
+}
+
+// The zone a frame's flow lives in: its ingress port's router, or else its segment.
+uint32_t zone_of(const Topology& t, uint32_t port) {
+  const PortView& v = t.ports[port];
+  return v.rif ? kZoneRouter | t.l3.rifs[v.rif].router : v.segment;
+}
+
 }  // namespace
 
-AclVerdict acl_judge(AclTable& acl, uint32_t worker, const Burst& b, uint32_t k, uint32_t at, bool ip_mode) {
+AclVerdict acl_judge(AclTable& acl, Conntrack* ct, uint32_t zone, uint32_t now_s, uint32_t worker, Burst& b, uint32_t k, uint32_t at, bool ip_mode) {
+  PacketMeta& p = b.pkts[k];
+  if (p.ct & kCtEstablished) return AclVerdict::permit;
   AclKey key;
-  const Parsed what = parse(b.header[k], b.pkts[k].header_len, at, ip_mode, key);
+  const uint8_t* h = b.header[k];
+  const Parsed what = parse(h, p.header_len, at, ip_mode, key);
   if (what == Parsed::not_ip) return AclVerdict::not_ip;
+  if (ct && what == Parsed::ip && !(p.ct & kCtLooked)) {
+    p.ct |= kCtLooked;
+    if (tracked(*ct, h, p.header_len, key, zone, now_s, worker)) {
+      p.ct |= kCtEstablished;
+      return AclVerdict::permit;
+    }
+  }
   // A frame that says IP but is not is no frame to let through a filter.
   const uint32_t rule = what == Parsed::ip ? acl.classify(key) : uint32_t(acl.rules().size());
   acl.count(worker, rule);
-  return rule < acl.rules().size() && acl.rules()[rule].action == AclAction::permit ? AclVerdict::permit : AclVerdict::deny;
+  if (rule == acl.rules().size() || acl.rules()[rule].action == AclAction::deny) return AclVerdict::deny;
+  if (acl.rules()[rule].action == AclAction::permit_reflect) p.ct |= kCtOpen;
+  return AclVerdict::permit;
 }
 
 uint32_t acl_in(StageContext& ctx, Burst& b) {
@@ -155,49 +220,71 @@ uint32_t acl_in(StageContext& ctx, Burst& b) {
       store16(h + 12, b.pkts[k].header_len > room && (h[room] >> 4) == 6 ? kEtherTypeIp6 : kEtherTypeIp4);
     }
   }
+  const uint32_t zone = zone_of(t, b.in_port);
   for (uint32_t k = 0; k < b.n; ++k) {
     PacketMeta& p = b.pkts[k];
     if (p.drop != DropReason::kCount) continue;
-    if (acl_judge(*acl, ctx.worker, b, k, room, in.ip_mode) == AclVerdict::deny) ctx.drop(p, b.in_port, DropReason::acl_denied);
+    if (acl_judge(*acl, t.conntrack, zone, ctx.now_s, ctx.worker, b, k, room, in.ip_mode) == AclVerdict::deny) ctx.drop(p, b.in_port, DropReason::acl_denied);
   }
   return b.n;
 }
 
+namespace {
+
+// Opens the flow of frame k, which every ACL on its way permitted and one marked to open.
+bool open_flow(StageContext& ctx, Conntrack& ct, uint32_t zone, Burst& b, uint32_t k, bool ip_mode) {
+  PacketMeta& p = b.pkts[k];
+  p.ct = (p.ct & ~kCtOpen) | kCtEstablished;  // once, whatever other interfaces it goes to
+  AclKey key;
+  FlowPacket f;
+  return parse(b.header[k], p.header_len, 0, ip_mode, key) != Parsed::ip || !flow_of(key, zone, &f) || ct.open(f, ctx.now_s, ctx.worker);
+}
+
+}  // namespace
+
 // Per egress interface: a frame flooded to several may be denied on some and sent on the
 // others. One denied everywhere it was planned is dropped (for capture and trace; each
-// denial is counted on its egress interface).
+// denial is counted on its egress interface). A frame whose flow is to open opens it here,
+// past every ACL, or is dropped as conntrack_full when the table has no room.
 uint32_t acl_out(StageContext& ctx, Burst& b) {
   const Topology& t = ctx.topology;
+  const uint32_t zone = zone_of(t, b.in_port);
   uint32_t judged = 0;
-  bool was_denied[kSlots] = {};
-  uint16_t denied[kSlots];
-  uint32_t n_denied = 0;
+  DropReason why[kSlots];
+  bool was_dropped[kSlots] = {};
+  uint16_t dropped[kSlots];
+  uint32_t n_dropped = 0;
   for (uint32_t x = 0; x < ctx.egress.size(); ++x) {
     Batch& batch = ctx.egress.at(x);
     AclTable* acl = t.acls[batch.port].out;
-    if (!acl) continue;
     const PortView& out = t.ports[batch.port];
     uint16_t kept = 0;
     for (uint16_t i = 0; i < batch.n; ++i) {
       const uint16_t k = batch.pkt[i];
-      b.privatize_header(k);
-      ++judged;
-      if (acl_judge(*acl, ctx.worker, b, k, 0, out.ip_mode) != AclVerdict::deny) {
+      PacketMeta& p = b.pkts[k];
+      DropReason r = DropReason::kCount;
+      if (acl) {
+        b.privatize_header(k);
+        ++judged;
+        if (acl_judge(*acl, t.conntrack, zone, ctx.now_s, ctx.worker, b, k, 0, out.ip_mode) == AclVerdict::deny) r = DropReason::acl_denied;
+      }
+      if (r == DropReason::kCount && (p.ct & kCtOpen) && t.conntrack && !open_flow(ctx, *t.conntrack, zone, b, k, out.ip_mode)) r = DropReason::conntrack_full;
+      if (r == DropReason::kCount) {
         batch.pkt[kept++] = k;
         continue;
       }
-      ctx.counters[batch.port].count_drop(DropReason::acl_denied);
-      if (!was_denied[k]) was_denied[k] = true, denied[n_denied++] = k;
+      ctx.counters[r == DropReason::acl_denied ? batch.port : b.in_port].count_drop(r);
+      if (!was_dropped[k]) was_dropped[k] = true, why[k] = r, dropped[n_dropped++] = k;
     }
     batch.n = kept;
   }
-  for (uint32_t d = 0; d < n_denied; ++d) {
+  for (uint32_t d = 0; d < n_dropped; ++d) {
     bool planned = false;
     for (uint32_t x = 0; x < ctx.egress.size() && !planned; ++x) {
       const Batch& batch = ctx.egress[x];
-      planned = std::find(batch.pkt, batch.pkt + batch.n, denied[d]) != batch.pkt + batch.n;
+      planned = std::find(batch.pkt, batch.pkt + batch.n, dropped[d]) != batch.pkt + batch.n;
     }
-    if (!planned) b.pkts[denied[d]].drop = DropReason::acl_denied;
+    if (!planned) b.pkts[dropped[d]].drop = why[dropped[d]];
   }
   return judged;
 }

@@ -9,18 +9,27 @@
 #include <vector>
 
 #include "memswitch/acl.h"
+#include "pipeline/conntrack.h"
 #include "packet/burst.h"
 #include "stats/counters.h"
 
 namespace memswitch::detail {
 
-// What a rule can see of a packet.
+// What an ICMP or ICMPv6 message is to connection tracking.
+enum class IcmpKind : uint8_t { none, echo_request, echo_reply, error, other };
+
+// What a rule, and connection tracking, can see of a packet.
 struct AclKey {
   IpAddress src, dst;
   uint8_t proto = 0;
   bool has_ports = false;  // TCP/UDP/SCTP with its ports here (not a later fragment, not truncated)
   bool has_icmp = false;   // ICMP/ICMPv6 with its type and code here
+  bool later_fragment = false;
   uint16_t sport = 0, dport = 0;  // ports, or ICMP type and code
+  uint8_t tcp_flags = 0;
+  IcmpKind icmp = IcmpKind::none;
+  uint16_t echo_id = 0;
+  uint16_t inner_at = 0;  // an ICMP error: where the header it quotes starts
 };
 
 // What acl_in and acl_out make of a frame.
@@ -45,7 +54,9 @@ class AclTable {
 
 // The ACL's verdict on frame k, whose header the caller has made private: `ip_mode` says
 // it starts at the IP header (`at` bytes in: room left for an Ethernet header). Counts the
-// rule that decided.
-AclVerdict acl_judge(AclTable& acl, uint32_t worker, const Burst& b, uint32_t k, uint32_t at, bool ip_mode);
+// rule that decided. With connection tracking (ct), a frame of a tracked flow (or an ICMP
+// error about one) is permitted unjudged, and one a permit+reflect rule passes is marked
+// for its flow to open (PacketMeta::ct).
+AclVerdict acl_judge(AclTable& acl, Conntrack* ct, uint32_t zone, uint32_t now_s, uint32_t worker, Burst& b, uint32_t k, uint32_t at, bool ip_mode);
 
 }  // namespace memswitch::detail

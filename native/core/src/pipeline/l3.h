@@ -131,6 +131,7 @@ class HoldQueue {
     NeighborKey neighbor;
     uint32_t port, since, len;
     uint16_t rif;
+    uint8_t ct;  // what the ACL stages learned: acl_out runs again at release
     IpAddress next_hop;
   };
   Slot slots_[kSlots];
@@ -166,7 +167,7 @@ inline bool HoldQueue::hold(const Burst& b, uint32_t k, const NeighborKey& neigh
     }
   }
   FrameReader(b, k).read(data_.get() + size_t(free_slot) * kMaxFrameSize, p.len);
-  slots_[free_slot] = {true, neighbor, b.in_port, now_s, p.len, b.out_rif[k], b.next_hop[k]};
+  slots_[free_slot] = {true, neighbor, b.in_port, now_s, p.len, b.out_rif[k], p.ct, b.next_hop[k]};
   ++used_;
   return true;
 }
@@ -181,6 +182,7 @@ bool HoldQueue::take_ready(Burst& b, uint32_t now_s, Resolved resolved, Expired 
       b.segs[0] = {data_.get() + size_t(s) * kMaxFrameSize, x.len};
       b.add(0, 1, x.len);
       b.pkts[0].next = Next::kRewrite;
+      b.pkts[0].ct = x.ct;
       b.out_rif[0] = x.rif;
       b.next_hop[0] = x.next_hop;
       b.n_l3 = 1;

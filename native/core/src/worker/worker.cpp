@@ -157,6 +157,7 @@ void Worker::release_held(const Topology& t, uint32_t now_s) {
       continue;
     }
     neighbor(ctx, burst_);
+    if (t.stages & stage_bit(Stage::acl_out)) acl_out(ctx, burst_);  // it was planned for no interface before
     transmit<false>(t);
   }
 }

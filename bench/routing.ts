@@ -32,7 +32,7 @@ const isIpv6 = (s: System): boolean => s.startsWith('router6');
 // IPv6: consecutive /48s from fd00::/48 (what the generator's ip6 mode walks), via b (fd0b::2).
 const route48 = (k: number): string => (k === 0 ? 'fd00::/48' : `fd00:${(k >>> 16).toString(16)}:${(k & 0xffff).toString(16)}::/48`);
 
-interface Sut {
+export interface Sut {
   stop(): unknown;
   /** memswitch: its worker's polls so far, busy and all (is it the bottleneck?). */
   polls?(): { busy: number; all: number };
@@ -44,16 +44,20 @@ interface Sut {
   queues: number; // queue pairs the clients need (OVS transmits on its PMD's queue 1)
 }
 
-export interface RoutingWindow {
-  system: System;
-  frameSize: number;
-  round: number;
+/** What one window measured, of any system. */
+export interface Measured {
   mode: 'fast' | 'slow';
   mpps: number;
   loss: number;
   pingPongNs: number;
   busy: number; // memswitch: share of its worker's polls that found frames (near 1: it is the bottleneck)
   cycles?: Record<string, number>; // memswitch: TSC cycles per frame of each node over the window (show runtime)
+}
+
+export interface RoutingWindow extends Measured {
+  system: System;
+  frameSize: number;
+  round: number;
 }
 
 
@@ -68,14 +72,15 @@ function cyclesPerFrame(before: NativeNodeRuntime[], after: NativeNodeRuntime[])
   return out;
 }
 
-function startMemswitch(sock: string, sutCpu: number, routes: number | undefined, ipv6: boolean): Sut {
+/** memswitch between networks na (memif a) and nb (memif b): bridged (routes undefined), or
+ * routed by router r over `routes` routes via b; `configure` adds what a benchmark measures. */
+export function startMemswitch(sock: string, sutCpu: number, routes: number | undefined, ipv6: boolean, configure?: (dp: NativeDataplane, ifaces: { a: number; b: number }) => void): Sut {
   // Busy polling like testpmd and OVS: an adaptive worker that naps between the generator's
   // bursts makes the generator signal its eventfd, which slows the generator, not the switch.
   const dp: NativeDataplane = new (loadAddon().Dataplane)({ workers: 1, cpus: [sutCpu], poll: 'busy' });
   const na = dp.addNetwork('na');
   const nb = routes === undefined ? na : dp.addNetwork('nb');
-  dp.addMemif({ name: 'a', network: na, socket: sock, id: 0 });
-  dp.addMemif({ name: 'b', network: nb, socket: sock, id: 1 });
+  const ifaces = { a: dp.addMemif({ name: 'a', network: na, socket: sock, id: 0 }), b: dp.addMemif({ name: 'b', network: nb, socket: sock, id: 1 }) };
   let dstMac = MAC_B;
   if (routes !== undefined) {
     const r = dp.addRouter('r');
@@ -92,6 +97,7 @@ function startMemswitch(sock: string, sutCpu: number, routes: number | undefined
     }
     dstMac = dp.routerInterfaceInfo(ra).mac;
   }
+  configure?.(dp, ifaces);
   dp.start();
   const polls = () => {
     const w = dp.workers()[0]!;
@@ -128,11 +134,28 @@ async function startSystem(system: System, sock: string, sutCpu: number, traffic
 }
 
 async function measure(system: System, frameSize: number, round: number, sutCpu: number, trafficCpu: number): Promise<RoutingWindow> {
-  const testing = loadTestingAddon();
   const name = `msw-bench-route-${process.pid}-${system}-${round}-${frameSize}`;
   const sock = system === 'ovs-l3' ? path.join(tmpdir(), `${name}.sock`) : `@${name}`;
+  const m = await measureSut(() => startSystem(system, sock, sutCpu, trafficCpu), sock, { frameSize, ipv6: isIpv6(system) }, sutCpu, trafficCpu);
+  return { system, frameSize, round, ...m };
+}
+
+/**
+ * One window: the system `start` brings up on `sock`, our generator at full rate from
+ * client a (IPv4 or IPv6/UDP to the routes' addresses, over `destinations` of them if
+ * given, else all the system's), our sink on b.
+ */
+export async function measureSut(
+  start: () => Sut | Promise<Sut>,
+  sock: string,
+  traffic: { frameSize: number; ipv6: boolean; destinations?: number; oneSourcePort?: boolean },
+  sutCpu: number,
+  trafficCpu: number,
+): Promise<Measured> {
+  const testing = loadTestingAddon();
+  const { frameSize } = traffic;
   const pingPongNs = testing.cacheLinePingPongNs(sutCpu, trafficCpu, 200);
-  const sut = await startSystem(system, sock, sutCpu, trafficCpu);
+  const sut = await start();
   const a = new testing.MemifClient({ socket: sock, id: 0, hugepages: true, queues: sut.queues });
   const b = new testing.MemifClient({ socket: sock, id: 1, hugepages: true, queues: sut.queues });
   const eng = new testing.TrafficEngine();
@@ -141,10 +164,11 @@ async function measure(system: System, frameSize: number, round: number, sutCpu:
       frameSize,
       src: MAC_A,
       dst: sut.dstMac,
-      ...(isIpv6(system) ? { ip6Src: 'fd0a::2', ip6Dst: 'fd00::1' } : { ip4Src: '10.0.0.2', ip4Dst: formatIPv4(FIRST_ROUTE) }),
-      dstCount: sut.destinations,
+      ...(traffic.ipv6 ? { ip6Src: 'fd0a::2', ip6Dst: 'fd00::1' } : { ip4Src: '10.0.0.2', ip4Dst: formatIPv4(FIRST_ROUTE) }),
+      dstCount: traffic.destinations ?? sut.destinations,
       dstStride: STRIDE,
       bare: true,
+      oneSourcePort: traffic.oneSourcePort ?? false,
     });
     const sink = eng.addSink(b);
     eng.start(trafficCpu);
@@ -158,7 +182,7 @@ async function measure(system: System, frameSize: number, round: number, sutCpu:
     const rx = eng.stats(sink).rxPackets;
     const tx = eng.stats(gen).txPackets;
     const busy = p0 && p1 ? (p1.busy - p0.busy) / Math.max(1, p1.all - p0.all) : NaN;
-    return { system, frameSize, round, mode: pingPongNs > SLOW_MODE_NS ? 'slow' : 'fast', mpps: rx / MEASURE_S / 1e6, loss: tx > 0 ? Math.max(0, 1 - rx / tx) : NaN, pingPongNs, busy, cycles: rt0 && rt1 ? cyclesPerFrame(rt0, rt1) : undefined };
+    return { mode: pingPongNs > SLOW_MODE_NS ? 'slow' : 'fast', mpps: rx / MEASURE_S / 1e6, loss: tx > 0 ? Math.max(0, 1 - rx / tx) : NaN, pingPongNs, busy, cycles: rt0 && rt1 ? cyclesPerFrame(rt0, rt1) : undefined };
   } finally {
     eng.stop();
     a.close();

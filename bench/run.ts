@@ -27,6 +27,7 @@ import { fmt, measureLoop, median } from './common.js';
 import { beforeAfterAvailable, runBeforeAfter } from './before-after.js';
 import { runLpmBench } from './lpm.js';
 import { runRoutingBench } from './routing.js';
+import { runAclBench } from './acl.js';
 import { OvsDpdk, ovsDpdkAvailable } from './ovs.js';
 import { Testpmd, ensureHugepages } from './testpmd.js';
 
@@ -229,7 +230,7 @@ async function runIdle(poll: 'busy' | 'adaptive'): Promise<{ poll: string; idleC
   }
 }
 
-const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,before-after,routing,capture,lpm,afxdp,idle,cni').split(','));
+const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,before-after,routing,acl,capture,lpm,afxdp,idle,cni').split(','));
 const BEFORE_AFTER_PAIRS = Number(process.env.MEMSWITCH_BENCH_BEFORE_AFTER_PAIRS ?? 20);
 
 async function main(): Promise<void> {
@@ -241,6 +242,7 @@ async function main(): Promise<void> {
   let cni: Awaited<ReturnType<typeof runCniBench>> | undefined;
   let beforeAfter: Awaited<ReturnType<typeof runBeforeAfter>> | undefined;
   let routing: Awaited<ReturnType<typeof runRoutingBench>> | undefined;
+  let acl: Awaited<ReturnType<typeof runAclBench>> | undefined;
   let lpm: Awaited<ReturnType<typeof runLpmBench>> | undefined;
   let capture: Awaited<ReturnType<typeof runCaptureBench>> | undefined;
   const failures: string[] = [];
@@ -279,6 +281,13 @@ async function main(): Promise<void> {
         routing = await runRoutingBench({ frameSizes: FRAME_SIZES, rounds: ROUNDS, sutCpu: SUT_CPU, trafficCpu: TRAFFIC_CPU, ovs: ovs.ok });
       } catch (err) {
         failures.push(`routing: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    if (PARTS.has('acl')) {
+      try {
+        acl = await runAclBench({ rounds: Math.min(ROUNDS, 3), sutCpu: SUT_CPU, trafficCpu: TRAFFIC_CPU });
+      } catch (err) {
+        failures.push(`acl: ${(err as Error).message.split('\n')[0]}`);
       }
     }
     if (PARTS.has('capture')) {
@@ -325,6 +334,7 @@ async function main(): Promise<void> {
     );
   if (beforeAfter) lines.push(beforeAfter.table);
   if (routing) lines.push(routing.table);
+  if (acl) lines.push(acl.table);
   if (capture) lines.push(capture.table);
   if (lpm) lines.push(lpm.table);
   if (afxdp) lines.push(afxdp.table);
@@ -346,7 +356,7 @@ async function main(): Promise<void> {
   writeFileSync(
     path.join(out, 'latest.json'),
     JSON.stringify(
-      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, beforeAfter: beforeAfter?.rows, routing: routing && { rows: routing.rows, windows: routing.windows }, lpm: lpm?.rows, capture: capture?.rows, afxdp, idle, cni: cni?.rows },
+      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, beforeAfter: beforeAfter?.rows, routing: routing && { rows: routing.rows, windows: routing.windows }, acl: acl && { rows: acl.rows, windows: acl.windows }, lpm: lpm?.rows, capture: capture?.rows, afxdp, idle, cni: cni?.rows },
       null,
       2,
     ) + '\n',

@@ -62,6 +62,8 @@ export interface GeneratorSpec {
   dstStride?: number;
   /** No test header: no loss or latency figures, the least work per frame. */
   bare?: boolean;
+  /** Every frame from UDP source port 1024: dstCount destinations are dstCount flows. */
+  oneSourcePort?: boolean;
 }
 
 export interface LoopSpec {

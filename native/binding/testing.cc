@@ -178,6 +178,7 @@ class TrafficEngineWrap : public Napi::ObjectWrap<TrafficEngineWrap> {
     s.dst_count = uint32_t(get_number(o, "dstCount", 1));
     s.dst_stride = uint32_t(get_number(o, "dstStride", 1));
     s.bare = get_bool(o, "bare");
+    s.one_source_port = get_bool(o, "oneSourcePort");
     return Napi::Number::New(info.Env(), double(engine_.add_generator(c, s)));
   }
   Napi::Value AddSink(const Napi::CallbackInfo& info) {

@@ -97,10 +97,10 @@ size_t TrafficEngine::add_generator(MemifClient* c, const GeneratorSpec& spec) {
     for (uint32_t b = kTestHeaderSize + 4; b < t->gen.frame_size; ++b) f[b] = uint8_t(b);
     if (spec.ip4_dst) {
       write_eth(f, spec.dst, spec.src, 0, kEtherTypeIp4);
-      write_ip4_udp(f, t->gen.frame_size, spec.ip4_src, uint16_t(1024 + k));
+      write_ip4_udp(f, t->gen.frame_size, spec.ip4_src, uint16_t(spec.one_source_port ? 1024 : 1024 + k));
     } else if (spec.ip6_dst != Ip6{}) {
       write_eth(f, spec.dst, spec.src, 0, kEtherTypeIp6);
-      write_ip6_udp(f, t->gen.frame_size, spec.ip6_src, spec.ip6_dst, uint16_t(1024 + k));
+      write_ip6_udp(f, t->gen.frame_size, spec.ip6_src, spec.ip6_dst, uint16_t(spec.one_source_port ? 1024 : 1024 + k));
     } else {
       write_eth(f, spec.dst, spec.src, spec.vlan);
     }

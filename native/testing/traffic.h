@@ -44,6 +44,9 @@ struct GeneratorSpec {
   // No test header (no sequence, timestamp or loss accounting at the sink): the least
   // work per frame, so a benchmark's generator outruns the switch it measures.
   bool bare = false;
+  // Every frame from UDP source port 1024 (else 1024 + its slot in the burst): then
+  // dst_count destinations are dst_count flows, no more (a connection tracking table's size).
+  bool one_source_port = false;
 };
 
 // Receives on every queue of its client; frames that are not ours count as foreign.

@@ -93,6 +93,12 @@ describe('stateful ACLs (permit+reflect)', () => {
     expect(probe(ns.a!, 'connect', 'tcp', pods.b, 8081)).toBe('refused'); // the RST of a's own flow
   });
 
+  it('passes a fragmented datagram of a flow a started whole, both ways, and none b starts', () => {
+    // 4000 bytes over a 1500-byte MTU: three fragments, only the first with ports.
+    expect(probe(ns.a!, 'connect', 'udp', pods.b, 5353, '--size', 4000)).toBe('ok');
+    expect(probe(ns.b!, 'connect', 'udp', pods.a, 5353, '--size', 4000)).toBe('timeout');
+  });
+
   it('forgets a UDP flow once it idles out: the same reply later is unsolicited', async () => {
     const sport = 41000;
     expect(probe(ns.a!, 'connect', 'udp', pods.b, 5353, '--sport', sport)).toBe('ok');

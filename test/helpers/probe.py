@@ -3,10 +3,11 @@
 (`ip netns exec NS python3 probe.py ...`). Clients print one word: what happened.
 
   serve tcp|udp PORT...             echo servers on the ports until killed; prints "ready"
-  connect tcp|udp HOST PORT [--sport N] [--timeout S]
+  connect tcp|udp HOST PORT [--sport N] [--timeout S] [--size N]
                                     a connection (TCP), or a datagram and its echo (UDP):
                                     "ok", "refused" (RST, ICMP unreachable) or "timeout".
-                                    TCP closes with FIN after the echo.
+                                    TCP closes with FIN after the echo. --size: the
+                                    message's bytes (past the MTU: a fragmented datagram).
   send-udp HOST PORT --sport N      one datagram from a given source port; no answer awaited
   listen-udp PORT [--timeout S]     "got" if a datagram arrives in time, else "nothing"
   tcp-ack SRC SPORT DST DPORT       one bare TCP ACK (raw socket), as a peer whose
@@ -37,21 +38,23 @@ def serve(proto, ports):
         readable, _, _ = select.select(socks, [], [])
         for s in readable:
             if proto == 'udp':
-                data, peer = s.recvfrom(2048)
+                data, peer = s.recvfrom(65536)
                 s.sendto(data, peer)
                 continue
             conn, _ = s.accept()
             conn.settimeout(2)
             try:
-                data = conn.recv(2048)
-                if data:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
                     conn.sendall(data)
             except OSError:
                 pass
             conn.close()
 
 
-def connect(proto, host, port, sport, timeout):
+def connect(proto, host, port, sport, timeout, size):
     kind = socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_DGRAM
     s = socket.socket(socket.AF_INET, kind)
     s.settimeout(timeout)
@@ -60,9 +63,17 @@ def connect(proto, host, port, sport, timeout):
         s.bind(('0.0.0.0', sport))
     try:
         s.connect((host, port))
-        s.send(b'probe')
-        ok = s.recv(2048) == b'probe'
-        return 'ok' if ok else 'timeout'
+        message = (b'probe' * (size // 5 + 1))[:size]
+        s.sendall(message)
+        got = b''
+        while len(got) < len(message):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+            if proto == 'udp':
+                break
+        return 'ok' if got == message else 'timeout'
     except ConnectionRefusedError:
         return 'refused'
     except (socket.timeout, TimeoutError):
@@ -103,6 +114,7 @@ def main():
     c.add_argument('port', type=int)
     c.add_argument('--sport', type=int, default=0)
     c.add_argument('--timeout', type=float, default=1.0)
+    c.add_argument('--size', type=int, default=5)
     su = sub.add_parser('send-udp')
     su.add_argument('host')
     su.add_argument('port', type=int)
@@ -119,7 +131,7 @@ def main():
     if a.cmd == 'serve':
         serve(a.proto, a.ports)
     elif a.cmd == 'connect':
-        print(connect(a.proto, a.host, a.port, a.sport, a.timeout))
+        print(connect(a.proto, a.host, a.port, a.sport, a.timeout, a.size))
     elif a.cmd == 'send-udp':
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

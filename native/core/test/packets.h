@@ -41,6 +41,7 @@ struct Ip4Fields {
   uint8_t ttl = 64;
   uint16_t frag = 0;    // flags and offset
   Bytes options = {};   // a multiple of 4 bytes
+  uint16_t id = 0x1234;
 };
 
 inline Bytes ipv4(const Ip4Fields& f, const Bytes& payload) {
@@ -48,7 +49,7 @@ inline Bytes ipv4(const Ip4Fields& f, const Bytes& payload) {
   Bytes h(ihl);
   h[0] = uint8_t(0x40 | (ihl / 4));
   detail::store16(&h[2], uint16_t(ihl + payload.size()));
-  detail::store16(&h[4], 0x1234);
+  detail::store16(&h[4], f.id);
   detail::store16(&h[6], f.frag);
   h[8] = f.ttl;
   h[9] = f.proto;

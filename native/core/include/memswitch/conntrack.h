@@ -23,7 +23,8 @@ struct ConntrackTimeouts {
 
 struct ConntrackOptions {
   // Flows tracked at once. The table reserves 64-byte slots for 1.5 to 3 times as many
-  // (a power of two), committed as flows touch them: an idle table costs nothing.
+  // (a power of two), committed as flows touch them (in 2 MiB transparent huge pages
+  // where the kernel has them): an idle table costs nothing.
   uint32_t max_flows = 262144;
   ConntrackTimeouts timeouts;
 };

@@ -36,11 +36,12 @@ uint64_t DataplaneImpl::publish() {
     v.ip_mode = i.cfg.ip_mode;
     if (i.acl_in || i.acl_out) {
       t->acls.resize(t->ports.size());
-      if (i.acl_in) t->acls[idx].in = acls_.at(i.acl_in).table.get(), t->stages |= stage_bit(Stage::acl_in);
-      if (i.acl_out) t->acls[idx].out = acls_.at(i.acl_out).table.get();
-      // acl_out also opens the flows permit+reflect rules of acl_in passed.
-      t->stages |= stage_bit(Stage::acl_out);
-      t->conntrack = conntrack_.get();
+      Topology::PortAcls& p = t->acls[idx];
+      if (i.acl_in) p.in = acls_.at(i.acl_in).table.get(), t->stages |= stage_bit(Stage::acl_in);
+      if (i.acl_out) p.out = acls_.at(i.acl_out).table.get(), t->stages |= stage_bit(Stage::acl_out);
+      // Tracking costs a lookup per judged frame: only while some rule asks for it. Then
+      // acl_out runs for every frame, to open the flows acl_in's rules passed.
+      if ((p.in && p.in->reflects()) || (p.out && p.out->reflects())) t->conntrack = conntrack_.get(), t->stages |= stage_bit(Stage::acl_out);
     }
     Session* session = keep_sessions ? i.session.get() : nullptr;
     if (!i.admin_up || !(session || i.xdp)) continue;

@@ -56,7 +56,7 @@ struct Topology {
     AclTable* out = nullptr;
   };
   std::vector<PortAcls> acls;  // empty while no interface has an ACL
-  Conntrack* conntrack = nullptr;  // while any interface has an ACL
+  Conntrack* conntrack = nullptr;  // while a bound ACL has a permit_reflect rule
 };
 
 }  // namespace memswitch::detail

@@ -68,6 +68,7 @@ enum CtMark : uint8_t {
   kCtLooked = 1,       // its flow was looked up
   kCtEstablished = 2,  // it belongs to a tracked flow: no ACL judges it
   kCtOpen = 4,         // a permit+reflect rule passed it: its flow opens once no ACL denies it
+  kCtFragment = 8,     // a fragment the ACL stages' virtual reassembly has counted
 };
 
 struct Burst {

@@ -34,7 +34,10 @@ Status check_acl_rules(const std::vector<AclRule>& rules) {
 namespace detail {
 
 AclTable::AclTable(std::vector<AclRule> rules, uint32_t workers)
-    : rules_(std::move(rules)), workers_(workers), hits_(std::make_unique<std::atomic<uint64_t>[]>(size_t(workers) * (rules_.size() + 1))) {}
+    : rules_(std::move(rules)),
+      workers_(workers),
+      reflects_(std::any_of(rules_.begin(), rules_.end(), [](const AclRule& r) { return r.action == AclAction::permit_reflect; })),
+      hits_(std::make_unique<std::atomic<uint64_t>[]>(size_t(workers) * (rules_.size() + 1))) {}
 
 uint32_t AclTable::classify(const AclKey& k) const {
   for (uint32_t i = 0; i < rules_.size(); ++i) {
@@ -97,8 +100,14 @@ Parsed parse_ip4(const uint8_t* h, uint32_t have, uint32_t l3, AclKey& k) {
   if (l3 + kIp4MinHeader > have || (h[l3] >> 4) != 4 || (h[l3] & 0xF) < 5) return Parsed::malformed;
   const uint8_t* ip = h + l3;
   k.src = Ip4(load32(ip + ip4::kSrc)), k.dst = Ip4(load32(ip + ip4::kDst)), k.proto = ip[ip4::kProto];
-  k.later_fragment = (load16(ip + ip4::kFrag) & kIp4OffsetMask) != 0;
-  if (!k.later_fragment) transport(h, have, l3 + (ip[0] & 0xF) * 4u, k);
+  const uint16_t frag = load16(ip + ip4::kFrag);
+  const uint32_t ihl = (ip[0] & 0xF) * 4u, offset = (frag & kIp4OffsetMask) * 8u;
+  k.later_fragment = offset != 0;
+  if (frag & (kIp4FragMask & ~kIp4FlagDf)) {  // more fragments, or an offset
+    const uint16_t total = load16(ip + ip4::kTotalLen);
+    k.fragment = true, k.frag_id = load16(ip + ip4::kId), k.frag_offset = offset, k.frag_end = offset + (total > ihl ? total - ihl : 0);
+  }
+  if (!k.later_fragment) transport(h, have, l3 + ihl, k);
   return Parsed::ip;
 }
 
@@ -117,7 +126,12 @@ Parsed parse_ip6(const uint8_t* h, uint32_t have, uint32_t l3, AclKey& k) {
       k.proto = next;
       return Parsed::ip;
     }
-    if (next == kFragment) k.later_fragment |= (load16(h + at + 2) & 0xFFF8) != 0;
+    if (next == kFragment) {
+      const uint32_t offset = load16(h + at + 2) & 0xFFF8u, after = at + 8 - (l3 + kIp6Header);  // of the payload
+      const uint32_t payload = load16(h + l3 + ip6::kPayloadLen);
+      k.later_fragment = offset != 0;
+      k.fragment = true, k.frag_id = load32(h + at + 4), k.frag_offset = offset, k.frag_end = offset + (payload > after ? payload - after : 0);
+    }
     const uint32_t len = next == kFragment ? 8 : (h[at + 1] + 1) * 8u;
     next = h[at];
     at += len;
@@ -163,13 +177,34 @@ bool flow_of(const AclKey& k, uint32_t zone, FlowPacket* f) {
   return true;
 }
 
-// Whether frame k belongs to a tracked flow (noting it there), or is an ICMP error about
-// one: the header it quotes is that flow's.
-bool tracked(Conntrack& ct, const uint8_t* h, uint32_t have, const AclKey& k, uint32_t zone, uint32_t now_s, uint32_t worker) {
-  FlowPacket f;
-  if (flow_of(k, zone, &f)) return ct.track(f, now_s, worker);
+// Virtual reassembly (fragments.h), counted once per frame: a later fragment takes its
+// datagram's transport (then it is no later fragment to the rules or the tracker); an
+// overlapping fragment, or one too many, is refused.
+DropReason reassemble(FragmentTable& frags, PacketMeta& p, AclKey& k, uint32_t zone, uint32_t now_s) {
+  if (!k.fragment) return DropReason::kCount;
+  const FragmentId d{k.src, k.dst, k.frag_id, zone, k.proto};
+  FragmentTransport t{k.has_ports, k.has_icmp, k.sport, k.dport, uint8_t(k.icmp), k.echo_id};
+  FragmentVerdict v = FragmentVerdict::unknown;
+  if (p.ct & kCtFragment) {
+    if (k.later_fragment && frags.find(d, now_s, &t)) v = FragmentVerdict::ok;
+  } else {
+    p.ct |= kCtFragment;
+    v = frags.note(d, k.frag_offset, k.frag_end, now_s, &t);
+  }
+  if (v == FragmentVerdict::overlap) return DropReason::fragment_overlap;
+  if (v == FragmentVerdict::too_many) return DropReason::fragment_too_many;
+  if (v == FragmentVerdict::ok && k.later_fragment) {
+    k.has_ports = t.has_ports, k.has_icmp = t.has_icmp, k.sport = t.sport, k.dport = t.dport;
+    k.icmp = IcmpKind(t.icmp), k.echo_id = t.echo_id, k.later_fragment = false;
+  }
+  return DropReason::kCount;
+}
+
+// Whether an ICMP error is about a tracked flow: the header it quotes is that flow's.
+bool related(const Conntrack& ct, const uint8_t* h, uint32_t have, const AclKey& k, uint32_t zone, uint32_t now_s) {
   if (k.icmp != IcmpKind::error) return false;
   AclKey quoted;
+  FlowPacket f;
   const Parsed q = k.src.is4() ? parse_ip4(h, have, k.inner_at, quoted) : parse_ip6(h, have, k.inner_at, quoted);
   return q == Parsed::ip && flow_of(quoted, zone, &f) && ct.known(f.key, now_s);
 }
@@ -182,26 +217,83 @@ uint32_t zone_of(const Topology& t, uint32_t port) {
 
 }  // namespace
 
-AclVerdict acl_judge(AclTable& acl, Conntrack* ct, uint32_t zone, uint32_t now_s, uint32_t worker, Burst& b, uint32_t k, uint32_t at, bool ip_mode) {
-  PacketMeta& p = b.pkts[k];
-  if (p.ct & kCtEstablished) return AclVerdict::permit;
-  AclKey key;
-  const uint8_t* h = b.header[k];
-  const Parsed what = parse(h, p.header_len, at, ip_mode, key);
-  if (what == Parsed::not_ip) return AclVerdict::not_ip;
-  if (ct && what == Parsed::ip && !(p.ct & kCtLooked)) {
-    p.ct |= kCtLooked;
-    if (tracked(*ct, h, p.header_len, key, zone, now_s, worker)) {
-      p.ct |= kCtEstablished;
-      return AclVerdict::permit;
-    }
-  }
+namespace {
+
+// The rule that decides frame k, counted; a permit+reflect one marks its flow to open.
+DropReason judge(const AclBatch& with, PacketMeta& p, const AclKey& key, Parsed what) {
+  AclTable& acl = with.acl;
   // A frame that says IP but is not is no frame to let through a filter.
   const uint32_t rule = what == Parsed::ip ? acl.classify(key) : uint32_t(acl.rules().size());
-  acl.count(worker, rule);
-  if (rule == acl.rules().size() || acl.rules()[rule].action == AclAction::deny) return AclVerdict::deny;
+  acl.count(with.worker, rule);
+  if (rule == acl.rules().size() || acl.rules()[rule].action == AclAction::deny) return DropReason::acl_denied;
   if (acl.rules()[rule].action == AclAction::permit_reflect) p.ct |= kCtOpen;
-  return AclVerdict::permit;
+  return DropReason::kCount;
+}
+
+// Parses frame k's private header for the rules, with virtual reassembly.
+Parsed read(const AclBatch& with, Burst& b, uint32_t k, uint32_t at, bool ip_mode, AclKey& key, DropReason* refused) {
+  PacketMeta& p = b.pkts[k];
+  const Parsed what = parse(b.header[k], p.header_len, at, ip_mode, key);
+  *refused = what == Parsed::ip ? reassemble(with.fragments, p, key, with.zone, with.now_s) : DropReason::kCount;
+  return what;
+}
+
+}  // namespace
+
+void acl_judge(const AclBatch& with, Burst& b, const uint16_t* pkts, uint32_t n, uint32_t at, bool ip_mode, DropReason* why) {
+  Conntrack* ct = with.ct;
+  if (!ct) {
+    for (uint32_t i = 0; i < n; ++i) {
+      AclKey key;
+      const Parsed what = read(with, b, pkts[i], at, ip_mode, key, &why[i]);
+      if (what != Parsed::not_ip && why[i] == DropReason::kCount) why[i] = judge(with, b.pkts[pkts[i]], key, what);
+    }
+    return;
+  }
+  // Connection tracking: first every frame's flow is found and its buckets fetched, then
+  // the entries they point to, then the lookups run (conntrack.h); only frames of no
+  // tracked flow are parsed again and judged by the rules.
+  enum class Step : uint8_t { pass, look_up, judge };
+  struct Lookup {
+    FlowPacket f;
+    Conntrack::Probe probe;
+    Step step;
+  };
+  Lookup l[kSlots];
+  for (uint32_t i = 0; i < n; ++i) {
+    PacketMeta& p = b.pkts[pkts[i]];
+    Lookup& x = l[i];
+    x.step = Step::pass;
+    why[i] = DropReason::kCount;
+    if (p.ct & kCtEstablished) continue;  // judged once: its flow is tracked
+    AclKey key;
+    const Parsed what = read(with, b, pkts[i], at, ip_mode, key, &why[i]);
+    if (what == Parsed::not_ip || why[i] != DropReason::kCount) continue;
+    x.step = Step::judge;
+    if (what != Parsed::ip || (p.ct & kCtLooked)) continue;
+    p.ct |= kCtLooked;
+    if (flow_of(key, with.zone, &x.f)) {
+      x.step = Step::look_up;
+      ct->prefetch_buckets(x.probe = ct->probe(x.f.key));
+    } else if (related(*ct, b.header[pkts[i]], p.header_len, key, with.zone, with.now_s)) {
+      p.ct |= kCtEstablished;
+      x.step = Step::pass;
+    }
+  }
+  for (uint32_t i = 0; i < n; ++i)
+    if (l[i].step == Step::look_up) ct->prefetch_entries(l[i].probe);
+  for (uint32_t i = 0; i < n; ++i) {
+    Lookup& x = l[i];
+    PacketMeta& p = b.pkts[pkts[i]];
+    if (x.step == Step::pass) continue;
+    if (x.step == Step::look_up && ct->track(x.f, x.probe, with.now_s, with.worker)) {
+      p.ct |= kCtEstablished;
+      continue;
+    }
+    AclKey key;
+    const Parsed what = read(with, b, pkts[i], at, ip_mode, key, &why[i]);  // counted already: finds its datagram
+    why[i] = judge(with, p, key, what);
+  }
 }
 
 uint32_t acl_in(StageContext& ctx, Burst& b) {
@@ -220,12 +312,14 @@ uint32_t acl_in(StageContext& ctx, Burst& b) {
       store16(h + 12, b.pkts[k].header_len > room && (h[room] >> 4) == 6 ? kEtherTypeIp6 : kEtherTypeIp4);
     }
   }
-  const uint32_t zone = zone_of(t, b.in_port);
-  for (uint32_t k = 0; k < b.n; ++k) {
-    PacketMeta& p = b.pkts[k];
-    if (p.drop != DropReason::kCount) continue;
-    if (acl_judge(*acl, t.conntrack, zone, ctx.now_s, ctx.worker, b, k, room, in.ip_mode) == AclVerdict::deny) ctx.drop(p, b.in_port, DropReason::acl_denied);
-  }
+  uint16_t judged[kSlots];
+  uint32_t n = 0;
+  for (uint32_t k = 0; k < b.n; ++k)
+    if (b.pkts[k].drop == DropReason::kCount) judged[n++] = uint16_t(k);
+  DropReason why[kSlots];
+  acl_judge({*acl, t.conntrack, ctx.fragments, zone_of(t, b.in_port), ctx.now_s, ctx.worker}, b, judged, n, room, in.ip_mode, why);
+  for (uint32_t i = 0; i < n; ++i)
+    if (why[i] != DropReason::kCount) ctx.drop(b.pkts[judged[i]], b.in_port, why[i]);
   return b.n;
 }
 
@@ -250,7 +344,7 @@ uint32_t acl_out(StageContext& ctx, Burst& b) {
   const Topology& t = ctx.topology;
   const uint32_t zone = zone_of(t, b.in_port);
   uint32_t judged = 0;
-  DropReason why[kSlots];
+  DropReason reason[kSlots];  // by frame
   bool was_dropped[kSlots] = {};
   uint16_t dropped[kSlots];
   uint32_t n_dropped = 0;
@@ -258,23 +352,25 @@ uint32_t acl_out(StageContext& ctx, Burst& b) {
     Batch& batch = ctx.egress.at(x);
     AclTable* acl = t.acls[batch.port].out;
     const PortView& out = t.ports[batch.port];
+    DropReason why[kSlots];  // by place in the batch
+    std::fill(why, why + batch.n, DropReason::kCount);
+    if (acl) {
+      for (uint16_t i = 0; i < batch.n; ++i) b.privatize_header(batch.pkt[i]);
+      acl_judge({*acl, t.conntrack, ctx.fragments, zone, ctx.now_s, ctx.worker}, b, batch.pkt, batch.n, 0, out.ip_mode, why);
+      judged += batch.n;
+    }
     uint16_t kept = 0;
     for (uint16_t i = 0; i < batch.n; ++i) {
       const uint16_t k = batch.pkt[i];
       PacketMeta& p = b.pkts[k];
-      DropReason r = DropReason::kCount;
-      if (acl) {
-        b.privatize_header(k);
-        ++judged;
-        if (acl_judge(*acl, t.conntrack, zone, ctx.now_s, ctx.worker, b, k, 0, out.ip_mode) == AclVerdict::deny) r = DropReason::acl_denied;
-      }
+      DropReason r = why[i];
       if (r == DropReason::kCount && (p.ct & kCtOpen) && t.conntrack && !open_flow(ctx, *t.conntrack, zone, b, k, out.ip_mode)) r = DropReason::conntrack_full;
       if (r == DropReason::kCount) {
         batch.pkt[kept++] = k;
         continue;
       }
-      ctx.counters[r == DropReason::acl_denied ? batch.port : b.in_port].count_drop(r);
-      if (!was_dropped[k]) was_dropped[k] = true, why[k] = r, dropped[n_dropped++] = k;
+      ctx.counters[r == DropReason::conntrack_full ? b.in_port : batch.port].count_drop(r);
+      if (!was_dropped[k]) was_dropped[k] = true, reason[k] = r, dropped[n_dropped++] = k;
     }
     batch.n = kept;
   }
@@ -284,7 +380,7 @@ uint32_t acl_out(StageContext& ctx, Burst& b) {
       const Batch& batch = ctx.egress[x];
       planned = std::find(batch.pkt, batch.pkt + batch.n, dropped[d]) != batch.pkt + batch.n;
     }
-    if (!planned) b.pkts[dropped[d]].drop = why[dropped[d]];
+    if (!planned) b.pkts[dropped[d]].drop = reason[dropped[d]];
   }
   return judged;
 }

@@ -10,6 +10,7 @@
 
 #include "memswitch/acl.h"
 #include "pipeline/conntrack.h"
+#include "pipeline/fragments.h"
 #include "packet/burst.h"
 #include "stats/counters.h"
 
@@ -30,10 +31,11 @@ struct AclKey {
   IcmpKind icmp = IcmpKind::none;
   uint16_t echo_id = 0;
   uint16_t inner_at = 0;  // an ICMP error: where the header it quotes starts
+  // A fragment: its datagram's identification and the bytes of it it carries.
+  bool fragment = false;
+  uint32_t frag_id = 0, frag_offset = 0, frag_end = 0;
 };
 
-// What acl_in and acl_out make of a frame.
-enum class AclVerdict : uint8_t { not_ip, permit, deny };
 
 // One ACL's rules, as workers read them (immutable once published), and its hit counters:
 // one row per worker, each written by that worker only.
@@ -43,20 +45,30 @@ class AclTable {
   // The rule a key matches first, or rules().size() when none does (denied).
   uint32_t classify(const AclKey& k) const;
   const std::vector<AclRule>& rules() const { return rules_; }
+  bool reflects() const { return reflects_; }  // has a permit_reflect rule
   void count(uint32_t worker, uint32_t rule) { bump(hits_[worker * (rules_.size() + 1) + rule]); }
   AclStats stats() const;
 
  private:
   std::vector<AclRule> rules_;
   uint32_t workers_;
+  bool reflects_;
   std::unique_ptr<std::atomic<uint64_t>[]> hits_;
 };
 
-// The ACL's verdict on frame k, whose header the caller has made private: `ip_mode` says
-// it starts at the IP header (`at` bytes in: room left for an Ethernet header). Counts the
-// rule that decided. With connection tracking (ct), a frame of a tracked flow (or an ICMP
-// error about one) is permitted unjudged, and one a permit+reflect rule passes is marked
-// for its flow to open (PacketMeta::ct).
-AclVerdict acl_judge(AclTable& acl, Conntrack* ct, uint32_t zone, uint32_t now_s, uint32_t worker, Burst& b, uint32_t k, uint32_t at, bool ip_mode);
+// The ACL's verdicts on frames pkts[0..n) of b, whose headers the caller has made
+// private: `ip_mode` says they start at the IP header (`at` bytes in: room left for an
+// Ethernet header). why[i] is the reason pkts[i] is dropped (acl_denied, or a fragment
+// virtual reassembly refused), or kCount; frames that are not IP (ARP, neighbour
+// discovery) pass. Counts the rule that decided each. With connection tracking (ct), a
+// frame of a tracked flow (or an ICMP error about one) is permitted unjudged, and one a
+// permit+reflect rule passes is marked for its flow to open (PacketMeta::ct).
+struct AclBatch {
+  AclTable& acl;
+  Conntrack* ct;
+  FragmentTable& fragments;  // this worker's
+  uint32_t zone, now_s, worker;
+};
+void acl_judge(const AclBatch& with, Burst& b, const uint16_t* pkts, uint32_t n, uint32_t at, bool ip_mode, DropReason* why);
 
 }  // namespace memswitch::detail

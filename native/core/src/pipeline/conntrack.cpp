@@ -1,5 +1,6 @@
 #include "pipeline/conntrack.h"
 
+#include <emmintrin.h>
 #include <sys/mman.h>
 
 #include <new>
@@ -40,16 +41,12 @@ struct Conntrack::Bucket {
     const uint32_t shift = slot % 4 * 16;
     w.store((w.load(std::memory_order_relaxed) & ~(uint64_t(0xFFFF) << shift)) | uint64_t(t) << shift, std::memory_order_relaxed);
   }
-  // Slots whose tag may be t, a bit each (a few may be false: the key decides).
+  // Slots whose tag is t, a bit each: sixteen compares at once.
   uint32_t candidates(uint16_t t) const {
-    constexpr uint64_t kLanes = 0x0001000100010001ull, kHigh = 0x8000800080008000ull;
-    uint32_t out = 0;
-    for (uint32_t w = 0; w < kWays / 4; ++w) {
-      const uint64_t x = tags[w].load(std::memory_order_relaxed) ^ (t * kLanes);
-      uint64_t zero = (x - kLanes) & ~x & kHigh;  // lanes of x that are 0
-      for (; zero; zero &= zero - 1) out |= 1u << (w * 4 + uint32_t(__builtin_ctzll(zero)) / 16);
-    }
-    return out;
+    const auto word = [&](int w) { return int64_t(tags[w].load(std::memory_order_relaxed)); };
+    const __m128i want = _mm_set1_epi16(int16_t(t));
+    const __m128i lo = _mm_cmpeq_epi16(_mm_set_epi64x(word(1), word(0)), want), hi = _mm_cmpeq_epi16(_mm_set_epi64x(word(3), word(2)), want);
+    return uint32_t(_mm_movemask_epi8(_mm_packs_epi16(lo, hi)));
   }
 };
 
@@ -73,12 +70,7 @@ namespace {
 
 constexpr uint8_t proto_of(const FlowKey& k) { return uint8_t(k.w[4] >> 32); }
 
-struct Place {
-  uint32_t b1, b2;
-  uint16_t tag;
-};
-
-Place place(const FlowKey& k, uint32_t mask) {
+Conntrack::Probe place(const FlowKey& k, uint32_t mask) {
   uint64_t h = k.w[4] * 0x9E3779B97F4A7C15ull;
   for (int i = 0; i < 4; ++i) {
     h = (h ^ k.w[i]) * 0xBF58476D1CE4E5B9ull;
@@ -105,7 +97,7 @@ FlowState first_state(uint8_t proto, uint8_t tcp_flags) {
 }  // namespace
 
 FlowPacket flow_packet(uint32_t zone, uint8_t proto, IpAddress src, uint16_t sport, IpAddress dst, uint16_t dport, uint8_t tcp_flags) {
-  const bool low = std::tie(src, sport) <= std::tie(dst, dport);
+  const bool low = src.bits.hi != dst.bits.hi ? src.bits.hi < dst.bits.hi : src.bits.lo != dst.bits.lo ? src.bits.lo < dst.bits.lo : sport <= dport;
   const IpAddress& a = low ? src : dst;
   const IpAddress& b = low ? dst : src;
   const uint64_t pa = low ? sport : dport, pb = low ? dport : sport;
@@ -123,10 +115,18 @@ Conntrack::Conntrack(const ConntrackOptions& o, uint32_t workers)
   const size_t bucket_bytes = size_t(mask_ + 1) * sizeof(Bucket);
   mapped_ = bucket_bytes + size_t(slots) * sizeof(Entry);
   // Reserved, not committed: untouched pages read as zero (free slots) and cost nothing.
-  void* m = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (m == MAP_FAILED) throw std::bad_alloc();
-  buckets_ = static_cast<Bucket*>(m);
-  entries_ = reinterpret_cast<Entry*>(static_cast<uint8_t*>(m) + bucket_bytes);
+  // Flows land anywhere in the table: on 4 KiB pages nearly every lookup would also miss
+  // the TLB, so the table asks for transparent huge pages, aligned to take them.
+  constexpr size_t kHuge = 2u << 20;
+  mapped_ = (mapped_ + kHuge - 1) & ~(kHuge - 1);
+  void* raw = mmap(nullptr, mapped_ + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  uint8_t* m = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) & ~uintptr_t(kHuge - 1));
+  if (m != raw) munmap(raw, size_t(m - static_cast<uint8_t*>(raw)));
+  munmap(m + mapped_, kHuge - size_t(m - static_cast<uint8_t*>(raw)));
+  madvise(m, mapped_, MADV_HUGEPAGE);
+  buckets_ = reinterpret_cast<Bucket*>(m);
+  entries_ = reinterpret_cast<Entry*>(m + bucket_bytes);
 }
 
 Conntrack::~Conntrack() { munmap(buckets_, mapped_); }
@@ -209,8 +209,19 @@ void Conntrack::free_slot(uint32_t b, uint32_t slot, uint32_t worker) {
   bump(counters_[worker].removed);
 }
 
-bool Conntrack::track(const FlowPacket& p, uint32_t now_s, uint32_t worker) {
-  const Place at = place(p.key, mask_);
+Conntrack::Probe Conntrack::probe(const FlowKey& k) const { return place(k, mask_); }
+
+void Conntrack::prefetch_buckets(const Probe& at) const {
+  __builtin_prefetch(&buckets_[at.b1]);
+  __builtin_prefetch(&buckets_[at.b2]);
+}
+
+void Conntrack::prefetch_entries(const Probe& at) const {
+  for (uint32_t b : {at.b1, at.b2})
+    for (uint32_t maybe = buckets_[b].candidates(at.tag); maybe; maybe &= maybe - 1) __builtin_prefetch(&entries_[size_t(b) * kWays + uint32_t(__builtin_ctz(maybe))]);
+}
+
+bool Conntrack::track(const FlowPacket& p, const Probe& at, uint32_t now_s, uint32_t worker) {
   uint8_t state = 0;
   uint32_t b = at.b1;
   int slot = find_stable(b, p.key, at.tag, now_s, &state);
@@ -243,7 +254,7 @@ bool Conntrack::track(const FlowPacket& p, uint32_t now_s, uint32_t worker) {
 }
 
 bool Conntrack::known(const FlowKey& k, uint32_t now_s) const {
-  const Place at = place(k, mask_);
+  const Probe at = place(k, mask_);
   uint8_t state;
   return find_stable(at.b1, k, at.tag, now_s, &state) >= 0 || find_stable(at.b2, k, at.tag, now_s, &state) >= 0;
 }
@@ -251,7 +262,7 @@ bool Conntrack::known(const FlowKey& k, uint32_t now_s) const {
 bool Conntrack::open(const FlowPacket& p, uint32_t now_s, uint32_t worker) {
   const uint8_t proto = proto_of(p.key);
   if (proto == kProtoTcp && (p.tcp_flags & kTcpRst)) return true;  // ends what it would open
-  const Place at = place(p.key, mask_);
+  const Probe at = place(p.key, mask_);
   const uint32_t lo = std::min(at.b1, at.b2), hi = std::max(at.b1, at.b2);
   lock(lo);
   if (hi != lo) lock(hi);

@@ -41,10 +41,22 @@ class Conntrack {
   Conntrack(const Conntrack&) = delete;
   Conntrack& operator=(const Conntrack&) = delete;
 
+  // Where a flow's entry may be: its two buckets and its tag.
+  struct Probe {
+    uint32_t b1, b2;
+    uint16_t tag;
+  };
+  Probe probe(const FlowKey& k) const;
+  // A burst's lookups overlap their cache misses: first every frame's buckets are
+  // fetched, then the entries their tags point to, then the lookups run.
+  void prefetch_buckets(const Probe& at) const;
+  void prefetch_entries(const Probe& at) const;
+
   // Workers. A live flow the packet belongs to takes note of it (a reply, TCP flags) and
   // says true; false when there is none, or the packet is a SYN that reopens a closing
   // flow (rules decide on it as on any new flow).
-  bool track(const FlowPacket& p, uint32_t now_s, uint32_t worker);
+  bool track(const FlowPacket& p, const Probe& at, uint32_t now_s, uint32_t worker);
+  bool track(const FlowPacket& p, uint32_t now_s, uint32_t worker) { return track(p, probe(p.key), now_s, worker); }
   // Whether a live flow has this key (an ICMP error's embedded header), without a note.
   bool known(const FlowKey& k, uint32_t now_s) const;
   // Opens the flow a permitted packet starts (or takes note, if another worker just

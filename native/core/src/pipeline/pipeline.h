@@ -27,6 +27,7 @@ struct StageContext {
   NeighborTable& neighbors;
   L3State& l3;
   uint32_t worker;
+  FragmentTable& fragments;  // the ACL stages' virtual reassembly
 
   void drop(PacketMeta& p, uint32_t port, DropReason r) {
     p.drop = r;

@@ -130,7 +130,7 @@ bool Worker::poll_burst(const Topology& t, const RxAssignment& a, uint32_t now_s
     if (view.watch & kCaptureRx) capture(t, a.port, kCaptureRx, nullptr, burst_.n);
     if (view.watch & kWatchTrace) traced = trace_.start(t.traces, burst_, view.ip_mode, capture_scratch_);
   }
-  StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_, index_};
+  StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_, index_, fragments_};
   if (traced) [[unlikely]] forward<kTimed, true>(ctx, &since);
   else forward<kTimed, false>(ctx, &since);
   if (a.xsk) xsk_rx_release(*a.xsk, xsk_rx_addrs_, taken);
@@ -148,7 +148,7 @@ void Worker::forward(StageContext& ctx, uint64_t* since) {
 
 // One held packet at a time: the slow path of a next hop's first seconds.
 void Worker::release_held(const Topology& t, uint32_t now_s) {
-  StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_, index_};
+  StageContext ctx{t, *sh_.fib, counters_.get(), egress_, now_s, *sh_.neighbors, l3_, index_, fragments_};
   const auto resolved = [&](const NeighborKey& key) { return sh_.neighbors->find(key); };
   const auto expired = [&](uint32_t port) { counters_[port].count_drop(DropReason::neighbor_unresolved); };
   while (l3_.hold.take_ready(burst_, now_s, resolved, expired)) {

@@ -83,6 +83,7 @@ class Worker {
   TxDrops tx_drops_;
   RxDrops rx_drops_;
   L3State l3_;
+  FragmentTable fragments_;
   uint64_t held_generation_ = 0;  // the neighbour table's, when the hold queue was last checked
   uint32_t held_checked_s_ = 0;
   uint64_t xsk_rx_addrs_[kBurst];

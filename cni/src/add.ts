@@ -12,6 +12,18 @@ import type { IpamResult } from './ipam.js';
 import { buildResult, type CniResult } from './result.js';
 import { CniError, ErrorCode } from './skel.js';
 
+/**
+ * The pod's labels as the runtime passed them, by the CNI conventions' args.cni.labels
+ * ([{ key, value }]); anything else there is ignored.
+ */
+export function cniLabels(args: Record<string, unknown> | undefined): Record<string, string> {
+  const list = (args?.cni as { labels?: unknown } | undefined)?.labels;
+  if (!Array.isArray(list)) return {};
+  const out: Record<string, string> = {};
+  for (const l of list as { key?: unknown; value?: unknown }[]) if (typeof l?.key === 'string' && l.key && typeof l.value === 'string') out[l.key] = l.value;
+  return out;
+}
+
 export async function cmdAdd(ctx: Context): Promise<CniResult> {
   const { args, conf, log } = ctx;
   try {
@@ -56,6 +68,7 @@ export async function cmdAdd(ctx: Context): Promise<CniResult> {
       podName: args.args.K8S_POD_NAME ?? '',
       podUid: args.args.K8S_POD_UID ?? '',
       router: conf.routedBy ?? '',
+      podLabels: cniLabels(conf.args),
     }).catch((err: unknown) => {
       throw toCniError(err, 'attachment');
     });

@@ -84,6 +84,7 @@ Napi::Function DataplaneWrap::Init(Napi::Env env) {
                       InstanceMethod<&DataplaneWrap::StopTrace>("stopTrace"),
                       InstanceMethod<&DataplaneWrap::AddAcl>("addAcl"),
                       InstanceMethod<&DataplaneWrap::SetAclRules>("setAclRules"),
+                      InstanceMethod<&DataplaneWrap::SetAclRulesMany>("setAclRulesMany"),
                       InstanceMethod<&DataplaneWrap::RemoveAcl>("removeAcl"),
                       InstanceMethod<&DataplaneWrap::BindAcl>("bindAcl"),
                       InstanceMethod<&DataplaneWrap::AclStats>("aclStats"),

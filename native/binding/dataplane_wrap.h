@@ -83,6 +83,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
   static std::vector<AclRule> to_acl_rules(Napi::Env env, Napi::Value v);
   Napi::Value AddAcl(const Napi::CallbackInfo& info);
   Napi::Value SetAclRules(const Napi::CallbackInfo& info);
+  Napi::Value SetAclRulesMany(const Napi::CallbackInfo& info);
   Napi::Value RemoveAcl(const Napi::CallbackInfo& info);
   // bindAcl(interface, 'in' | 'out', acl): acl 0 unbinds.
   Napi::Value BindAcl(const Napi::CallbackInfo& info);

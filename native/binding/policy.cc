@@ -34,10 +34,26 @@ std::vector<AclRule> DataplaneWrap::to_acl_rules(Napi::Env env, Napi::Value v) {
 
 Napi::Value DataplaneWrap::AddAcl(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString()) throw Napi::TypeError::New(env, "addAcl(name, rules)");
-  Result<uint32_t> r = dp(env).add_acl(info[0].As<Napi::String>().Utf8Value(), to_acl_rules(env, info[1]));
+  if (info.Length() < 2 || !info[0].IsString()) throw Napi::TypeError::New(env, "addAcl(name, rules, kind?)");
+  const AclKind kind = info.Length() > 2 && info[2].IsString() && info[2].As<Napi::String>().Utf8Value() == "policy" ? AclKind::policy : AclKind::acl;
+  Result<uint32_t> r = dp(env).add_acl(info[0].As<Napi::String>().Utf8Value(), to_acl_rules(env, info[1]), kind);
   if (!r) throw core_error(env, r.error());
   return Napi::Number::New(env, *r);
+}
+
+// setAclRulesMany([[id, rules], ...]): swapped in one snapshot.
+Napi::Value DataplaneWrap::SetAclRulesMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "setAclRulesMany([[id, rules], ...])");
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<std::pair<uint32_t, std::vector<AclRule>>> changes;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    if (!list.Get(i).IsArray()) throw Napi::TypeError::New(env, "setAclRulesMany: [id, rules] pairs");
+    Napi::Array pair = list.Get(i).As<Napi::Array>();
+    changes.emplace_back(pair.Get(0u).As<Napi::Number>().Uint32Value(), to_acl_rules(env, pair.Get(1u)));
+  }
+  if (Status s = dp(env).set_acl_rules_many(std::move(changes)); !s) throw core_error(env, s.error());
+  return env.Undefined();
 }
 
 Napi::Value DataplaneWrap::SetAclRules(const Napi::CallbackInfo& info) {

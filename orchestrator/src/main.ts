@@ -12,6 +12,7 @@ import { loadAddon } from './dataplane/native.js';
 import { startDockerPlugin, type DockerPluginServer } from './api/docker-plugin.js';
 import { startApiServer, type ApiServer } from './api/server.js';
 import { Acls } from './domain/acls.js';
+import { Policies } from './domain/policies.js';
 import { Attachments } from './domain/attachments.js';
 import { DockerNetworks } from './domain/docker.js';
 import { NetworkGateways } from './domain/routed-networks.js';
@@ -133,6 +134,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
   let routing: Routing;
   let docker: DockerNetworks;
   let acls: Acls;
+  let policies: Policies;
   const handoverSocket = handoverSocketPath(config);
   try {
     // Before anything binds or opens a file in them: after a reboot /run is empty.
@@ -159,6 +161,8 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     routing.restore(config); // routers on the networks just restored; routes and neighbours before forwarding starts
     acls = new Acls(sw, dp, store.acls, (name) => sw.hasInterface(name), log.child({ component: 'acl' }));
     acls.restore(); // on the interfaces just restored, before forwarding starts
+    policies = new Policies(dp, att, store.policies, log.child({ component: 'policy' }));
+    policies.restore(); // compiled against the attachments just restored, before forwarding starts
     const orphans = taken ? dp.finishTakeover() : 0;
     if (orphans > 0) log.warn({ sessions: orphans }, 'disconnected taken-over sessions whose interface is no longer configured');
     dp.listenForHandover(handoverSocket);
@@ -167,12 +171,12 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     return fatal('cannot start the dataplane', err);
   }
 
-  const metrics = createMetrics(sw, routing, acls, version);
+  const metrics = createMetrics(sw, routing, acls, policies, version);
   let api: ApiServer;
   let metricsServer: MetricsServer | undefined;
   let dockerPlugin: DockerPluginServer | undefined;
   try {
-    api = await startApiServer(sw, attachments, routing, acls, {
+    api = await startApiServer({ sw, attachments, routing, acls, policies }, {
       socket: config.api.socket,
       tcp: config.api.tcp,
       version,
@@ -189,7 +193,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
   }
 
   const memory = loadAddon().memoryCounters();
-  const counts = { ...sw.counts(), ...routing.counts(), ...docker.counts(), ...acls.counts() };
+  const counts = { ...sw.counts(), ...routing.counts(), ...docker.counts(), ...acls.counts(), ...policies.counts() };
   log.info(
     {
       version,

@@ -12,9 +12,14 @@
   listen-udp PORT [--timeout S]     "got" if a datagram arrives in time, else "nothing"
   tcp-ack SRC SPORT DST DPORT       one bare TCP ACK (raw socket), as a peer whose
                                     connection the other side forgot would send
+  matrix PROTO:HOST:PORT... [--timeout S]
+                                    connect to every target at once; prints a JSON object
+                                    of target -> "ok" | "refused" | "timeout"
 """
 import argparse
+import json
 import select
+import threading
 import socket
 import struct
 import sys
@@ -122,6 +127,9 @@ def main():
     lu = sub.add_parser('listen-udp')
     lu.add_argument('port', type=int)
     lu.add_argument('--timeout', type=float, default=1.0)
+    mx = sub.add_parser('matrix')
+    mx.add_argument('targets', nargs='+')
+    mx.add_argument('--timeout', type=float, default=1.0)
     ta = sub.add_parser('tcp-ack')
     ta.add_argument('src')
     ta.add_argument('sport', type=int)
@@ -147,6 +155,19 @@ def main():
             print('got')
         except (socket.timeout, TimeoutError):
             print('nothing')
+    elif a.cmd == 'matrix':
+        results = {}
+
+        def one(target):
+            proto, host, port = target.split(':')
+            results[target] = connect(proto, host, int(port), 0, a.timeout, 5)
+
+        threads = [threading.Thread(target=one, args=(t,)) for t in a.targets]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(json.dumps(results))
     elif a.cmd == 'tcp-ack':
         print(tcp_ack(a.src, a.sport, a.dst, a.dport))
 

@@ -188,7 +188,7 @@ export function fromAttachRequest(r: m.AttachRequest): AttachInput {
     socketMode: r.socketMode === 'SOCKET_MODE_FILE' ? 'file' : 'abstract',
     socketName: r.socketName || undefined,
     socketDir: r.socketDir || undefined,
-    pod: { namespace: r.podNamespace ?? '', name: r.podName ?? '', uid: r.podUid ?? '' },
+    pod: { namespace: r.podNamespace ?? '', name: r.podName ?? '', uid: r.podUid ?? '', labels: r.podLabels ?? {} },
     router: r.router || undefined,
   };
 }

@@ -288,6 +288,7 @@ export interface AttachRequest {
   podName?: string;
   podUid?: string;
   router?: string;
+  podLabels?: Record<string, string>;
 }
 export interface AttachResponse { attachment: Attachment; created: boolean }
 export interface DetachRequest { key: AttachmentKey }

@@ -18,9 +18,10 @@ export const PROTO_FILES = [
   'memswitch/v1/capture_service.proto',
   'memswitch/v1/trace_service.proto',
   'memswitch/v1/acl_service.proto',
+  'memswitch/v1/policy_service.proto',
 ];
 
-export const SERVICE_NAMES = ['NetworkService', 'InterfaceService', 'MacService', 'StatsService', 'EventService', 'DaemonService', 'AttachmentService', 'RouterService', 'CaptureService', 'TraceService', 'AclService'] as const;
+export const SERVICE_NAMES = ['NetworkService', 'InterfaceService', 'MacService', 'StatsService', 'EventService', 'DaemonService', 'AttachmentService', 'RouterService', 'CaptureService', 'TraceService', 'AclService', 'PolicyService'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 // Counters stay below 2^53 for centuries at line rate, so numbers are exact.

@@ -8,6 +8,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { InvalidConfigError } from '../domain/errors.js';
 import type { Acls } from '../domain/acls.js';
+import type { Policies } from '../domain/policies.js';
 import type { Attachments } from '../domain/attachments.js';
 import type { Routing } from '../domain/routing.js';
 import type { Switch } from '../domain/switch.js';
@@ -32,6 +33,7 @@ import {
   toWorker,
 } from './convert.js';
 import { aclHandlers } from './acl-handlers.js';
+import { policyHandlers } from './policy-handlers.js';
 import type * as m from './messages.js';
 import { LOADER_OPTIONS, loadProtos, SERVICE_NAMES, type ServiceName } from './proto.js';
 import { toStatus } from './status.js';
@@ -59,7 +61,16 @@ const STREAM_MAX_MS = 60_000;
 
 type Handlers = Record<string, grpc.UntypedHandleCall>;
 
-function handlers(sw: Switch, att: Attachments, routing: Routing, acls: Acls, opts: ApiServerOptions): Record<ServiceName, Handlers> {
+/** The domain objects the API serves. */
+export interface Domains {
+  sw: Switch;
+  attachments: Attachments;
+  routing: Routing;
+  acls: Acls;
+  policies: Policies;
+}
+
+function handlers({ sw, attachments: att, routing, acls, policies }: Domains, opts: ApiServerOptions): Record<ServiceName, Handlers> {
   const log = opts.log;
   const finish = (method: string, started: bigint, code: number): void =>
     opts.observe?.(method, codeName(code), Number(process.hrtime.bigint() - started) / 1e9);
@@ -228,6 +239,7 @@ function handlers(sw: Switch, att: Attachments, routing: Routing, acls: Acls, op
     CaptureService: { Capture: capture },
     TraceService: { Trace: trace },
     AclService: aclHandlers(acls, unary),
+    PolicyService: policyHandlers(policies, unary),
     StatsService: {
       GetStats: unary<m.GetStatsRequest, m.GetStatsResponse>('GetStats', () => ({ snapshot: toSnapshot(sw.stats()) })),
       WatchStats: stream<m.WatchStatsRequest, m.WatchStatsResponse>('WatchStats', (req, write) => {
@@ -343,10 +355,10 @@ function bind(server: grpc.Server, target: string): Promise<number> {
   );
 }
 
-export async function startApiServer(sw: Switch, att: Attachments, routing: Routing, acls: Acls, opts: ApiServerOptions): Promise<ApiServer> {
+export async function startApiServer(domains: Domains, opts: ApiServerOptions): Promise<ApiServer> {
   const { definition, services } = loadProtos();
   const server = new grpc.Server();
-  const impl = handlers(sw, att, routing, acls, opts);
+  const impl = handlers(domains, opts);
   for (const name of SERVICE_NAMES) server.addService(services[name].service, impl[name]);
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(SERVICE_NAMES.map((n) => [`memswitch.v1.${n}`, 'SERVING' as const])) });
   health.addToServer(server);

@@ -17,6 +17,7 @@ import {
 } from '../sdk/index.js';
 import { parseIntArg, table, type Globals } from './common.js';
 import { addAclCommands } from './acl.js';
+import { addPolicyCommands } from './policy.js';
 import { addRoutingCommands } from './routing.js';
 import { addCaptureCommand } from './capture.js';
 import { addRuntimeCommand } from './runtime.js';
@@ -351,6 +352,7 @@ export async function main(argv: string[]): Promise<number> {
   addRoutingCommands({ show, create, del }, { run, emit, api });
   const flush = program.command('flush').description('clear state');
   addAclCommands({ show, create, del, flush, program }, { run, emit, api });
+  addPolicyCommands({ show, del, program }, { run, emit, api });
   addRuntimeCommand(show, { run, emit, api });
   addCaptureCommand(program, { run, emit, api });
   addTraceCommand(program, { run, emit, api });

@@ -283,8 +283,13 @@ export class Dataplane {
   }
 
   /** Field-named errors: `rules` says which rule ("rules[3]: ..."), `name` a name in use. */
-  addAcl(name: string, rules: NativeAclRule[]): void {
-    this.acls.set(name, mapped('rules', () => this.native.addAcl(name, rules)));
+  addAcl(name: string, rules: NativeAclRule[], kind: 'acl' | 'policy' = 'acl'): void {
+    this.acls.set(name, mapped('rules', () => this.native.addAcl(name, rules, kind)));
+  }
+
+  /** Several ACLs' rules at once, in one snapshot. */
+  setAclRulesMany(changes: [string, NativeAclRule[]][]): void {
+    mapped('rules', () => this.native.setAclRulesMany(changes.map(([name, rules]) => [this.aclId(name), rules])));
   }
 
   setAclRules(name: string, rules: NativeAclRule[]): void {

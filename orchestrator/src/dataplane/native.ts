@@ -242,7 +242,9 @@ export interface NativeDataplane {
   /** Frees the trace; returns the steps not read yet (no worker writes one after it). */
   stopTrace(id: number): NativeTraceChunk;
   /** EEXIST for a name in use; EINVAL "rules[i]: ..." for a rule that can match nothing as written. */
-  addAcl(name: string, rules: NativeAclRule[]): number;
+  addAcl(name: string, rules: NativeAclRule[], kind?: 'acl' | 'policy'): number;
+  /** Several ACLs' rules swapped in one snapshot (old rule sets or new, all of them). */
+  setAclRulesMany(changes: [number, NativeAclRule[]][]): void;
   /** Swaps the table workers read (old rules or new, never neither); hit counters restart. */
   setAclRules(id: number, rules: NativeAclRule[]): void;
   /** EBUSY while bound to an interface. */

@@ -48,7 +48,16 @@ export const attachInput = z
     socketMode: z.enum(['abstract', 'file']).default('abstract'),
     socketName: z.string().regex(/^[A-Za-z0-9_.{}/-]{1,80}$/, 'must be 1-80 characters: letters, digits, "_", ".", "-", "/", "{ifname}", "{containerId}"').optional(),
     socketDir: absPath.optional(),
-    pod: z.object({ namespace: z.string().default(''), name: z.string().default(''), uid: z.string().default('') }).strict().default({}),
+    pod: z
+      .object({
+        namespace: z.string().default(''),
+        name: z.string().default(''),
+        uid: z.string().default(''),
+        // What the runtime passed (CNI's args.cni.labels convention); the API's pod labels win.
+        labels: z.record(z.string().min(1).max(317), z.string().max(63)).default({}),
+      })
+      .strict()
+      .default({}),
     router: nameSchema.optional(),
     // veth only: the runtime moves and configures the container end (Docker's remote
     // driver); it is left in memswitchd's namespace named `key.ifname`, ips are
@@ -110,6 +119,7 @@ export interface AttachmentDirs {
 export class Attachments {
   private readonly records = new Map<string, AttachmentRecord>();
   private readonly log: Logger;
+  private readonly listeners: (() => void)[] = [];
 
   constructor(
     private readonly sw: Switch,
@@ -119,6 +129,15 @@ export class Attachments {
     log: Logger,
   ) {
     this.log = log.child({ component: 'attachments' });
+  }
+
+  /** fn runs after every attach and detach, before the CNI call that made it returns (network policy compiles in time). */
+  onChange(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
   }
 
   /**
@@ -155,6 +174,7 @@ export class Attachments {
       }
     }
     this.replaySpool();
+    this.changed();
   }
 
   /** DELs the CNI plugin spooled while memswitchd was unreachable: detach, then forget the file. */
@@ -226,6 +246,7 @@ export class Attachments {
     }
     this.records.set(k, rec);
     this.log.info({ ...p.key, interface: rec.interface, kind: p.kind, network: p.network, mac: rec.mac }, 'attached');
+    this.changed();
     return { attachment: this.view(rec), created: true };
   }
 
@@ -238,6 +259,7 @@ export class Attachments {
     this.sw.detachInterface(rec.interface);
     this.records.delete(keyString(key));
     this.log.info({ ...key, interface: rec.interface }, 'detached');
+    this.changed();
     return true;
   }
 

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Acls } from '../domain/acls.js';
+import type { Policies } from '../domain/policies.js';
 import type { Routing } from '../domain/routing.js';
 import type { StatsView, Switch } from '../domain/switch.js';
 
@@ -14,7 +15,7 @@ export interface Metrics {
   scrape(): Promise<string>;
 }
 
-export function createMetrics(sw: Switch, routing: Routing, acls: Acls, version: string): Metrics {
+export function createMetrics(sw: Switch, routing: Routing, acls: Acls, policies: Policies, version: string): Metrics {
   const registry = new Registry();
   let snapshot: StatsView | undefined;
   const stats = (): StatsView => (snapshot ??= sw.stats());
@@ -113,6 +114,7 @@ export function createMetrics(sw: Switch, routing: Routing, acls: Acls, version:
       const a = acls.counts();
       this.set({ kind: 'acl' }, a.acls);
       this.set({ kind: 'acl_binding' }, a.aclBindings);
+      this.set({ kind: 'network_policy' }, policies.counts().networkPolicies);
     },
   });
   // Per rule: the rules are the operator's, so their number is bounded by what they wrote.
@@ -127,6 +129,29 @@ export function createMetrics(sw: Switch, routing: Routing, acls: Acls, version:
         a.rules.forEach((r, i) => this.inc({ acl: a.name, rule: String(i), action: r.action }, a.hits[i] ?? 0));
         this.inc({ acl: a.name, rule: 'default', action: 'deny' }, a.defaultDenied);
       }
+    },
+  });
+  // Per policy and direction: policies are the operator's (or the cluster's), bounded.
+  new Counter({
+    name: 'memswitch_policy_allowed_flows_total',
+    help: 'New flows each network policy allowed, by direction, since its rules last changed.',
+    labelNames: ['policy', 'direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of policies.list()) {
+        const ref = `${p.policy.namespace}/${p.policy.name}`;
+        this.inc({ policy: ref, direction: 'ingress' }, p.ingressAllowed);
+        this.inc({ policy: ref, direction: 'egress' }, p.egressAllowed);
+      }
+    },
+  });
+  new Gauge({
+    name: 'memswitch_policy_isolated_interfaces',
+    help: 'Pod interfaces some network policy isolates (in either direction).',
+    registers: [registry],
+    collect() {
+      this.set(policies.counts().isolatedInterfaces);
     },
   });
   new Gauge({

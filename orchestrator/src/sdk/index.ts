@@ -9,6 +9,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { grpcTarget, loadProtos, type ServiceName } from '../api/proto.js';
 import type * as a from '../api/acl-handlers.js';
+import type * as p from '../api/policy-handlers.js';
+import type { IsolatedInterfaceView } from '../domain/policies.js';
 import type { ConntrackFlow } from '../domain/conntrack.js';
 import type * as m from '../api/messages.js';
 
@@ -88,6 +90,7 @@ export class MemswitchClient {
       CaptureService: new services.CaptureService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       TraceService: new services.TraceService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
       AclService: new services.AclService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
+      PolicyService: new services.PolicyService(grpcTarget(address), grpc.credentials.createInsecure(), shared),
     };
   }
 
@@ -145,6 +148,14 @@ export class MemswitchClient {
   listConntrack = (req: a.ListConntrackRequest = {}): Promise<{ flows: ConntrackFlow[]; nextPageToken: string }> => this.unary('AclService', 'ListConntrack', req);
   getConntrackSummary = (req: Record<string, never> = {}): Promise<a.ConntrackSummary> => this.unary('AclService', 'GetConntrackSummary', req);
   clearConntrack = (req: Record<string, never> = {}): Promise<{ flows: number }> => this.unary('AclService', 'ClearConntrack', req);
+  applyNetworkPolicy = (req: { policy: p.NetworkPolicy }): Promise<{ policy: p.NetworkPolicyStatus; changed: boolean }> => this.unary('PolicyService', 'ApplyNetworkPolicy', req);
+  deleteNetworkPolicy = (req: { namespace: string; name: string }): Promise<Record<string, never>> => this.unary('PolicyService', 'DeleteNetworkPolicy', req);
+  listNetworkPolicies = (req: { namespace?: string } = {}): Promise<{ policies: p.NetworkPolicyStatus[] }> => this.unary('PolicyService', 'ListNetworkPolicies', req);
+  setPodLabels = (req: { namespace: string; name: string; labels: Record<string, string>; ports?: { name: string; protocol: string; port: number }[] }): Promise<{ interfaces: string[] }> =>
+    this.unary('PolicyService', 'SetPodLabels', req);
+  deletePodLabels = (req: { namespace: string; name: string }): Promise<Record<string, never>> => this.unary('PolicyService', 'DeletePodLabels', req);
+  setNamespaceLabels = (req: { namespace: string; labels: Record<string, string> }): Promise<Record<string, never>> => this.unary('PolicyService', 'SetNamespaceLabels', req);
+  getPolicyStatus = (req: Record<string, never> = {}): Promise<{ interfaces: IsolatedInterfaceView[] }> => this.unary('PolicyService', 'GetPolicyStatus', req);
   unbindAcl = (req: { interface: string; direction: a.AclBinding['direction'] }): Promise<Record<string, never>> => this.unary('AclService', 'UnbindAcl', req);
 
   // CNI attachments

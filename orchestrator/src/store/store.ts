@@ -6,6 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { interfaceSchema, type InterfaceConfig } from '../config/schema.js';
 import { ACL_DDL, AclStore } from './acl-store.js';
+import { POLICY_DDL, PolicyStore } from './policy-store.js';
 import { ROUTING_DDL, RoutingStore } from './routing-store.js';
 
 export interface StoredStaticMac {
@@ -63,6 +64,8 @@ export class Store {
   readonly routing: RoutingStore;
   /** ACLs and their bindings. */
   readonly acls: AclStore;
+  /** Network policies and the pod and namespace labels they select by. */
+  readonly policies: PolicyStore;
 
   private constructor(
     private readonly db: Database.Database,
@@ -70,6 +73,7 @@ export class Store {
   ) {
     this.routing = new RoutingStore(db, path);
     this.acls = new AclStore(db);
+    this.policies = new PolicyStore(db);
   }
 
   static open(file: string): Store {
@@ -86,8 +90,8 @@ export class Store {
       db.pragma('busy_timeout = 5000');
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) throw new Error(`${file}: state database schema ${version} is newer than this memswitchd (${SCHEMA_VERSION})`);
-      // The routing and ACL tables came later, also without a schema bump.
-      db.exec(DDL + ROUTING_DDL + ACL_DDL);
+      // The routing, ACL and policy tables came later, also without a schema bump.
+      db.exec(DDL + ROUTING_DDL + ACL_DDL + POLICY_DDL);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (err) {
       db.close();

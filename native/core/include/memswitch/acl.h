@@ -34,6 +34,10 @@ struct AclRule {
 // an ICMP type on another protocol or family, an empty range.
 Status check_acl_rules(const std::vector<AclRule>& rules);
 
+// Who an ACL is for: an operator's (its denials count as acl_denied), or one the daemon
+// compiled from network policies (policy_denied).
+enum class AclKind : uint8_t { acl, policy };
+
 // Where an ACL applies on an interface: to what the switch receives from it (in), or to
 // what it sends to it (out).
 enum class AclDirection : uint8_t { in, out };

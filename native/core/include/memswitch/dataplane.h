@@ -277,8 +277,12 @@ class Dataplane {
   // never neither) and restarts the hit counters. kAlreadyExists for a name in use;
   // kBusy to remove one still bound. An interface has at most one ACL per direction
   // (acl 0 unbinds); binding one turns its stage on, for that interface only.
-  virtual Result<uint32_t> add_acl(const std::string& name, std::vector<AclRule> rules) = 0;
+  virtual Result<uint32_t> add_acl(const std::string& name, std::vector<AclRule> rules, AclKind kind = AclKind::acl) = 0;
   virtual Status set_acl_rules(uint32_t acl, std::vector<AclRule> rules) = 0;
+  // Several ACLs' rules swapped in one snapshot: a packet meets all the old rule sets or
+  // all the new ones (a policy change touches the ingress of one interface and the egress
+  // of another; a flow must never meet one old and one new). Checked whole first.
+  virtual Status set_acl_rules_many(std::vector<std::pair<uint32_t, std::vector<AclRule>>> changes) = 0;
   virtual Status remove_acl(uint32_t acl) = 0;
   virtual Status bind_acl(uint32_t interface, AclDirection d, uint32_t acl) = 0;
   virtual Result<AclStats> acl_stats(uint32_t acl) = 0;

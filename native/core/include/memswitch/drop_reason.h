@@ -37,6 +37,7 @@ namespace memswitch {
   X(neighbor_queue_full, "next hop unresolved and its queue of held packets was full")  \
   X(neighbor_unresolved, "next hop did not answer ARP or neighbour solicitation in time") \
   X(acl_denied, "denied by an ACL: a deny rule matched, or no rule did")                \
+  X(policy_denied, "denied by network policy: the interface is isolated in that direction and no policy allows the new flow") \
   X(conntrack_full, "a permit+reflect rule passed the first packet of a flow, but the connection tracking table had no room for it") \
   X(fragment_overlap, "a fragment overlapping one already seen of its datagram (an ACL was to judge it)") \
   X(fragment_too_many, "a fragment of a datagram in more than 64 pieces, or with more than 8 holes (an ACL was to judge it)")

@@ -6,23 +6,33 @@
 
 namespace memswitch::detail {
 
-Result<uint32_t> DataplaneImpl::add_acl(const std::string& name, std::vector<AclRule> rules) {
+Result<uint32_t> DataplaneImpl::add_acl(const std::string& name, std::vector<AclRule> rules, AclKind kind) {
   std::lock_guard lock(mu_);
   if (name.empty()) return make_error(Errc::kInvalidArgument, "name: an ACL needs a name");
   for (const auto& [id, a] : acls_)
     if (a.name == name) return make_error(Errc::kAlreadyExists, "an ACL named " + name + " exists");
   if (Status s = check_acl_rules(rules); !s) return s.error();
   const uint32_t id = next_acl_++;
-  acls_[id] = {name, std::make_unique<AclTable>(std::move(rules), uint32_t(workers_.size()))};
+  acls_[id] = {name, std::make_unique<AclTable>(std::move(rules), uint32_t(workers_.size()), kind)};
   return id;  // bound nowhere yet: nothing to publish
 }
 
 Status DataplaneImpl::set_acl_rules(uint32_t acl, std::vector<AclRule> rules) {
+  std::vector<std::pair<uint32_t, std::vector<AclRule>>> one;
+  one.emplace_back(acl, std::move(rules));
+  return set_acl_rules_many(std::move(one));
+}
+
+Status DataplaneImpl::set_acl_rules_many(std::vector<std::pair<uint32_t, std::vector<AclRule>>> changes) {
   std::lock_guard lock(mu_);
-  auto it = acls_.find(acl);
-  if (it == acls_.end()) return make_error(Errc::kNotFound, "no ACL " + std::to_string(acl));
-  if (Status s = check_acl_rules(rules); !s) return s;
-  retiring_.acl_tables.push_back(std::exchange(it->second.table, std::make_unique<AclTable>(std::move(rules), uint32_t(workers_.size()))));
+  for (const auto& [acl, rules] : changes) {
+    if (!acls_.count(acl)) return make_error(Errc::kNotFound, "no ACL " + std::to_string(acl));
+    if (Status s = check_acl_rules(rules); !s) return changes.size() == 1 ? s : make_error(s.error().code, "ACL " + acls_.at(acl).name + ": " + s.error().message);
+  }
+  for (auto& [acl, rules] : changes) {
+    std::unique_ptr<AclTable>& table = acls_.at(acl).table;
+    retiring_.acl_tables.push_back(std::exchange(table, std::make_unique<AclTable>(std::move(rules), uint32_t(workers_.size()), table->kind())));
+  }
   publish();
   return Status::ok();
 }

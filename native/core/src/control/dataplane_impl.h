@@ -156,8 +156,9 @@ class DataplaneImpl final : public Dataplane {
   Result<uint32_t> start_trace(const TraceConfig& cfg) override;
   Result<TraceChunk> read_trace(uint32_t id, size_t max_steps) override;
   Result<TraceChunk> stop_trace(uint32_t id) override;
-  Result<uint32_t> add_acl(const std::string& name, std::vector<AclRule> rules) override;
+  Result<uint32_t> add_acl(const std::string& name, std::vector<AclRule> rules, AclKind kind) override;
   Status set_acl_rules(uint32_t acl, std::vector<AclRule> rules) override;
+  Status set_acl_rules_many(std::vector<std::pair<uint32_t, std::vector<AclRule>>> changes) override;
   Status remove_acl(uint32_t acl) override;
   Status bind_acl(uint32_t interface, AclDirection d, uint32_t acl) override;
   Result<AclStats> acl_stats(uint32_t acl) override;

@@ -33,10 +33,11 @@ Status check_acl_rules(const std::vector<AclRule>& rules) {
 
 namespace detail {
 
-AclTable::AclTable(std::vector<AclRule> rules, uint32_t workers)
+AclTable::AclTable(std::vector<AclRule> rules, uint32_t workers, AclKind kind)
     : rules_(std::move(rules)),
       workers_(workers),
       reflects_(std::any_of(rules_.begin(), rules_.end(), [](const AclRule& r) { return r.action == AclAction::permit_reflect; })),
+      kind_(kind),
       hits_(std::make_unique<std::atomic<uint64_t>[]>(size_t(workers) * (rules_.size() + 1))) {}
 
 uint32_t AclTable::classify(const AclKey& k) const {
@@ -225,7 +226,7 @@ DropReason judge(const AclBatch& with, PacketMeta& p, const AclKey& key, Parsed 
   // A frame that says IP but is not is no frame to let through a filter.
   const uint32_t rule = what == Parsed::ip ? acl.classify(key) : uint32_t(acl.rules().size());
   acl.count(with.worker, rule);
-  if (rule == acl.rules().size() || acl.rules()[rule].action == AclAction::deny) return DropReason::acl_denied;
+  if (rule == acl.rules().size() || acl.rules()[rule].action == AclAction::deny) return acl.denial();
   if (acl.rules()[rule].action == AclAction::permit_reflect) p.ct |= kCtOpen;
   return DropReason::kCount;
 }

@@ -41,11 +41,13 @@ struct AclKey {
 // one row per worker, each written by that worker only.
 class AclTable {
  public:
-  AclTable(std::vector<AclRule> rules, uint32_t workers);
+  AclTable(std::vector<AclRule> rules, uint32_t workers, AclKind kind = AclKind::acl);
   // The rule a key matches first, or rules().size() when none does (denied).
   uint32_t classify(const AclKey& k) const;
   const std::vector<AclRule>& rules() const { return rules_; }
   bool reflects() const { return reflects_; }  // has a permit_reflect rule
+  DropReason denial() const { return kind_ == AclKind::policy ? DropReason::policy_denied : DropReason::acl_denied; }
+  AclKind kind() const { return kind_; }
   void count(uint32_t worker, uint32_t rule) { bump(hits_[worker * (rules_.size() + 1) + rule]); }
   AclStats stats() const;
 
@@ -53,6 +55,7 @@ class AclTable {
   std::vector<AclRule> rules_;
   uint32_t workers_;
   bool reflects_;
+  AclKind kind_;
   std::unique_ptr<std::atomic<uint64_t>[]> hits_;
 };
 

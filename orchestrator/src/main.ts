@@ -161,7 +161,7 @@ async function run(config: Config, version: string, restart: { takeover: boolean
     routing.restore(config); // routers on the networks just restored; routes and neighbours before forwarding starts
     acls = new Acls(sw, dp, store.acls, (name) => sw.hasInterface(name), log.child({ component: 'acl' }));
     acls.restore(); // on the interfaces just restored, before forwarding starts
-    policies = new Policies(dp, att, store.policies, log.child({ component: 'policy' }));
+    policies = new Policies(dp, att, acls, store.policies, log.child({ component: 'policy' }));
     policies.restore(); // compiled against the attachments just restored, before forwarding starts
     const orphans = taken ? dp.finishTakeover() : 0;
     if (orphans > 0) log.warn({ sessions: orphans }, 'disconnected taken-over sessions whose interface is no longer configured');

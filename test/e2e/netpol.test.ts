@@ -249,5 +249,9 @@ describe('network policy truth tables (9 pods x 2 protocols x 2 ports, real conn
     expect(value(m, 'memswitch_policy_allowed_flows_total', { policy: 'x/tcp80', direction: 'ingress' })).toBe(8);
     const iface = (await client!.getPolicyStatus()).interfaces[0]!.interface;
     expect(value(m, 'memswitch_interface_drops_total', { interface: iface, reason: 'policy_denied' })).toBeGreaterThanOrEqual(24);
+    // The interface's ACL is the policy's: an operator's cannot take its place.
+    const rule = { action: 'ACL_ACTION_PERMIT' as const, src: '', dst: '', protocol: '', srcPorts: '', dstPorts: '', icmp: '' };
+    await client!.createAcl({ acl: { name: 'operator', rules: [rule] } });
+    await expect(client!.bindAcl({ binding: { acl: 'operator', interface: iface, direction: 'ACL_DIRECTION_OUT' } })).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/isolated by network policy/) });
   }, 60_000);
 });

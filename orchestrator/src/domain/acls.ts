@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { AclStore, StoredAclBinding } from '../store/acl-store.js';
 import { Conntrack } from './conntrack.js';
 import { aclSchema, toNativeRule, type AclRuleSpec, type AclSpec } from './acl-rules.js';
-import { AlreadyExistsError, BusyError, NotFoundError } from './errors.js';
+import { AlreadyExistsError, BusyError, FailedPreconditionError, NotFoundError } from './errors.js';
 import { validate } from './routing-rules.js';
 import type { Switch } from './switch.js';
 
@@ -34,6 +34,7 @@ const sameRules = (a: AclRuleSpec[], b: AclRuleSpec[]): boolean => JSON.stringif
 export class Acls {
   private readonly specs = new Map<string, AclSpec>();
   private readonly bindings = new Map<string, StoredAclBinding>();
+  private policyGoverns: (iface: string, direction: AclDirection) => boolean = () => false;
   /** The flows permit+reflect rules opened. */
   readonly conntrack: Conntrack;
 
@@ -125,10 +126,22 @@ export class Acls {
   }
 
   /** One ACL per interface and direction: binding another replaces it. */
+  /** Whether an operator's ACL is bound there (network policy then leaves it alone). */
+  isBound(iface: string, direction: AclDirection): boolean {
+    return this.bindings.has(keyOf(iface, direction));
+  }
+
+  /** Set once network policy runs: where it holds the binding, an operator's ACL cannot go. */
+  setPolicyBinding(governs: (iface: string, direction: AclDirection) => boolean): void {
+    this.policyGoverns = governs;
+  }
+
   bind(input: unknown): { binding: StoredAclBinding; created: boolean } {
     const req = validate(bindingSchema, input);
     this.get(req.acl);
     if (!this.hasInterface(req.interface)) throw new NotFoundError(`no interface ${req.interface}`, 'interface');
+    if (this.policyGoverns(req.interface, req.direction))
+      throw new FailedPreconditionError(`${req.interface} (${req.direction}) is isolated by network policy: its ACL is the policy's`, 'interface');
     const key = keyOf(req.interface, req.direction);
     const previous = this.bindings.get(key);
     if (previous?.acl === req.acl) return { binding: previous, created: false };

@@ -10,6 +10,7 @@ import type { NativeAclRule } from '../dataplane/native.js';
 import type { Logger } from '../log.js';
 import type { PolicyStore } from '../store/policy-store.js';
 import { formatRule, toNativeRule } from './acl-rules.js';
+import type { Acls } from './acls.js';
 import type { Attachments } from './attachments.js';
 import { NotFoundError } from './errors.js';
 import { compilePolicies, networkPolicySchema, type Direction, type NetworkPolicy, type PolicyPod, type PolicyRule } from './policy-rules.js';
@@ -75,10 +76,12 @@ export class Policies {
   constructor(
     private readonly dp: Dataplane,
     private readonly attachments: Attachments,
+    private readonly acls: Acls,
     private readonly store: PolicyStore,
     private readonly log: Logger,
   ) {
     attachments.onChange(() => this.sync());
+    acls.setPolicyBinding((iface, direction) => [...this.applied.values()].some((a) => a.interface === iface && ACL_DIRECTION[a.direction] === direction));
   }
 
   /** The stored policies and labels, compiled against the attachments restored before. */
@@ -202,6 +205,12 @@ export class Policies {
     for (const c of compilePolicies([...this.policies.values()], pods, this.namespaces)) {
       const pod = podOf.get(c.interface)!;
       if (!present.has(c.interface)) continue;
+      // An operator's ACL on the interface first: policy leaves it alone (and says so).
+      const taken = (['ingress', 'egress'] as const).filter((d) => this.acls.isBound(c.interface, ACL_DIRECTION[d]));
+      if (taken.length) {
+        this.log.warn({ interface: c.interface, directions: taken }, 'network policy not applied: an operator ACL is bound to the interface');
+        continue;
+      }
       for (const direction of ['ingress', 'egress'] as const) {
         const rules = c[direction];
         want.set(aclName(c.interface, direction), { interface: c.interface, direction, isolated: rules !== undefined, rules: rules ?? TRACK_ALL, pod: refOf(pod.namespace, pod.name), network: pod.network });

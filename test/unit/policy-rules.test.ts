@@ -1,7 +1,9 @@
 // NetworkPolicy semantics compiled to ACL rules (pure): selectors, ipBlock excepts,
 // named ports and endPort, policyTypes defaults, MultiNetworkPolicy's networks.
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { compilePolicies, matches, networkPolicySchema, subtract, type NetworkPolicy, type PolicyPod } from '../../orchestrator/src/domain/policy-rules.js';
+import { compilePolicies, fromManifest, matches, networkPolicySchema, subtract, type NetworkPolicy, type PolicyPod } from '../../orchestrator/src/domain/policy-rules.js';
 
 const pod = (ns: string, name: string, addr: string, labels: Record<string, string> = {}, extra: Partial<PolicyPod> = {}): PolicyPod => ({
   interface: `${ns}-${name}`,
@@ -112,5 +114,15 @@ describe('policy rules', () => {
       ['x/a', '10.0.0.2/32'],
       ['x/b', '10.9.0.0/16'],
     ]);
+  });
+
+  it('takes the manifests deploy/ shows, as kubectl would', () => {
+    const docs = parseAllDocuments(readFileSync(new URL('../../deploy/network-policies.yaml', import.meta.url), 'utf8')).map((d) => d.toJS());
+    const parsed = docs.map((d) => networkPolicySchema.parse(fromManifest(d)));
+    expect(parsed.map((p) => [p.namespace, p.name, p.networks])).toEqual([
+      ['default', 'web-from-blue-clients', []],
+      ['default', 'cnf-memif', ['memif-a']],
+    ]);
+    expect(() => fromManifest({ kind: 'Service' })).toThrow(/NetworkPolicy or MultiNetworkPolicy/);
   });
 });

@@ -8,6 +8,8 @@ import { toWire } from '../api/policy-handlers.js';
 import type { IsolatedInterfaceView } from '../domain/policies.js';
 import { fromManifest, networkPolicySchema } from '../domain/policy-rules.js';
 import { validate } from '../domain/routing-rules.js';
+import { PolicyController } from '../k8s/controller.js';
+import { createLogger } from '../log.js';
 import { table, type Cli } from './common.js';
 
 /** "k=v" arguments as labels. */
@@ -89,6 +91,25 @@ export function addPolicyCommands(cmds: { show: Command; del: Command; program: 
       run(async (g, name: string) => {
         await api(g).deleteNetworkPolicy(ref(name));
         emit(g, { deleted: name }, () => `network policy ${name} deleted\n`);
+      }),
+    );
+  program
+    .command('k8s-controller')
+    .description('watch Pods, Namespaces, NetworkPolicies and MultiNetworkPolicies and program memswitchd (runs until SIGTERM)')
+    .option('--kubeconfig <file>', 'default: in-cluster, else ~/.kube/config')
+    .option('--node <name>', "only this node's pods (default: $NODE_NAME)", process.env.NODE_NAME)
+    .option('--log-level <level>', 'pino level', 'info')
+    .action(
+      run(async (g, o: { kubeconfig?: string; node?: string; logLevel: string }) => {
+        const log = createLogger(o.logLevel).child({ component: 'k8s-controller' });
+        const controller = new PolicyController({ kubeconfig: o.kubeconfig, nodeName: o.node, client: api(g), log });
+        await controller.start();
+        log.info({ node: o.node ?? '(all)' }, 'k8s-controller synced');
+        await new Promise<void>((resolve) => {
+          process.once('SIGTERM', resolve);
+          process.once('SIGINT', resolve);
+        });
+        await controller.stop();
       }),
     );
   const label = program.command('label').description("set the labels network policies select by (a controller's job in a cluster)");

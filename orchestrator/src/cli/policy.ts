@@ -8,7 +8,6 @@ import { toWire } from '../api/policy-handlers.js';
 import type { IsolatedInterfaceView } from '../domain/policies.js';
 import { fromManifest, networkPolicySchema } from '../domain/policy-rules.js';
 import { validate } from '../domain/routing-rules.js';
-import { PolicyController } from '../k8s/controller.js';
 import { createLogger } from '../log.js';
 import { table, type Cli } from './common.js';
 
@@ -101,6 +100,8 @@ export function addPolicyCommands(cmds: { show: Command; del: Command; program: 
     .option('--log-level <level>', 'pino level', 'info')
     .action(
       run(async (g, o: { kubeconfig?: string; node?: string; logLevel: string }) => {
+        // Loaded here only: the Kubernetes client is heavy, and every other command starts without it.
+        const { PolicyController } = await import('../k8s/controller.js');
         const log = createLogger(o.logLevel).child({ component: 'k8s-controller' });
         const controller = new PolicyController({ kubeconfig: o.kubeconfig, nodeName: o.node, client: api(g), log });
         await controller.start();

@@ -42,12 +42,15 @@ interface Pod {
 }
 const pods: Pod[] = NAMESPACES.flatMap((ns, i) => PODS.map((name, j) => ({ ns, name, netns: '', ip: `10.86.${i}.${j + 2}`, ip1: `10.87.${i}.${j + 2}`, labels: { pod: name } })));
 const nsLabels = (ns: string): Record<string, string> => ({ ns });
+// The state database and socket outlive one daemon: the restart case starts another on them.
+const daemonEnv = { MEMSWITCH_METRICS_LISTEN: '127.0.0.1:0', MEMSWITCH_STATE_DB: path.join(dir, 'state.db'), MEMSWITCH_API_SOCKET: path.join(dir, 'api.sock') };
+let daemonConfig = '';
 let daemon: Daemon | undefined;
 let client: MemswitchClient | undefined;
 
 beforeAll(async () => {
-  const config = `networks: [{ name: pods }, { name: net1 }]\ncni: { infoDir: ${dir}/info, spoolDir: ${dir}/spool, socketDir: ${dir}/m }\n`;
-  daemon = await Daemon.start(config, { MEMSWITCH_METRICS_LISTEN: '127.0.0.1:0' });
+  const config = (daemonConfig = `networks: [{ name: pods }, { name: net1 }]\ncni: { infoDir: ${dir}/info, spoolDir: ${dir}/spool, socketDir: ${dir}/m }\n`);
+  daemon = await Daemon.start(config, daemonEnv);
   client = await connect(daemon.apiSocket);
   for (const p of pods) {
     const ns = net.add(`np${p.ns}${p.name}`);
@@ -253,5 +256,16 @@ describe('network policy truth tables (9 pods x 2 protocols x 2 ports, real conn
     const rule = { action: 'ACL_ACTION_PERMIT' as const, src: '', dst: '', protocol: '', srcPorts: '', dstPorts: '', icmp: '' };
     await client!.createAcl({ acl: { name: 'operator', rules: [rule] } });
     await expect(client!.bindAcl({ binding: { acl: 'operator', interface: iface, direction: 'ACL_DIRECTION_OUT' } })).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/isolated by network policy/) });
+  }, 60_000);
+
+  it('enforces the stored policies after a restart, before anything is asked of the API', async () => {
+    const policies = [np('x', 'tcp80', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ ports: [{ protocol: 'TCP', port: 80 }] }] })];
+    await applyOnly(policies);
+    client!.close();
+    await daemon!.stop('SIGTERM');
+    daemon = await Daemon.start(daemonConfig, daemonEnv);
+    expect(differences(expected(policies, false), await probed(false))).toEqual([]);
+    client = await connect(daemon.apiSocket);
+    expect((await client.listNetworkPolicies()).policies.map((p) => p.policy.name)).toEqual(['tcp80']);
   }, 60_000);
 });

@@ -77,7 +77,7 @@ describe('ACLs', () => {
     expect(ping(pods.b)).toBe(false);
     const { acl } = await client!.getAcl({ name: 'from-a' });
     expect(acl.hits[0]).toBeGreaterThanOrEqual(1);
-    expect(acl.bindings).toEqual([{ interface: `aa${tag}`, direction: 'ACL_DIRECTION_IN', acl: 'from-a' }]);
+    expect(acl.bindings).toEqual([{ interface: `aa${tag}`, network: '', direction: 'ACL_DIRECTION_IN', acl: 'from-a' }]);
     expect(await metric('memswitch_acl_rule_hits_total', { acl: 'from-a', rule: '0', action: 'deny' })).toBeGreaterThanOrEqual(1);
     expect(await metric('memswitch_interface_drops_total', { interface: `aa${tag}`, reason: 'acl_denied' })).toBeGreaterThanOrEqual(2);
 
@@ -120,5 +120,30 @@ describe('ACLs', () => {
     await client!.deleteAcl({ name: 'from-a' });
     expect((await client!.listAcls()).acls).toEqual([]);
     expect(ping(pods.b)).toBe(true);
+  });
+
+  it('binds an ACL to a network: to each of its interfaces, one added later too, but not over one of its own', async () => {
+    const noPing = rules('net-no-ping', '- { action: deny, protocol: icmp, icmp: "8" }\n- { action: permit }\n');
+    expect(cli('create', 'acl', 'net-no-ping', '--rules-file', noPing).status).toBe(0);
+    expect(cli('create', 'acl', 'all', '--rules-file', rules('all', '- { action: permit }\n')).status).toBe(0);
+    expect(ping(pods.b)).toBe(true);
+    expect(cli('bind', 'acl', 'net-no-ping', '--network', 'n1', '--direction', 'in')).toMatchObject({ status: 0, stdout: 'ACL net-no-ping bound to network n1 (in)\n' });
+    expect(ping(pods.b)).toBe(false);
+    // An interface's own binding comes first; without it, the network's applies again.
+    expect(cli('bind', 'acl', 'all', '--interface', `aa${tag}`, '--direction', 'in').status).toBe(0);
+    expect(ping(pods.b)).toBe(true);
+    expect(cli('unbind', 'acl', '--interface', `aa${tag}`, '--direction', 'in').status).toBe(0);
+    expect(ping(pods.b)).toBe(false);
+    // An interface added to the network later takes the network's ACL.
+    const c = net.add('aclc');
+    await client!.createInterface({ spec: { name: `ac${tag}`, network: 'n1', kind: 'veth', veth: { netns: c.path, ifname: 'eth0', addresses: ['10.84.0.4/24'], routes: [], mtu: 1500 } } });
+    const pingFromC = (): boolean => spawnSync('ip', ['netns', 'exec', c.name, 'ping', '-c', '1', '-W', '1', pods.b]).status === 0;
+    expect(pingFromC()).toBe(false);
+    expect(cli('show', 'acl', 'net-no-ping').stdout).toMatch(/^ACL net-no-ping, bound to network n1 in\n/);
+    expect(cli('delete', 'acl', 'net-no-ping')).toMatchObject({ status: 1, stderr: expect.stringMatching(/bound to network n1 \(in\)/) });
+    expect(cli('bind', 'acl', 'all', '--direction', 'in')).toMatchObject({ status: 1, stderr: expect.stringMatching(/--interface <name> or --network <name>/) });
+    expect(cli('unbind', 'acl', '--network', 'n1', '--direction', 'in')).toMatchObject({ status: 0, stdout: 'no ACL on network n1 (in) now\n' });
+    expect(ping(pods.b)).toBe(true);
+    expect(pingFromC()).toBe(true);
   });
 });

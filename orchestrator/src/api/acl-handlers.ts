@@ -22,6 +22,7 @@ export interface Acl {
 }
 export interface AclBinding {
   interface: string;
+  network?: string;
   direction: WireDirection;
   acl: string;
 }
@@ -69,7 +70,7 @@ const toStatus = (v: AclView): AclStatus => ({
   acl: { name: v.name, rules: v.rules.map(toRule) },
   hits: v.hits,
   defaultDenied: v.defaultDenied,
-  bindings: v.bindings.map((b) => ({ interface: b.interface, direction: toWireDirection(b.direction), acl: v.name })),
+  bindings: v.bindings.map((b) => ({ interface: b.interface ?? '', network: b.network ?? '', direction: toWireDirection(b.direction), acl: v.name })),
 });
 
 type Unary = <Req, Res>(method: string, fn: (req: Req) => Res) => grpc.handleUnaryCall<Req, Res>;
@@ -89,8 +90,9 @@ export function aclHandlers(acls: Acls, unary: Unary): grpc.UntypedServiceImplem
     }),
     BindAcl: unary<{ binding: Partial<AclBinding> | null }, { binding: AclBinding; created: boolean }>('BindAcl', (req) => {
       const b = req.binding ?? {};
-      const r = acls.bind({ interface: b.interface ?? '', direction: b.direction && DIRECTIONS[b.direction], acl: b.acl ?? '' });
-      return { binding: { ...r.binding, direction: toWireDirection(r.binding.direction) }, created: r.created };
+      const where = b.network ? { network: b.network } : { interface: b.interface ?? '' };
+      const r = acls.bind({ ...where, direction: b.direction && DIRECTIONS[b.direction], acl: b.acl ?? '' });
+      return { binding: { interface: '', network: '', ...r.binding, direction: toWireDirection(r.binding.direction) }, created: r.created };
     }),
     ListConntrack: unary<ListConntrackRequest, { flows: ConntrackFlow[]; nextPageToken: string }>('ListConntrack', (req) => acls.conntrack.list(req)),
     GetConntrackSummary: unary<Record<string, never>, ConntrackSummary>('GetConntrackSummary', () => {
@@ -105,8 +107,8 @@ export function aclHandlers(acls: Acls, unary: Unary): grpc.UntypedServiceImplem
       };
     }),
     ClearConntrack: unary<Record<string, never>, { flows: number }>('ClearConntrack', () => ({ flows: acls.conntrack.clear() })),
-    UnbindAcl: unary<{ interface: string; direction: WireDirection }, Record<string, never>>('UnbindAcl', (req) => {
-      acls.unbind({ interface: req.interface, direction: DIRECTIONS[req.direction] });
+    UnbindAcl: unary<{ interface: string; network?: string; direction: WireDirection }, Record<string, never>>('UnbindAcl', (req) => {
+      acls.unbind({ ...(req.network ? { network: req.network } : { interface: req.interface }), direction: DIRECTIONS[req.direction] });
       return {};
     }),
   };

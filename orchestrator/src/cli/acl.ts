@@ -18,6 +18,12 @@ function direction(d: string): (typeof DIRECTIONS)[keyof typeof DIRECTIONS] {
 }
 
 /** A file of rules: `- { action: permit, protocol: udp, dstPorts: "53" }`; action as permit, deny or permit+reflect. */
+/** --interface or --network, exactly one. */
+function target(o: { interface?: string; network?: string }): { interface?: string; network?: string; text: string } {
+  if (!o.interface === !o.network) throw new Error('say --interface <name> or --network <name>');
+  return o.network ? { network: o.network, text: `network ${o.network}` } : { interface: o.interface!, text: o.interface! };
+}
+
 function rulesFile(file: string): AclRule[] {
   const list: unknown = parseYaml(readFileSync(file, 'utf8'));
   if (!Array.isArray(list)) throw new Error(`${file}: a list of rules`);
@@ -25,7 +31,7 @@ function rulesFile(file: string): AclRule[] {
 }
 
 function aclText(a: AclStatus): string {
-  const bound = a.bindings.map((b) => `${b.interface} ${lower(b.direction, 'ACL_DIRECTION_')}`).join(', ') || 'nowhere';
+  const bound = a.bindings.map((b) => `${b.network ? `network ${b.network}` : b.interface} ${lower(b.direction, 'ACL_DIRECTION_')}`).join(', ') || 'nowhere';
   const rows: (string | number)[][] = a.acl.rules.map((r, i) => [i, formatRule({ ...r, action: actionOf(r.action), src: r.src || undefined, dst: r.dst || undefined, protocol: r.protocol || undefined, srcPorts: r.srcPorts || undefined, dstPorts: r.dstPorts || undefined, icmp: r.icmp || undefined }), a.hits[i] ?? 0]);
   rows.push(['-', 'deny (no rule matched)', a.defaultDenied]);
   return `ACL ${a.acl.name}, bound to ${bound}\n${table(['RULE', 'MATCH', 'HITS'], rows)}`;
@@ -132,27 +138,31 @@ export function addAclCommands(cmds: { show: Command; create: Command; del: Comm
     .command('bind')
     .description('bind an object to another')
     .command('acl')
-    .description('an ACL to an interface, for what the switch receives from it (in) or sends to it (out)')
+    .description('an ACL to an interface, for what the switch receives from it (in) or sends to it (out); or to every interface of a network')
     .argument('<name>')
-    .requiredOption('--interface <name>')
+    .option('--interface <name>')
+    .option('--network <name>', 'every interface of the network, those added later too, but those with an ACL of their own')
     .requiredOption('--direction <in|out>')
     .action(
-      run(async (g, name: string, o: { interface: string; direction: string }) => {
-        const r = await api(g).bindAcl({ binding: { acl: name, interface: o.interface, direction: direction(o.direction) } });
-        emit(g, r, () => `ACL ${name} ${r.created ? 'bound to' : 'already on'} ${o.interface} (${o.direction})\n`);
+      run(async (g, name: string, o: { interface?: string; network?: string; direction: string }) => {
+        const where = target(o);
+        const r = await api(g).bindAcl({ binding: { acl: name, interface: where.interface ?? '', network: where.network ?? '', direction: direction(o.direction) } });
+        emit(g, r, () => `ACL ${name} ${r.created ? 'bound to' : 'already on'} ${where.text} (${o.direction})\n`);
       }),
     );
   program
     .command('unbind')
     .description('undo a bind')
     .command('acl')
-    .description('whatever ACL an interface has in a direction')
-    .requiredOption('--interface <name>')
+    .description('whatever ACL an interface (or a network) has in a direction')
+    .option('--interface <name>')
+    .option('--network <name>')
     .requiredOption('--direction <in|out>')
     .action(
-      run(async (g, o: { interface: string; direction: string }) => {
-        await api(g).unbindAcl({ interface: o.interface, direction: direction(o.direction) });
-        emit(g, { unbound: o.interface }, () => `no ACL on ${o.interface} (${o.direction}) now\n`);
+      run(async (g, o: { interface?: string; network?: string; direction: string }) => {
+        const where = target(o);
+        await api(g).unbindAcl({ interface: where.interface ?? '', network: where.network ?? '', direction: direction(o.direction) });
+        emit(g, { unbound: where.text }, () => `no ACL on ${where.text} (${o.direction}) now\n`);
       }),
     );
 }

@@ -1,13 +1,14 @@
 // Ordered ACLs programmed directly (VPP style): named rule lists, each bound to
 // interfaces per direction (in: what the switch receives from the interface; out: what
-// it sends to it). Stored before applied, restored on start once the interfaces are back;
+// it sends to it), or to a network: then to each of its interfaces, those added later
+// too, unless the interface has a binding of its own there. Stored before applied, restored on start once the interfaces are back;
 // a binding goes with its interface. Rules are replaced whole: the dataplane swaps them
 // at once, so a packet meets the old rules or the new ones, never neither.
 import { z } from 'zod';
 import { name as nameSchema } from '../config/schema.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { Logger } from '../log.js';
-import type { AclStore, StoredAclBinding } from '../store/acl-store.js';
+import type { AclStore, StoredAclBinding, StoredNetworkAclBinding } from '../store/acl-store.js';
 import { Conntrack } from './conntrack.js';
 import { aclSchema, toNativeRule, type AclRuleSpec, type AclSpec } from './acl-rules.js';
 import { AlreadyExistsError, BusyError, FailedPreconditionError, NotFoundError } from './errors.js';
@@ -23,17 +24,21 @@ export interface AclView {
   hits: number[];
   /** Packets no rule matched. */
   defaultDenied: number;
-  bindings: { interface: string; direction: AclDirection }[];
+  bindings: { interface?: string; network?: string; direction: AclDirection }[];
 }
 
 const bindingSchema = z.object({ interface: nameSchema, direction: z.enum(['in', 'out']), acl: nameSchema }).strict();
 const unbindSchema = bindingSchema.omit({ acl: true });
+const networkBindingSchema = z.object({ network: nameSchema, direction: z.enum(['in', 'out']), acl: nameSchema }).strict();
+const networkUnbindSchema = networkBindingSchema.omit({ acl: true });
+const namesNetwork = (input: unknown): boolean => typeof (input as { network?: unknown } | null)?.network === 'string' && (input as { network: string }).network !== '';
 const keyOf = (iface: string, direction: AclDirection): string => `${iface}\u0000${direction}`;
 const sameRules = (a: AclRuleSpec[], b: AclRuleSpec[]): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 export class Acls {
   private readonly specs = new Map<string, AclSpec>();
   private readonly bindings = new Map<string, StoredAclBinding>();
+  private readonly networkBindings = new Map<string, StoredNetworkAclBinding>();
   private policyGoverns: (iface: string, direction: AclDirection) => boolean = () => false;
   /** The flows permit+reflect rules opened. */
   readonly conntrack: Conntrack;
@@ -46,9 +51,12 @@ export class Acls {
     private readonly log: Logger,
   ) {
     this.conntrack = new Conntrack(dp);
-    // The dataplane unbinds a removed interface itself; the desired state follows.
+    // The dataplane unbinds a removed interface itself; the desired state follows. A new
+    // interface takes its network's ACLs.
     sw.subscribe((e) => {
-      if (e.kind !== 'interface_deleted' || !e.interface) return;
+      if (!e.interface) return;
+      if (e.kind === 'interface_created') for (const direction of ['in', 'out'] as const) this.reapply(e.interface, direction);
+      if (e.kind !== 'interface_deleted') return;
       for (const direction of ['in', 'out'] as const) {
         if (!this.bindings.delete(keyOf(e.interface, direction))) continue;
         this.store.deleteBinding(e.interface, direction);
@@ -77,6 +85,17 @@ export class Acls {
       }
       this.dp.bindAcl(b.interface, b.direction, b.acl);
       this.bindings.set(keyOf(b.interface, b.direction), b);
+    }
+    const networks = new Set(this.dp.listNetworks());
+    for (const b of this.store.networkBindings()) {
+      const why = !this.specs.has(b.acl) ? `ACL ${b.acl} no longer exists` : !networks.has(b.network) ? `network ${b.network} no longer exists` : undefined;
+      if (why) {
+        this.log.warn({ network: b.network, direction: b.direction, acl: b.acl, reason: why }, 'dropping a stored ACL binding');
+        this.store.deleteNetworkBinding(b.network, b.direction);
+        continue;
+      }
+      this.networkBindings.set(keyOf(b.network, b.direction), b);
+      this.applyNetwork(b.network, b.direction);
     }
   }
 
@@ -120,15 +139,33 @@ export class Acls {
     this.get(name);
     const bound = [...this.bindings.values()].find((b) => b.acl === name);
     if (bound) throw new BusyError(`ACL ${name} is bound to ${bound.interface} (${bound.direction}); unbind it first`, 'name');
+    const onNetwork = [...this.networkBindings.values()].find((b) => b.acl === name);
+    if (onNetwork) throw new BusyError(`ACL ${name} is bound to network ${onNetwork.network} (${onNetwork.direction}); unbind it first`, 'name');
     this.store.deleteAcl(name);
     this.dp.removeAcl(name);
     this.specs.delete(name);
   }
 
-  /** One ACL per interface and direction: binding another replaces it. */
-  /** Whether an operator's ACL is bound there (network policy then leaves it alone). */
+  /** Whether an operator's ACL is bound there, itself or by its network (network policy then leaves it alone). */
   isBound(iface: string, direction: AclDirection): boolean {
-    return this.bindings.has(keyOf(iface, direction));
+    return this.effective(iface, direction) !== undefined;
+  }
+
+  /** The dataplane's binding for the interface brought to what it should be: its own ACL, else its network's, else none. */
+  reapply(iface: string, direction: AclDirection): void {
+    if (!this.hasInterface(iface) || this.policyGoverns(iface, direction)) return; // policy holds it
+    this.dp.bindAcl(iface, direction, this.effective(iface, direction));
+  }
+
+  private effective(iface: string, direction: AclDirection): string | undefined {
+    const own = this.bindings.get(keyOf(iface, direction));
+    if (own) return own.acl;
+    if (this.networkBindings.size === 0 || !this.hasInterface(iface)) return undefined;
+    return this.networkBindings.get(keyOf(this.dp.interface(iface).network, direction))?.acl;
+  }
+
+  private applyNetwork(network: string, direction: AclDirection): void {
+    for (const i of this.dp.listInterfaces()) if (i.network === network) this.reapply(i.name, direction);
   }
 
   /** Set once network policy runs: where it holds the binding, an operator's ACL cannot go. */
@@ -136,7 +173,9 @@ export class Acls {
     this.policyGoverns = governs;
   }
 
-  bind(input: unknown): { binding: StoredAclBinding; created: boolean } {
+  /** One ACL per interface (or network) and direction: binding another replaces it. */
+  bind(input: unknown): { binding: StoredAclBinding | StoredNetworkAclBinding; created: boolean } {
+    if (namesNetwork(input)) return this.bindNetwork(input);
     const req = validate(bindingSchema, input);
     this.get(req.acl);
     if (!this.hasInterface(req.interface)) throw new NotFoundError(`no interface ${req.interface}`, 'interface');
@@ -158,12 +197,34 @@ export class Acls {
   }
 
   unbind(input: unknown): void {
+    if (namesNetwork(input)) return this.unbindNetwork(input);
     const req = validate(unbindSchema, input);
     const key = keyOf(req.interface, req.direction);
     if (!this.bindings.has(key)) throw new NotFoundError(`no ACL bound to ${req.interface} (${req.direction})`, 'interface');
     this.store.deleteBinding(req.interface, req.direction);
-    this.dp.bindAcl(req.interface, req.direction, undefined);
     this.bindings.delete(key);
+    this.reapply(req.interface, req.direction); // its network's, if any
+  }
+
+  private bindNetwork(input: unknown): { binding: StoredNetworkAclBinding; created: boolean } {
+    const req = validate(networkBindingSchema, input);
+    this.get(req.acl);
+    if (!this.dp.listNetworks().includes(req.network)) throw new NotFoundError(`no network ${req.network}`, 'network');
+    const key = keyOf(req.network, req.direction);
+    if (this.networkBindings.get(key)?.acl === req.acl) return { binding: this.networkBindings.get(key)!, created: false };
+    this.store.putNetworkBinding(req);
+    this.networkBindings.set(key, req);
+    this.applyNetwork(req.network, req.direction);
+    return { binding: req, created: true };
+  }
+
+  private unbindNetwork(input: unknown): void {
+    const req = validate(networkUnbindSchema, input);
+    const key = keyOf(req.network, req.direction);
+    if (!this.networkBindings.has(key)) throw new NotFoundError(`no ACL bound to network ${req.network} (${req.direction})`, 'network');
+    this.store.deleteNetworkBinding(req.network, req.direction);
+    this.networkBindings.delete(key);
+    this.applyNetwork(req.network, req.direction);
   }
 
   get(name: string): AclView {
@@ -177,13 +238,16 @@ export class Acls {
   }
 
   counts(): { acls: number; aclBindings: number } {
-    return { acls: this.specs.size, aclBindings: this.bindings.size };
+    return { acls: this.specs.size, aclBindings: this.bindings.size + this.networkBindings.size };
   }
 
   private view(name: string): AclView {
     const spec = this.specs.get(name)!;
     const stats = this.dp.aclStats(name);
-    const bindings = [...this.bindings.values()].filter((b) => b.acl === name).map(({ interface: i, direction }) => ({ interface: i, direction }));
+    const bindings = [
+      ...[...this.bindings.values()].filter((b) => b.acl === name).map(({ interface: i, direction }) => ({ interface: i, direction })),
+      ...[...this.networkBindings.values()].filter((b) => b.acl === name).map(({ network, direction }) => ({ network, direction })),
+    ];
     return { name, rules: spec.rules, hits: stats.hits, defaultDenied: stats.defaultDenied, bindings };
   }
 }

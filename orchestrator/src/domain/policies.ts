@@ -228,14 +228,17 @@ export class Policies {
       if (JSON.stringify(this.applied.get(name)?.rules) !== JSON.stringify(w.rules)) swap.push([name, w.rules.map((r) => toNativeRule(r.rule))]);
     for (const name of this.applied.keys()) if (!want.has(name)) swap.push([name, PASS_ALL]);
     if (swap.length) this.dp.setAclRulesMany(swap);
-    // 3. Isolation that ended: unbound (where the interface still is) and gone.
+    // 3. Isolation that ended: unbound (where the interface still is) and gone; an
+    // operator's ACL bound to its network meanwhile takes its place.
+    const released: Applied[] = [];
     for (const [name, a] of this.applied) {
       if (want.has(name)) continue;
-      if (present.has(a.interface)) this.dp.bindAcl(a.interface, ACL_DIRECTION[a.direction], undefined);
+      if (present.has(a.interface)) this.dp.bindAcl(a.interface, ACL_DIRECTION[a.direction], undefined), released.push(a);
       this.dp.removeAcl(name);
     }
     this.applied.clear();
     for (const [name, w] of want) this.applied.set(name, w);
+    for (const a of released) this.acls.reapply(a.interface, ACL_DIRECTION[a.direction]);
     if (swap.length) this.log.info({ changed: swap.length, isolated: want.size }, 'network policy ACLs updated');
   }
 }

@@ -156,7 +156,7 @@ export class MemswitchClient {
   deletePodLabels = (req: { namespace: string; name: string }): Promise<Record<string, never>> => this.unary('PolicyService', 'DeletePodLabels', req);
   setNamespaceLabels = (req: { namespace: string; labels: Record<string, string> }): Promise<Record<string, never>> => this.unary('PolicyService', 'SetNamespaceLabels', req);
   getPolicyStatus = (req: Record<string, never> = {}): Promise<{ interfaces: IsolatedInterfaceView[] }> => this.unary('PolicyService', 'GetPolicyStatus', req);
-  unbindAcl = (req: { interface: string; direction: a.AclBinding['direction'] }): Promise<Record<string, never>> => this.unary('AclService', 'UnbindAcl', req);
+  unbindAcl = (req: { interface: string; network?: string; direction: a.AclBinding['direction'] }): Promise<Record<string, never>> => this.unary('AclService', 'UnbindAcl', req);
 
   // CNI attachments
   attach = (req: m.AttachRequest): Promise<m.AttachResponse> => this.unary('AttachmentService', 'Attach', req);

@@ -16,10 +16,23 @@ CREATE TABLE IF NOT EXISTS acl_bindings (
   acl TEXT NOT NULL,
   PRIMARY KEY (interface, direction)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS acl_network_bindings (
+  network TEXT NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+  acl TEXT NOT NULL,
+  PRIMARY KEY (network, direction)
+) STRICT;
 `;
 
 export interface StoredAclBinding {
   interface: string;
+  direction: 'in' | 'out';
+  acl: string;
+}
+
+/** An ACL for every interface of a network (those with their own binding keep theirs). */
+export interface StoredNetworkAclBinding {
+  network: string;
   direction: 'in' | 'out';
   acl: string;
 }
@@ -49,5 +62,17 @@ export class AclStore {
 
   deleteBinding(iface: string, direction: 'in' | 'out'): void {
     this.db.prepare('DELETE FROM acl_bindings WHERE interface = ? AND direction = ?').run(iface, direction);
+  }
+
+  networkBindings(): StoredNetworkAclBinding[] {
+    return this.db.prepare<[], StoredNetworkAclBinding>('SELECT network, direction, acl FROM acl_network_bindings ORDER BY rowid').all();
+  }
+
+  putNetworkBinding(b: StoredNetworkAclBinding): void {
+    this.db.prepare('INSERT OR REPLACE INTO acl_network_bindings (network, direction, acl) VALUES (?, ?, ?)').run(b.network, b.direction, b.acl);
+  }
+
+  deleteNetworkBinding(network: string, direction: 'in' | 'out'): void {
+    this.db.prepare('DELETE FROM acl_network_bindings WHERE network = ? AND direction = ?').run(network, direction);
   }
 }

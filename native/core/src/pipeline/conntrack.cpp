@@ -211,14 +211,15 @@ void Conntrack::free_slot(uint32_t b, uint32_t slot, uint32_t worker) {
 
 Conntrack::Probe Conntrack::probe(const FlowKey& k) const { return place(k, mask_); }
 
-void Conntrack::prefetch_buckets(const Probe& at) const {
-  __builtin_prefetch(&buckets_[at.b1]);
-  __builtin_prefetch(&buckets_[at.b2]);
-}
+// A flow sits in its first bucket unless that was full when it opened (open() fills the
+// first bucket first): a burst's lookups fetch only the first, and the second only for a
+// flow the first has no candidate for. Fewer lines in flight is what makes them faster.
+void Conntrack::prefetch_buckets(const Probe& at) const { __builtin_prefetch(&buckets_[at.b1]); }
 
 void Conntrack::prefetch_entries(const Probe& at) const {
-  for (uint32_t b : {at.b1, at.b2})
-    for (uint32_t maybe = buckets_[b].candidates(at.tag); maybe; maybe &= maybe - 1) __builtin_prefetch(&entries_[size_t(b) * kWays + uint32_t(__builtin_ctz(maybe))]);
+  uint32_t maybe = buckets_[at.b1].candidates(at.tag);
+  if (!maybe) __builtin_prefetch(&buckets_[at.b2]);
+  for (; maybe; maybe &= maybe - 1) __builtin_prefetch(&entries_[size_t(at.b1) * kWays + uint32_t(__builtin_ctz(maybe))]);
 }
 
 bool Conntrack::track(const FlowPacket& p, const Probe& at, uint32_t now_s, uint32_t worker) {
@@ -296,20 +297,17 @@ bool Conntrack::open(const FlowPacket& p, uint32_t now_s, uint32_t worker) {
     }
     return done(true);
   }
-  // The emptier bucket with a free or expired slot; at max_flows, an expired one only
-  // (the sweeper has not freed it yet).
+  // The first bucket with a free or expired slot (lookups look there first); at max_flows,
+  // an expired one only (the sweeper has not freed it yet).
   const bool at_max = flows() >= max_flows_;
   int best_slot = -1;
-  uint32_t best_b = 0, best_live = kWays + 1;
+  uint32_t best_b = 0;
   for (uint32_t b : {at.b1, at.b2}) {
-    uint32_t n_live = 0;
-    int dead = -1;
-    for (uint32_t i = 0; i < kWays; ++i) {
-      const bool tagged = buckets_[b].tag(i) != 0, used = tagged && live(entries_[size_t(b) * kWays + i], now_s);
-      n_live += used;
-      if (!used && dead < 0 && (tagged || !at_max)) dead = int(i);
+    for (uint32_t i = 0; i < kWays && best_slot < 0; ++i) {
+      const bool tagged = buckets_[b].tag(i) != 0;
+      if ((!tagged && !at_max) || (tagged && !live(entries_[size_t(b) * kWays + i], now_s))) best_slot = int(i), best_b = b;
     }
-    if (dead >= 0 && n_live < best_live) best_slot = dead, best_b = b, best_live = n_live;
+    if (best_slot >= 0) break;
   }
   if (best_slot < 0) {
     bump(counters_[worker].full);

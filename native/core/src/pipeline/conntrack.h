@@ -2,8 +2,8 @@
 // flow's replies may arrive on a port another worker polls. Workers read it without
 // locks (a sequence number per bucket); opening, changing and ending a flow takes that
 // bucket's lock, which only a flow's first packets and its TCP state changes need.
-// Each flow may sit in either of two buckets of sixteen (two hashes, the emptier wins);
-// max_flows caps how many are tracked at once.
+// Each flow may sit in either of two buckets of sixteen (two hashes; the second only when
+// the first is full); max_flows caps how many are tracked at once.
 #pragma once
 #include <atomic>
 #include <cstdint>

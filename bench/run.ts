@@ -28,6 +28,7 @@ import { beforeAfterAvailable, runBeforeAfter } from './before-after.js';
 import { runLpmBench } from './lpm.js';
 import { runRoutingBench } from './routing.js';
 import { runAclBench } from './acl.js';
+import { nftAvailable, runKernelAclBench } from './acl-kernel.js';
 import { OvsDpdk, ovsDpdkAvailable } from './ovs.js';
 import { Testpmd, ensureHugepages } from './testpmd.js';
 
@@ -230,7 +231,7 @@ async function runIdle(poll: 'busy' | 'adaptive'): Promise<{ poll: string; idleC
   }
 }
 
-const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,before-after,routing,acl,capture,lpm,afxdp,idle,cni').split(','));
+const PARTS = new Set((process.env.MEMSWITCH_BENCH_PARTS ?? 'memif,before-after,routing,acl,acl-kernel,capture,lpm,afxdp,idle,cni').split(','));
 const BEFORE_AFTER_PAIRS = Number(process.env.MEMSWITCH_BENCH_BEFORE_AFTER_PAIRS ?? 20);
 
 async function main(): Promise<void> {
@@ -243,6 +244,7 @@ async function main(): Promise<void> {
   let beforeAfter: Awaited<ReturnType<typeof runBeforeAfter>> | undefined;
   let routing: Awaited<ReturnType<typeof runRoutingBench>> | undefined;
   let acl: Awaited<ReturnType<typeof runAclBench>> | undefined;
+  let aclKernel: Awaited<ReturnType<typeof runKernelAclBench>> | undefined;
   let lpm: Awaited<ReturnType<typeof runLpmBench>> | undefined;
   let capture: Awaited<ReturnType<typeof runCaptureBench>> | undefined;
   const failures: string[] = [];
@@ -290,6 +292,16 @@ async function main(): Promise<void> {
         failures.push(`acl: ${(err as Error).message.split('\n')[0]}`);
       }
     }
+    if (PARTS.has('acl-kernel')) {
+      const tools = nftAvailable();
+      if (!tools.ok) failures.push(`acl against the kernel: ${tools.reason}`);
+      else
+        try {
+          aclKernel = await runKernelAclBench(Math.min(ROUNDS, 3));
+        } catch (err) {
+          failures.push(`acl against the kernel: ${(err as Error).message.split('\n')[0]}`);
+        }
+    }
     if (PARTS.has('capture')) {
       try {
         capture = await runCaptureBench({ frameSize: 64, cycles: 6, sutCpu: SUT_CPU, trafficCpu: TRAFFIC_CPU });
@@ -335,6 +347,7 @@ async function main(): Promise<void> {
   if (beforeAfter) lines.push(beforeAfter.table);
   if (routing) lines.push(routing.table);
   if (acl) lines.push(acl.table);
+  if (aclKernel) lines.push(aclKernel.table);
   if (capture) lines.push(capture.table);
   if (lpm) lines.push(lpm.table);
   if (afxdp) lines.push(afxdp.table);
@@ -356,7 +369,7 @@ async function main(): Promise<void> {
   writeFileSync(
     path.join(out, 'latest.json'),
     JSON.stringify(
-      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, beforeAfter: beforeAfter?.rows, routing: routing && { rows: routing.rows, windows: routing.windows }, acl: acl && { rows: acl.rows, windows: acl.windows }, lpm: lpm?.rows, capture: capture?.rows, afxdp, idle, cni: cni?.rows },
+      { started, finished: new Date().toISOString(), rounds: ROUNDS, warmupSeconds: WARMUP_S, measureSeconds: MEASURE_S, rows, latency, measurements, beforeAfter: beforeAfter?.rows, routing: routing && { rows: routing.rows, windows: routing.windows }, acl: acl && { rows: acl.rows, windows: acl.windows }, aclKernel: aclKernel && { rows: aclKernel.rows, measurements: aclKernel.measurements }, lpm: lpm?.rows, capture: capture?.rows, afxdp, idle, cni: cni?.rows },
       null,
       2,
     ) + '\n',

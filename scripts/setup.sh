@@ -18,9 +18,10 @@ BENCH=0
 APT_PACKAGES=(cmake g++ make ninja-build pkg-config python3 libxdp-dev libbpf-dev libpcap-dev iproute2 ethtool util-linux)
 # Tests and benchmarks: their peers and tools.
 ((RUNTIME_ONLY)) || APT_PACKAGES+=(libgtest-dev dpdk dpdk-dev iperf3 iputils-ping golang-go golang-github-appc-cni-dev containernetworking-plugins podman runc containerd docker.io busybox-static tshark tcpdump)
-# `--bench` (npm run bench): OVS-DPDK, the vSwitch peer of the memif comparison. Only
-# then: it is large (the benchmark starts its own ovsdb-server and ovs-vswitchd).
-((BENCH)) && APT_PACKAGES+=(openvswitch-switch-dpdk)
+# `--bench` (npm run bench): OVS-DPDK, the vSwitch peer of the memif comparison (only
+# then: it is large; the benchmark starts its own ovsdb-server and ovs-vswitchd), and
+# nftables, the kernel's side of the ACL comparison.
+((BENCH)) && APT_PACKAGES+=(openvswitch-switch-dpdk nftables)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -323,10 +323,11 @@ export class Dataplane {
     this.native.clearConntrack();
   }
 
-  /** A tracked flow's zone by name: its router, or its network (router ''). */
-  zoneNames(router: number, network: number): { router: string; network: string } {
-    const nameOf = (m: Map<string, number>, id: number): string => [...m].find(([, v]) => v === id)?.[0] ?? String(id);
-    return router ? { router: nameOf(this.routers, router), network: '' } : { router: '', network: nameOf(this.networks, network) };
+  /** Names tracked flows' zones, by id: their router, or their network (router ''). Made once per listing. */
+  zoneNamer(): (router: number, network: number) => { router: string; network: string } {
+    const routers = new Map([...this.routers].map(([name, id]) => [id, name]));
+    const networks = new Map([...this.networks].map(([name, id]) => [id, name]));
+    return (router, network) => (router ? { router: routers.get(router) ?? String(router), network: '' } : { router: '', network: networks.get(network) ?? String(network) });
   }
 
   private aclId(name: string): number {

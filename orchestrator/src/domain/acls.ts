@@ -55,7 +55,9 @@ export class Acls {
     // interface takes its network's ACLs.
     sw.subscribe((e) => {
       if (!e.interface) return;
-      if (e.kind === 'interface_created') for (const direction of ['in', 'out'] as const) this.reapply(e.interface, direction);
+      // (Only where a network binding applies: unbinding what was never bound would cost
+      // every new interface two snapshot publishes.)
+      if (e.kind === 'interface_created') for (const direction of ['in', 'out'] as const) if (this.effective(e.interface, direction)) this.reapply(e.interface, direction);
       if (e.kind !== 'interface_deleted') return;
       for (const direction of ['in', 'out'] as const) {
         if (!this.bindings.delete(keyOf(e.interface, direction))) continue;

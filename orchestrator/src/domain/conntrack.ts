@@ -43,11 +43,12 @@ export class Conntrack {
     const q = validate(listSchema, req);
     const want = q.pageSize || 100;
     const flows: ConntrackFlow[] = [];
+    const zone = this.dp.zoneNamer();
     let cursor = Number(q.pageToken || '0');
     do {
       const page = this.dp.conntrackFlows(cursor, want - flows.length);
       for (const f of page.flows) {
-        const flow = this.named(f);
+        const flow = this.named(f, zone);
         if (q.address && f.src !== q.address && f.dst !== q.address) continue;
         if (q.protocol && flow.protocol !== q.protocol && String(f.proto) !== q.protocol) continue;
         flows.push(flow);
@@ -68,10 +69,9 @@ export class Conntrack {
     return before;
   }
 
-  private named(f: NativeConntrackFlow): ConntrackFlow {
-    const zone = this.dp.zoneNames(f.router, f.network);
+  private named(f: NativeConntrackFlow, zone: ReturnType<Dataplane['zoneNamer']>): ConntrackFlow {
     return {
-      ...zone,
+      ...zone(f.router, f.network),
       vlan: f.vlan,
       protocol: protocolName(f.proto),
       src: f.src,

@@ -198,6 +198,7 @@ export class Policies {
 
   /** Compiles everything and brings the dataplane's policy ACLs to it in one swap. */
   private sync(): void {
+    if (this.policies.size === 0 && this.applied.size === 0) return; // nothing to compile, nothing to undo: a CNI ADD pays nothing
     const pods = this.podInterfaces();
     const podOf = new Map(pods.map((p) => [p.interface, p]));
     const present = new Set(this.dp.listInterfaces().map((i) => i.name));

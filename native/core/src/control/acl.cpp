@@ -70,15 +70,12 @@ Result<AclStats> DataplaneImpl::acl_stats(uint32_t acl) {
 ConntrackPage DataplaneImpl::conntrack_flows(uint64_t cursor, uint32_t limit) {
   std::lock_guard lock(mu_);
   ConntrackPage page = conntrack_->list(cursor, limit, now_s_.load(std::memory_order_relaxed));
+  std::map<uint32_t, std::pair<uint32_t, uint16_t>> by_segment;  // id -> network, VLAN
+  for (const auto& [key, seg] : segments_) by_segment[seg.id] = key;
   for (ConntrackFlow& f : page.flows) {  // the zone, named
     const uint32_t zone = f.router;
-    f.router = 0;
-    if (zone & kZoneRouter) {
-      f.router = zone & ~kZoneRouter;
-      continue;
-    }
-    for (const auto& [key, seg] : segments_)
-      if (seg.id == zone) f.network = key.first, f.vlan = key.second;
+    f.router = zone & kZoneRouter ? zone & ~kZoneRouter : 0;
+    if (auto it = by_segment.find(zone); !f.router && it != by_segment.end()) f.network = it->second.first, f.vlan = it->second.second;
   }
   return page;
 }

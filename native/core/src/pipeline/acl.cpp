@@ -216,10 +216,6 @@ uint32_t zone_of(const Topology& t, uint32_t port) {
   return v.rif ? kZoneRouter | t.l3.rifs[v.rif].router : v.segment;
 }
 
-}  // namespace
-
-namespace {
-
 // The rule that decides frame k, counted; a permit+reflect one marks its flow to open.
 DropReason judge(const AclBatch& with, PacketMeta& p, const AclKey& key, Parsed what) {
   AclTable& acl = with.acl;
@@ -305,18 +301,17 @@ uint32_t acl_in(StageContext& ctx, Burst& b) {
   // An ip-mode frame gets room for the Ethernet header l3_input writes (zero MACs until
   // then, and its ethertype now, so a trace reads it right).
   const uint32_t room = in.ip_mode ? kEthHeaderSize : 0;
+  uint16_t judged[kSlots];
+  uint32_t n = 0;
   for (uint32_t k = 0; k < b.n; ++k) {
     if (b.pkts[k].drop != DropReason::kCount) continue;
+    judged[n++] = uint16_t(k);
     uint8_t* h = b.privatize_header(k, room);
     if (room) {
       std::memset(h, 0, 12);
       store16(h + 12, b.pkts[k].header_len > room && (h[room] >> 4) == 6 ? kEtherTypeIp6 : kEtherTypeIp4);
     }
   }
-  uint16_t judged[kSlots];
-  uint32_t n = 0;
-  for (uint32_t k = 0; k < b.n; ++k)
-    if (b.pkts[k].drop == DropReason::kCount) judged[n++] = uint16_t(k);
   DropReason why[kSlots];
   acl_judge({*acl, t.conntrack, ctx.fragments, zone_of(t, b.in_port), ctx.now_s, ctx.worker}, b, judged, n, room, in.ip_mode, why);
   for (uint32_t i = 0; i < n; ++i)

@@ -107,8 +107,8 @@ FlowPacket flow_packet(uint32_t zone, uint8_t proto, IpAddress src, uint16_t spo
 Conntrack::Conntrack(const ConntrackOptions& o, uint32_t workers)
     : timeouts_(o.timeouts), max_flows_(std::max(1u, o.max_flows)), workers_(workers), counters_(std::make_unique<Counters[]>(workers + 1)) {
   static_assert(sizeof(Bucket) == 64 && sizeof(Entry) == 64);
-  // Two choices of sixteen slots place flows evenly enough to fill two thirds of the
-  // slots before a flow finds both its buckets full: 1.5 slots a flow, or more.
+  // Two buckets of sixteen per flow keep a new flow from finding both full while at most
+  // two thirds of the slots are used: 1.5 slots a flow, or more.
   uint64_t slots = kWays * 2;
   while (slots < uint64_t(max_flows_) * 3 / 2 && slots < (1u << 30)) slots <<= 1;
   mask_ = uint32_t(slots / kWays - 1);
@@ -355,7 +355,10 @@ ConntrackPage Conntrack::list(uint64_t cursor, uint32_t limit, uint32_t now_s) c
     const std::atomic<uint32_t>& seq = buckets_[b].seq;
     for (;;) {  // a consistent copy, as find_stable reads
       const uint32_t before = seq.load(std::memory_order_acquire);
-      if (before & 1) continue;
+      if (before & 1) {
+        cpu_relax();
+        continue;
+      }
       ConntrackFlow f{};
       const bool used = buckets_[b].tag(i) != 0 && live(e, now_s);
       uint64_t w[5];
